@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# deps.sh - make sure the Debian packages a lab step needs are installed (apt-get, sudo if not root).
+set -eu
+
+usage() {
+    echo "usage: $0 build|demo|test|compare|browser" >&2
+    echo "Installs the Debian packages that step needs, or says the exact command to run." >&2
+    exit 2
+}
+
+[ $# -eq 1 ] || usage
+case "$1" in
+    build)   pkgs="gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev" ;;
+    demo)    pkgs="apache2-utils gnuplot-nox curl" ;;
+    test)    pkgs="apache2-utils gnuplot-nox curl file wrk valgrind clang libclang-rt-14-dev" ;;
+    compare) pkgs="apache2-utils curl heaptrack valgrind clang libclang-rt-14-dev" ;;
+    browser) pkgs="chromium nodejs npm" ;;
+    *) usage ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
+done
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -eq 0 ]; then sudo=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"
+else
+    echo "deps: missing Debian packages:$missing" >&2
+    echo "deps: run: sudo apt-get update && sudo $cmd" >&2
+    exit 1
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Update the package lists once per machine (a fresh machine has none).
+if [ ! -e /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ] \
+   || ! $sudo apt-get install -y --no-install-recommends $missing >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+    $sudo $cmd -qq >/dev/null || { echo "deps: failed: $sudo $cmd" >&2; exit 1; }
+fi
+echo "deps: installed$missing" >&2

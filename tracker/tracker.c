@@ -1,0 +1,585 @@
+/* tracker.c - the tracker's tables: interned call stacks, live totals per stack, live blocks by address. */
+
+#include "tracker.h"
+#include "tracker_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+/*
+ * Design (after CPython's tracemalloc and heaptrack):
+ *  - Each distinct call stack is stored once, in an append-only arena, and
+ *    gets a small id. Stacks are never freed, so an id stays valid forever
+ *    and a snapshot only needs ids.
+ *  - Per stack id we keep live bytes and live count (atomics). A snapshot
+ *    copies those: its cost follows the number of stacks, not of blocks.
+ *  - Live blocks live in a sharded open-addressing table keyed by address:
+ *    12 bytes a slot (address >> 4, 20-bit stack id, 32-bit size).
+ *  - All tables come from mmap, never from malloc: the tracker cannot
+ *    recurse into the allocator it watches, and cannot be counted by it.
+ *  - No lock is held while calling malloc/free, so a hook that runs
+ *    inside the tracker (libdw's allocations at report time) cannot deadlock.
+ */
+
+/* ------------------------------------------------------------------ */
+/* Limits                                                               */
+/* ------------------------------------------------------------------ */
+
+#define STACK_ID_BITS   20
+#define MAX_STACKS      (1u << STACK_ID_BITS)   /* ids fit a block slot */
+#define ARENA_RESERVE   (256u << 20)            /* virtual, touched as used */
+#define INTERN_MIN      4096u                   /* first intern table, slots */
+#define NSHARDS         32u                     /* block table shards */
+#define SHARD_MIN       256u                    /* first shard table, slots */
+#define BIG_MAX         64                      /* live blocks of >= 4 GiB */
+#define SIZE_BIG        UINT32_MAX              /* slot size: look in big[] */
+
+typedef struct stack_rec {
+    uint64_t hash;        /* hash of frames[] */
+    uint32_t nframes;     /* 1..TRACKER_MAX_FRAMES */
+    uint32_t unused;
+    uintptr_t frames[];   /* return addresses, innermost first */
+} stack_rec;
+
+typedef struct site_totals {
+    _Atomic uint64_t size;  /* live bytes from this stack */
+    _Atomic uint64_t count; /* live blocks from this stack */
+} site_totals;
+
+typedef struct intern_table {
+    uint32_t mask;               /* slots - 1, slots a power of two */
+    _Atomic uint32_t slot[];     /* stack id + 1, or 0 when empty */
+} intern_table;
+
+typedef struct block_slot {
+    uint32_t key_lo;   /* low 32 bits of address >> 4; 0/0 = empty */
+    uint32_t hi_stack; /* bits 0-11: high bits of address >> 4; 12-31: stack id */
+    uint32_t size;     /* requested size, SIZE_BIG when >= 4 GiB */
+} block_slot;
+
+typedef struct shard {
+    _Alignas(64) pthread_mutex_t lock; /* one shard per cache line pair */
+    block_slot *slots; /* mmap'ed, mask + 1 slots, NULL until first use */
+    uint32_t mask;     /* slots - 1 */
+    uint32_t count;    /* occupied slots */
+} shard;
+
+typedef struct big_block {
+    uintptr_t addr;    /* 0 when the entry is free */
+    uint64_t size;     /* exact size of a block of >= 4 GiB */
+} big_block;
+
+static struct {
+    _Atomic int ready;                 /* tables mapped by tracker_init */
+    _Atomic int enabled;               /* record new allocations */
+    pthread_mutex_t init_lock;         /* serializes tracker_init */
+
+    /* interned stacks */
+    pthread_mutex_t intern_lock;       /* held to add a stack */
+    _Atomic(intern_table *) itab;      /* current table; old ones are kept */
+    stack_rec **stacks;                /* by id; MAX_STACKS reserved */
+    site_totals *sites;                /* by id; MAX_STACKS reserved */
+    _Atomic uint32_t nstacks;          /* ids in use: 0..nstacks-1 */
+    char *arena;                       /* stack_rec storage, ARENA_RESERVE */
+    size_t arena_used;                 /* bytes, under intern_lock */
+
+    /* live blocks */
+    shard shards[NSHARDS];
+    pthread_mutex_t big_lock;          /* guards big[] */
+    big_block big[BIG_MAX];
+
+    /* accounting */
+    _Atomic uint64_t lost;             /* records dropped: no bookkeeping memory */
+    _Atomic uint64_t table_bytes;      /* bytes of intern and shard tables */
+    _Atomic int fail_next;             /* test hook: fail n bookkeeping maps */
+} T = {
+    .init_lock = PTHREAD_MUTEX_INITIALIZER,
+    .intern_lock = PTHREAD_MUTEX_INITIALIZER,
+    .big_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* The recursion guard: set while the thread is inside the tracker. */
+static TRACKER_TLS int in_tracker;
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+double tracker_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tracker_guard_enter(void)
+{
+    if (in_tracker) return 0;
+    in_tracker = 1;
+    return 1;
+}
+
+void tracker_guard_leave(void)
+{
+    in_tracker = 0;
+}
+
+void tracker_debug_fail_bookkeeping(int n)
+{
+    atomic_store(&T.fail_next, n);
+}
+
+/* Map zeroed bookkeeping memory. Returns NULL when the system (or the test
+ * hook) says no; the caller then counts a lost record. */
+static void *bk_map(size_t bytes, int reserve_only)
+{
+    int f = atomic_load_explicit(&T.fail_next, memory_order_relaxed);
+    while (f > 0) {
+        if (atomic_compare_exchange_weak(&T.fail_next, &f, f - 1)) return NULL;
+    }
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (reserve_only ? MAP_NORESERVE : 0);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t hash_frames(const uintptr_t *frames, int n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+    for (int i = 0; i < n; i++) h = mix64(h ^ frames[i]) + 0x9e3779b97f4a7c15ULL;
+    return h ? h : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Init and switches                                                    */
+/* ------------------------------------------------------------------ */
+
+static intern_table *intern_table_new(uint32_t slots)
+{
+    size_t bytes = sizeof(intern_table) + (size_t)slots * sizeof(uint32_t);
+    intern_table *t = bk_map(bytes, 0);
+    if (!t) return NULL;
+    t->mask = slots - 1;
+    atomic_fetch_add(&T.table_bytes, bytes);
+    return t;
+}
+
+void tracker_init(void)
+{
+    if (atomic_load(&T.ready)) return;
+    pthread_mutex_lock(&T.init_lock);
+    if (!atomic_load(&T.ready)) {
+        for (unsigned i = 0; i < NSHARDS; i++) pthread_mutex_init(&T.shards[i].lock, NULL);
+        T.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
+        T.sites = bk_map(MAX_STACKS * sizeof(site_totals), 1);
+        T.arena = bk_map(ARENA_RESERVE, 1);
+        intern_table *t = intern_table_new(INTERN_MIN);
+        if (T.stacks && T.sites && T.arena && t) {
+            atomic_store(&T.itab, t);
+            tracker_stackwalk_refresh();
+            tracker_stackwalk_thread_init();
+            if (!getenv("TRACKER_OFF")) atomic_store(&T.enabled, 1);
+            atomic_store(&T.ready, 1);
+        }
+        /* else: stay not ready; every hook then just forwards. */
+    }
+    pthread_mutex_unlock(&T.init_lock);
+}
+
+/* Runs before main() in a program that links the tracker, and when the
+ * preloaded library is loaded. */
+__attribute__((constructor)) static void tracker_ctor(void)
+{
+    int g = tracker_guard_enter();
+    tracker_init();
+    if (g) tracker_guard_leave();
+}
+
+void tracker_set_enabled(int on)
+{
+    atomic_store(&T.enabled, on ? 1 : 0);
+}
+
+int tracker_is_active(void)
+{
+    return tracker_hooks_linked() && atomic_load(&T.ready) && atomic_load(&T.enabled);
+}
+
+/* ------------------------------------------------------------------ */
+/* Interned stacks                                                      */
+/* ------------------------------------------------------------------ */
+
+static int stack_equal(const stack_rec *s, uint64_t h, const uintptr_t *f, int n)
+{
+    return s->hash == h && s->nframes == (uint32_t)n &&
+           memcmp(s->frames, f, (size_t)n * sizeof(uintptr_t)) == 0;
+}
+
+/* Probe t for the stack; returns id + 1, or 0 when absent. Lock-free:
+ * slots are published with release stores after the record is complete. */
+static uint32_t intern_find(intern_table *t, uint64_t h, const uintptr_t *f, int n)
+{
+    for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
+        uint32_t v = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+        if (v == 0) return 0;
+        if (stack_equal(T.stacks[v - 1], h, f, n)) return v;
+    }
+}
+
+static void intern_put_unlocked(intern_table *t, uint64_t h, uint32_t v)
+{
+    uint32_t i = (uint32_t)h & t->mask;
+    while (atomic_load_explicit(&t->slot[i], memory_order_relaxed)) i = (i + 1) & t->mask;
+    atomic_store_explicit(&t->slot[i], v, memory_order_release);
+}
+
+/* Slow path: add the stack under the intern lock. Old tables are never
+ * unmapped (readers may still be probing them); a reader that misses in an
+ * old table comes here and finds the stack in the current one. */
+static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
+{
+    int rc = -1;
+    pthread_mutex_lock(&T.intern_lock);
+    intern_table *t = atomic_load(&T.itab);
+    uint32_t v = intern_find(t, h, f, n);
+    if (v) { *id = v - 1; rc = 0; goto done; }
+
+    uint32_t nst = atomic_load(&T.nstacks);
+    size_t need = sizeof(stack_rec) + (size_t)n * sizeof(uintptr_t);
+    if (nst >= MAX_STACKS || T.arena_used + need > ARENA_RESERVE) goto done;
+    if ((uint64_t)(nst + 1) * 2 > (uint64_t)t->mask + 1) { /* keep load <= 1/2 */
+        intern_table *nt = intern_table_new((t->mask + 1) * 2);
+        if (!nt) goto done;
+        for (uint32_t i = 0; i < nst; i++) intern_put_unlocked(nt, T.stacks[i]->hash, i + 1);
+        atomic_store(&T.itab, nt);
+        t = nt;
+    }
+    stack_rec *s = (stack_rec *)(T.arena + T.arena_used);
+    T.arena_used += need;
+    s->hash = h;
+    s->nframes = (uint32_t)n;
+    memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
+    T.stacks[nst] = s;
+    atomic_store(&T.nstacks, nst + 1);
+    intern_put_unlocked(t, h, nst + 1);
+    *id = nst;
+    rc = 0;
+done:
+    pthread_mutex_unlock(&T.intern_lock);
+    return rc;
+}
+
+/* Fast path: a known stack is found without any lock. */
+static int intern(const uintptr_t *f, int n, uint32_t *id)
+{
+    uint64_t h = hash_frames(f, n);
+    uint32_t v = intern_find(atomic_load_explicit(&T.itab, memory_order_acquire), h, f, n);
+    if (v) { *id = v - 1; return 0; }
+    return intern_add(h, f, n, id);
+}
+
+const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
+{
+    if (stack_id >= atomic_load(&T.nstacks)) { *nframes = 0; return NULL; }
+    *nframes = (int)T.stacks[stack_id]->nframes;
+    return T.stacks[stack_id]->frames;
+}
+
+static void site_add(uint32_t id, uint64_t size)
+{
+    atomic_fetch_add_explicit(&T.sites[id].size, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&T.sites[id].count, 1, memory_order_relaxed);
+}
+
+static void site_sub(uint32_t id, uint64_t size)
+{
+    atomic_fetch_sub_explicit(&T.sites[id].size, size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&T.sites[id].count, 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* Live blocks: sharded open addressing, linear probing                 */
+/* ------------------------------------------------------------------ */
+
+static uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 4; }
+static uint64_t slot_key(const block_slot *s) { return s->key_lo | ((uint64_t)(s->hi_stack & 0xfff) << 32); }
+static uint32_t slot_stack(const block_slot *s) { return s->hi_stack >> 12; }
+static uint64_t key_hash(uint64_t k) { return mix64(k); }
+static shard *shard_of(uint64_t k) { return &T.shards[(k * 0x9e3779b97f4a7c15ULL) >> 59]; }
+
+static void big_put(uintptr_t addr, uint64_t size)
+{
+    pthread_mutex_lock(&T.big_lock);
+    for (int i = 0; i < BIG_MAX; i++)
+        if (!T.big[i].addr) { T.big[i].addr = addr; T.big[i].size = size; break; }
+    pthread_mutex_unlock(&T.big_lock);
+}
+
+static uint64_t big_take(uintptr_t addr)
+{
+    uint64_t size = 0;
+    pthread_mutex_lock(&T.big_lock);
+    for (int i = 0; i < BIG_MAX; i++)
+        if (T.big[i].addr == addr) { size = T.big[i].size; T.big[i].addr = 0; break; }
+    pthread_mutex_unlock(&T.big_lock);
+    return size;
+}
+
+static int big_has_room(void)
+{
+    int room = 0;
+    pthread_mutex_lock(&T.big_lock);
+    for (int i = 0; i < BIG_MAX && !room; i++) room = T.big[i].addr == 0;
+    pthread_mutex_unlock(&T.big_lock);
+    return room;
+}
+
+/* Index of key in sh, or -1. */
+static int64_t shard_find_unlocked(shard *sh, uint64_t k)
+{
+    if (!sh->slots) return -1;
+    for (uint32_t i = (uint32_t)key_hash(k) & sh->mask;; i = (i + 1) & sh->mask) {
+        uint64_t sk = slot_key(&sh->slots[i]);
+        if (sk == k) return i;
+        if (sk == 0) return -1;
+    }
+}
+
+static int shard_grow_unlocked(shard *sh)
+{
+    uint32_t nslots = sh->slots ? (sh->mask + 1) * 2 : SHARD_MIN;
+    block_slot *ns = bk_map((size_t)nslots * sizeof(block_slot), 0);
+    if (!ns) return -1;
+    uint32_t nmask = nslots - 1;
+    if (sh->slots) {
+        for (uint32_t i = 0; i <= sh->mask; i++) {
+            uint64_t k = slot_key(&sh->slots[i]);
+            if (!k) continue;
+            uint32_t j = (uint32_t)key_hash(k) & nmask;
+            while (slot_key(&ns[j])) j = (j + 1) & nmask;
+            ns[j] = sh->slots[i];
+        }
+        munmap(sh->slots, (size_t)(sh->mask + 1) * sizeof(block_slot));
+        atomic_fetch_sub(&T.table_bytes, (uint64_t)(sh->mask + 1) * sizeof(block_slot));
+    }
+    atomic_fetch_add(&T.table_bytes, (uint64_t)nslots * sizeof(block_slot));
+    sh->slots = ns;
+    sh->mask = nmask;
+    return 0;
+}
+
+/* Delete slot i, shifting later members of its probe run back
+ * (no tombstones, so probes stay short). */
+static void shard_delete_unlocked(shard *sh, uint32_t i)
+{
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & sh->mask;
+        uint64_t k = slot_key(&sh->slots[j]);
+        if (!k) break;
+        uint32_t home = (uint32_t)key_hash(k) & sh->mask;
+        /* Leave slot j where it is if its home lies cyclically in (i, j]. */
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays) continue;
+        sh->slots[i] = sh->slots[j];
+        i = j;
+    }
+    memset(&sh->slots[i], 0, sizeof(block_slot));
+    sh->count--;
+}
+
+/* Remove key k; returns 1 with its size and stack, 0 if absent. */
+static int blocks_take(const void *p, uint64_t *size, uint32_t *id)
+{
+    uint64_t k = block_key(p);
+    shard *sh = shard_of(k);
+    int found = 0;
+    pthread_mutex_lock(&sh->lock);
+    int64_t i = shard_find_unlocked(sh, k);
+    if (i >= 0) {
+        block_slot *s = &sh->slots[i];
+        *size = s->size;
+        *id = slot_stack(s);
+        shard_delete_unlocked(sh, (uint32_t)i);
+        found = 1;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (found && *size == SIZE_BIG) *size = big_take((uintptr_t)p);
+    return found;
+}
+
+/* Insert p. A stale record at the same address (a free we never saw) is
+ * replaced and its totals taken back. Returns -1 when out of bookkeeping. */
+static int blocks_put(const void *p, uint64_t size, uint32_t id)
+{
+    uint64_t k = block_key(p);
+    if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
+    if (size >= SIZE_BIG && !big_has_room()) return -1;
+    shard *sh = shard_of(k);
+    uint64_t old_size = 0;
+    uint32_t old_id = 0;
+    int stale = 0;
+    pthread_mutex_lock(&sh->lock);
+    int64_t i = shard_find_unlocked(sh, k);
+    if (i >= 0) {
+        block_slot *s = &sh->slots[i];
+        old_size = s->size;
+        old_id = slot_stack(s);
+        stale = 1;
+        shard_delete_unlocked(sh, (uint32_t)i);
+    }
+    /* Keep the load <= 3/4; when growth fails, a table < 15/16 full still takes it. */
+    if (!sh->slots || (uint64_t)(sh->count + 1) * 4 > (uint64_t)(sh->mask + 1) * 3) {
+        if (shard_grow_unlocked(sh) != 0 &&
+            (!sh->slots || (uint64_t)(sh->count + 1) * 16 > (uint64_t)(sh->mask + 1) * 15)) {
+            pthread_mutex_unlock(&sh->lock);
+            if (stale) { if (old_size == SIZE_BIG) old_size = big_take((uintptr_t)p); site_sub(old_id, old_size); }
+            return -1;
+        }
+    }
+    uint32_t j = (uint32_t)key_hash(k) & sh->mask;
+    while (slot_key(&sh->slots[j])) j = (j + 1) & sh->mask;
+    sh->slots[j].key_lo = (uint32_t)k;
+    sh->slots[j].hi_stack = (uint32_t)(k >> 32) | (id << 12);
+    sh->slots[j].size = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
+    sh->count++;
+    pthread_mutex_unlock(&sh->lock);
+    if (stale) { if (old_size == SIZE_BIG) old_size = big_take((uintptr_t)p); site_sub(old_id, old_size); }
+    if (size >= SIZE_BIG) big_put((uintptr_t)p, size);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hot path, called by the hooks                                        */
+/* ------------------------------------------------------------------ */
+
+void tracker_record_alloc(void *ptr, size_t size, void *frame)
+{
+    if (!atomic_load_explicit(&T.enabled, memory_order_relaxed) ||
+        !atomic_load_explicit(&T.ready, memory_order_acquire))
+        return;
+    uintptr_t frames[TRACKER_MAX_FRAMES];
+    int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
+    uint32_t id;
+    if (intern(frames, n, &id) != 0 || blocks_put(ptr, size, id) != 0) {
+        atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
+        return;
+    }
+    site_add(id, size);
+}
+
+int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
+{
+    if (!ptr || !atomic_load_explicit(&T.ready, memory_order_acquire)) return 0;
+    uint64_t sz;
+    uint32_t id;
+    if (!blocks_take(ptr, &sz, &id)) return 0;
+    site_sub(id, sz);
+    if (size) *size = (size_t)sz;
+    if (stack_id) *stack_id = id;
+    return 1;
+}
+
+void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id)
+{
+    if (blocks_put(ptr, size, stack_id) != 0) {
+        atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
+        return;
+    }
+    site_add(stack_id, size);
+}
+
+int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
+{
+    if (!ptr || !atomic_load(&T.ready)) return 0;
+    uint64_t k = block_key(ptr);
+    shard *sh = shard_of(k);
+    int found = 0;
+    pthread_mutex_lock(&sh->lock);
+    int64_t i = shard_find_unlocked(sh, k);
+    if (i >= 0) {
+        if (size) *size = sh->slots[i].size;
+        if (stack_id) *stack_id = slot_stack(&sh->slots[i]);
+        found = 1;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (found && size && *size == SIZE_BIG) {
+        pthread_mutex_lock(&T.big_lock);
+        for (int b = 0; b < BIG_MAX; b++)
+            if (T.big[b].addr == (uintptr_t)ptr) *size = (size_t)T.big[b].size;
+        pthread_mutex_unlock(&T.big_lock);
+    }
+    return found;
+}
+
+/* ------------------------------------------------------------------ */
+/* Totals and snapshots                                                 */
+/* ------------------------------------------------------------------ */
+
+void tracker_get_totals(tracker_totals *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!atomic_load(&T.ready)) return;
+    uint32_t n = atomic_load(&T.nstacks);
+    for (uint32_t i = 0; i < n; i++) {
+        out->live_bytes += atomic_load_explicit(&T.sites[i].size, memory_order_relaxed);
+        out->live_blocks += atomic_load_explicit(&T.sites[i].count, memory_order_relaxed);
+    }
+    out->stacks = n;
+    out->lost_records = atomic_load(&T.lost);
+    pthread_mutex_lock(&T.intern_lock);
+    size_t arena = T.arena_used;
+    pthread_mutex_unlock(&T.intern_lock);
+    out->bookkeeping_bytes = atomic_load(&T.table_bytes) + arena +
+                             (uint64_t)n * (sizeof(stack_rec *) + sizeof(site_totals));
+}
+
+tracker_snapshot *tracker_snapshot_take(void)
+{
+    /* The snapshot's own memory is not tracked: like tracemalloc, the
+     * report never shows the tracker's working memory. */
+    int g = tracker_guard_enter();
+    double t0 = tracker_now();
+    tracker_snapshot *s = calloc(1, sizeof *s);
+    uint32_t n = atomic_load(&T.ready) ? atomic_load(&T.nstacks) : 0;
+    if (!s) goto done;
+    s->stats = malloc((n ? n : 1) * sizeof *s->stats);
+    if (!s->stats) { free(s); s = NULL; goto done; }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t c = atomic_load_explicit(&T.sites[i].count, memory_order_relaxed);
+        if (!c) continue;
+        tracker_site_stat *st = &s->stats[s->nstats++];
+        st->stack_id = i;
+        st->count = c;
+        st->size = atomic_load_explicit(&T.sites[i].size, memory_order_relaxed);
+    }
+    tracker_get_totals(&s->totals);
+    s->taken_at = tracker_now();
+    s->take_seconds = s->taken_at - t0;
+done:
+    if (g) tracker_guard_leave();
+    return s;
+}
+
+void tracker_snapshot_free(tracker_snapshot *snap)
+{
+    if (!snap) return;
+    int g = tracker_guard_enter();
+    free(snap->stats);
+    free(snap);
+    if (g) tracker_guard_leave();
+}

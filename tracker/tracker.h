@@ -1,0 +1,143 @@
+/* tracker.h - public contract of the allocation tracker: live heap blocks by call stack. */
+#ifndef TRACKER_H
+#define TRACKER_H
+
+/*
+ * The tracker knows nothing of HTTP. It is fed by the malloc-family hooks in
+ * tracker/hooks.c (linked into a program, or preloaded as bin/libtracker.so)
+ * and answers questions about what is live right now:
+ *
+ *   tracker_snapshot *s = tracker_snapshot_take();     // cheap: O(call sites)
+ *   char *text = tracker_report(s, prev, &opts, &len); // group, diff, format
+ *
+ * Counts are exact: every block allocated while the tracker is enabled is
+ * recorded with its size and the id of its (interned) call stack.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRACKER_MAX_FRAMES 16 /* deepest call stack recorded per allocation */
+
+/* Totals of the whole process, as the tracker sees it. */
+typedef struct tracker_totals {
+    uint64_t live_bytes;        /* bytes requested by live tracked blocks */
+    uint64_t live_blocks;       /* number of live tracked blocks */
+    uint64_t stacks;            /* distinct call stacks interned so far */
+    uint64_t lost_records;      /* blocks not recorded: bookkeeping had no memory */
+    uint64_t bookkeeping_bytes; /* memory the tracker's own tables occupy */
+} tracker_totals;
+
+/* Set up the tables. Idempotent; run by a constructor before main(). */
+void tracker_init(void);
+
+/* 1 when hooks are linked in (tracker/hooks.c), 0 in builds without them. */
+int tracker_hooks_linked(void);
+
+/* Start (1) or stop (0) recording new allocations. Blocks recorded before a
+ * stop are still forgotten when freed. Default: on. */
+void tracker_set_enabled(int on);
+
+/* 1 when hooks are linked and recording is on. */
+int tracker_is_active(void);
+
+/* Fill *out with the current totals. Never fails. */
+void tracker_get_totals(tracker_totals *out);
+
+/* ---- hot path: called by the hooks only (guarded against recursion) ---- */
+
+/* Record block ptr of size bytes, allocated by the code whose frame chain
+ * starts at frame (the hook's __builtin_frame_address(0)). */
+void tracker_record_alloc(void *ptr, size_t size, void *frame);
+
+/* Forget block ptr before the real free. Returns 1 and, when the out
+ * pointers are not NULL, the block's size and stack id if it was tracked;
+ * returns 0 (and changes nothing) for unknown pointers. */
+int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id);
+
+/* Put back a record taken by tracker_record_free (a realloc that failed). */
+void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id);
+
+/* Look up a live block: its size and stack id. Returns 0 if not tracked. */
+int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
+
+/* Thread-local recursion guard shared with the hooks: while it is set, the
+ * calling thread's allocations are not recorded (the tracker's own, libdw's). */
+int tracker_guard_enter(void); /* returns 0 if already inside (do nothing) */
+void tracker_guard_leave(void);
+
+/* ---- snapshots: a copy of per-stack aggregates, cost O(stacks) ---- */
+
+typedef struct tracker_site_stat {
+    uint32_t stack_id; /* id of the interned call stack */
+    uint64_t size;     /* live bytes allocated from this stack */
+    uint64_t count;    /* live blocks allocated from this stack */
+} tracker_site_stat;
+
+typedef struct tracker_snapshot {
+    tracker_site_stat *stats; /* one entry per stack with live blocks */
+    size_t nstats;            /* entries in stats */
+    tracker_totals totals;    /* totals when the snapshot was taken */
+    double taken_at;          /* CLOCK_MONOTONIC seconds */
+    double take_seconds;      /* time the copy took */
+} tracker_snapshot;
+
+/* Take a snapshot. Returns NULL only if its own copy cannot be allocated. */
+tracker_snapshot *tracker_snapshot_take(void);
+
+/* Free a snapshot (NULL is a no-op). */
+void tracker_snapshot_free(tracker_snapshot *snap);
+
+/* Frames of an interned stack: returns a pointer to *nframes return
+ * addresses, innermost first (valid for the life of the process). */
+const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes);
+
+/* ---- symbolization: address -> file:line (function), via libdw, cached ---- */
+
+typedef struct tracker_frame_info {
+    const char *file;     /* source path relative to the project/cwd, or NULL */
+    int line;             /* source line, 0 when unknown */
+    const char *function; /* innermost function (inlined ones included), or NULL */
+    const char *module;   /* basename of the executable or shared library, or "?" */
+} tracker_frame_info;
+
+/* Describe return address pc (looked up at pc - 1). Strings stay valid for
+ * the life of the process. Never fails: unknown parts are NULL/0/"?". */
+void tracker_symbolize(uintptr_t pc, tracker_frame_info *out);
+
+/* Write "file:line" or "[module] function" for info into buf. */
+void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len);
+
+/* ---- reports in tracemalloc's shape ---- */
+
+typedef enum tracker_key {
+    TRACKER_KEY_LINENO,    /* group by file:line of the allocating frame */
+    TRACKER_KEY_TRACEBACK, /* group by the first `frames` frames of the stack */
+    TRACKER_KEY_FILENAME   /* group by file of the allocating frame */
+} tracker_key;
+
+typedef struct tracker_report_opts {
+    tracker_key key; /* grouping */
+    int top;         /* number of groups to show, >= 1 */
+    int frames;      /* frames shown per group, 1..TRACKER_MAX_FRAMES */
+    int json;        /* 0: text lines, 1: a JSON object */
+    int capture_no;  /* sequence number shown in the report (1 = first) */
+} tracker_report_opts;
+
+/* Format now (compared to prev when prev is not NULL, as
+ * Snapshot.compare_to does; absolute statistics otherwise). Returns a
+ * malloc'ed NUL-terminated string and its length in *len, or NULL when out
+ * of memory. */
+char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
+                     const tracker_report_opts *opts, size_t *len);
+
+/* Parse "lineno"/"traceback"/"filename". Returns 0 on success, -1 otherwise. */
+int tracker_key_parse(const char *s, tracker_key *out);
+
+/* ---- for the tracker's own tests ---- */
+
+/* Make the next n bookkeeping allocations (table growth, stack storage)
+ * fail, as if the system had no memory left. */
+void tracker_debug_fail_bookkeeping(int n);
+
+#endif /* TRACKER_H */
