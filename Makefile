@@ -18,7 +18,7 @@ SERVER_SRC  = $(wildcard server/*.c)
 
 BINS = bin/server bin/server-O0 bin/libtracker.so bin/rss_sampler
 
-.PHONY: all deps demo test bench clean check-all
+.PHONY: all deps demo test bench clean check-all tests
 all: deps $(BINS)
 
 deps:
@@ -45,11 +45,24 @@ bin/rss_sampler: loadgen/rss_sampler.c | bin
 bin:
 	@mkdir -p bin
 
+# Tracker unit tests, at -O0 and -O2: the same lines must be named at both.
+# -mno-red-zone: one test calls malloc from inline asm (see the test).
+UNIT_FLAGS = $(BASEFLAGS) -Itracker -mno-red-zone $(CFLAGS)
+tests: tests/bin/test_tracker_O0 tests/bin/test_tracker_O2
+
+tests/bin/test_tracker_O0: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
+	@mkdir -p tests/bin
+	$(CC) $(UNIT_FLAGS) -O0 -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) -ldw -lelf -pthread
+
+tests/bin/test_tracker_O2: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
+	@mkdir -p tests/bin
+	$(CC) $(UNIT_FLAGS) -O2 -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) -ldw -lelf -pthread
+
 demo: all
 	@bash scripts/deps.sh demo
 	@bash scripts/demo.sh
 
-test: all
+test: all tests
 	@bash scripts/deps.sh test
 	@bash tests/run.sh
 

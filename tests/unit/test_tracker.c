@@ -1,0 +1,412 @@
+/* test_tracker.c - unit tests of the tracker core, linked with the hooks like the server is. */
+
+#include "tracker.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Output goes to stderr only: it is unbuffered, so printing never
+ * allocates and cannot disturb the totals under test.
+ * Run from the project root (the tests read this file to find markers).
+ */
+
+/* ------------------------------------------------------------------ */
+/* A small test helper (after mimalloc's test/testhelper.h)             */
+/* ------------------------------------------------------------------ */
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (cond) { passed++; fprintf(stderr, "ok - "); }                  \
+        else { failed++; fprintf(stderr, "FAIL - %s:%d: ", __FILE__, __LINE__); } \
+        fprintf(stderr, __VA_ARGS__);                                      \
+        fprintf(stderr, "\n");                                             \
+    } while (0)
+
+static tracker_totals totals(void)
+{
+    tracker_totals t;
+    tracker_get_totals(&t);
+    return t;
+}
+
+/* Line of this file that carries marker (found in the source, never hard-coded). */
+static int marker_line(const char *marker)
+{
+    FILE *f = fopen(__FILE__, "r");
+    char buf[512];
+    int no = 0, found = 0;
+    if (!f) return -1;
+    while (fgets(buf, sizeof buf, f)) {
+        no++;
+        /* the marker inside a comment, not this function's own argument */
+        char *m = strstr(buf, marker);
+        if (m && m > buf + 2 && m[-1] == ' ' && m[-2] == '*' && m[-3] == '/') { found = no; break; }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Live count and size of the stacks whose frame 0 is at this file:line. */
+static void site_totals(int line, uint64_t *count, uint64_t *size, int *nstacks)
+{
+    *count = *size = 0;
+    *nstacks = 0;
+    tracker_snapshot *s = tracker_snapshot_take();
+    for (size_t i = 0; s && i < s->nstats; i++) {
+        int n;
+        const uintptr_t *f = tracker_stack_frames(s->stats[i].stack_id, &n);
+        tracker_frame_info info;
+        tracker_symbolize(f[0], &info);
+        if (info.file && strstr(info.file, "test_tracker.c") && info.line == line) {
+            *count += s->stats[i].count;
+            *size += s->stats[i].size;
+            (*nstacks)++;
+        }
+    }
+    tracker_snapshot_free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocation sites with markers                                        */
+/* ------------------------------------------------------------------ */
+
+__attribute__((noipa)) static void *alloc_at_site_a(size_t n)
+{
+    void *p = malloc(n); /* SITE-A */
+    __asm__ volatile("" ::: "memory"); /* keep the call from becoming a tail call */
+    return p;
+}
+
+__attribute__((noipa)) static void *alloc_at_site_b(void *p, size_t n)
+{
+    void *q = realloc(p, n); /* SITE-B */
+    __asm__ volatile("" ::: "memory");
+    return q;
+}
+
+/* One allocating helper, two callers: same line, two stacks. noipa keeps
+ * gcc -O2 from folding identical functions into one (-fipa-icf). */
+__attribute__((noipa)) static void *shared_helper(size_t n)
+{
+    void *p = malloc(n); /* SITE-SHARED */
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+__attribute__((noipa)) static void *caller_one(size_t n) { void *p = shared_helper(n); __asm__ volatile("" ::: "memory"); return p; }
+__attribute__((noipa)) static void *caller_two(size_t n) { void *p = shared_helper(n); __asm__ volatile("" ::: "memory"); return p; }
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                                */
+/* ------------------------------------------------------------------ */
+
+static void test_zero_at_start_and_end(void)
+{
+    tracker_totals t0 = totals();
+    CHECK(t0.live_bytes == 0 && t0.live_blocks == 0,
+          "live memory is 0 at start (%llu bytes, %llu blocks)",
+          (unsigned long long)t0.live_bytes, (unsigned long long)t0.live_blocks);
+    void *p[1000];
+    for (int i = 0; i < 1000; i++) p[i] = malloc((size_t)i + 1);
+    tracker_totals t1 = totals();
+    CHECK(t1.live_blocks == 1000 && t1.live_bytes == 1000 * 1001 / 2,
+          "1000 mallocs of 1..1000 bytes: %llu blocks, %llu bytes (want 1000, 500500)",
+          (unsigned long long)t1.live_blocks, (unsigned long long)t1.live_bytes);
+    for (int i = 0; i < 1000; i++) free(p[i]);
+    tracker_totals t2 = totals();
+    CHECK(t2.live_bytes == 0 && t2.live_blocks == 0, "live memory is 0 after freeing all (%llu bytes)",
+          (unsigned long long)t2.live_bytes);
+}
+
+/* Allocate with one entry point, check it is tracked with its size, free it. */
+static void expect_tracked(const char *what, void *p, size_t size)
+{
+    size_t got = 0;
+    uint32_t id;
+    tracker_totals before = totals();
+    int found = tracker_lookup(p, &got, &id);
+    CHECK(p && found && got == size, "%s is counted (found=%d, size %zu, want %zu)", what, found, got, size);
+    volatile uintptr_t addr = (uintptr_t)p; /* compared after free, never dereferenced */
+    free(p);
+    tracker_totals after = totals();
+    CHECK(!tracker_lookup((void *)addr, NULL, NULL) && after.live_blocks + 1 == before.live_blocks &&
+              after.live_bytes + size == before.live_bytes,
+          "%s is forgotten by free", what);
+}
+
+static void test_entry_points(void)
+{
+    void *p = NULL;
+    expect_tracked("malloc", malloc(123), 123);
+    expect_tracked("calloc", calloc(7, 9), 63);
+    expect_tracked("realloc(NULL)", realloc(NULL, 77), 77);
+    expect_tracked("realloc", realloc(malloc(10), 3000), 3000);
+    expect_tracked("reallocarray", reallocarray(NULL, 5, 11), 55);
+    int rc = posix_memalign(&p, 64, 200);
+    CHECK(rc == 0 && ((uintptr_t)p & 63) == 0, "posix_memalign aligned to 64");
+    expect_tracked("posix_memalign", p, 200);
+    CHECK(posix_memalign(&p, 3, 10) != 0, "posix_memalign rejects alignment 3");
+    expect_tracked("aligned_alloc", aligned_alloc(128, 256), 256);
+    expect_tracked("memalign", memalign(32, 40), 40);
+    expect_tracked("valloc", valloc(100), 100);
+    expect_tracked("pvalloc", pvalloc(100), 100);
+    expect_tracked("strdup (inside libc)", strdup("leak lab"), 9);
+    expect_tracked("strndup (inside libc)", strndup("leak lab", 4), 5);
+    char *line = NULL;
+    FILE *f = fopen(__FILE__, "r");
+    size_t cap = 0;
+    ssize_t got = f ? getline(&line, &cap, f) : -1;
+    if (got > 0) expect_tracked("getline (inside libc)", line, cap);
+    else CHECK(0, "getline read this file");
+    if (f) fclose(f);
+    tracker_totals t = totals();
+    CHECK(t.live_blocks == 0, "nothing left after the entry-point tests (%llu)", (unsigned long long)t.live_blocks);
+}
+
+static void test_known_line(void)
+{
+    int line = marker_line("SITE-A");
+    enum { N = 2500 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) p[i] = alloc_at_site_a(40);
+    uint64_t count, size;
+    int nst;
+    site_totals(line, &count, &size, &nst);
+    CHECK(line > 0 && count == N && size == N * 40,
+          "%d allocations at test_tracker.c:%d (found from SITE-A) give count %llu, size %llu",
+          N, line, (unsigned long long)count, (unsigned long long)size);
+
+    /* The report's first line names the same site. */
+    tracker_snapshot *s = tracker_snapshot_take();
+    tracker_report_opts o = { .key = TRACKER_KEY_LINENO, .top = 3, .frames = 1, .capture_no = 1 };
+    size_t len;
+    char *text = tracker_report(s, NULL, &o, &len);
+    char want[64];
+    snprintf(want, sizeof want, "test_tracker.c:%d: size=", line);
+    CHECK(text && strstr(text, want) && strncmp(text, "tests/unit/test_tracker.c:", 26) == 0,
+          "report's first line is the SITE-A line relative to the project: %.60s", text ? text : "(null)");
+    free(text);
+    tracker_snapshot_free(s);
+    for (int i = 0; i < N; i++) free(p[i]);
+    site_totals(line, &count, &size, &nst);
+    CHECK(count == 0 && size == 0, "after free the SITE-A line holds nothing");
+}
+
+static void test_realloc_moves(void)
+{
+    int la = marker_line("SITE-A"), lb = marker_line("SITE-B");
+    void *p = alloc_at_site_a(100);
+    uint64_t ca, sa, cb, sb;
+    int n;
+    p = alloc_at_site_b(p, 5000);
+    site_totals(la, &ca, &sa, &n);
+    site_totals(lb, &cb, &sb, &n);
+    CHECK(ca == 0 && sa == 0 && cb == 1 && sb == 5000,
+          "realloc moves the block: SITE-A %llu B, SITE-B %llu B (want 0, 5000)",
+          (unsigned long long)sa, (unsigned long long)sb);
+    p = alloc_at_site_b(p, 10);
+    site_totals(lb, &cb, &sb, &n);
+    CHECK(cb == 1 && sb == 10, "shrinking realloc: SITE-B %llu B (want 10)", (unsigned long long)sb);
+    void *q = alloc_at_site_b(p, 0); /* glibc: frees, returns NULL */
+    site_totals(lb, &cb, &sb, &n);
+    CHECK(q == NULL && cb == 0 && sb == 0, "realloc(p, 0) frees the block");
+    void *big = malloc(64);
+    volatile uintptr_t keep = (uintptr_t)big;
+    void *r = realloc(big, (size_t)-1 / 2); /* fails: the old block must stay tracked */
+    size_t sz = 0;
+    CHECK(r == NULL && tracker_lookup((void *)keep, &sz, NULL) && sz == 64, "a failed realloc keeps the old record (%zu B)", sz);
+    free((void *)keep);
+}
+
+static void test_two_callers(void)
+{
+    int line = marker_line("SITE-SHARED");
+    void *two[2];
+    void *a = caller_one(11);
+    for (volatile int i = 0; i < 2; i++) two[i] = caller_two(22 + 11 * (size_t)i); /* one call site (volatile: not unrolled) */
+    void *b = two[0], *c = two[1];
+    uint32_t ia, ib, ic;
+    tracker_lookup(a, NULL, &ia);
+    tracker_lookup(b, NULL, &ib);
+    tracker_lookup(c, NULL, &ic);
+    CHECK(ia != ib && ib == ic, "two callers of one helper get two stacks (%u, %u, %u)", ia, ib, ic);
+    uint64_t count, size;
+    int nst;
+    site_totals(line, &count, &size, &nst);
+    if (getenv("DEBUG_TRACKER")) {
+        tracker_snapshot *d = tracker_snapshot_take();
+        tracker_report_opts dop = { .key = TRACKER_KEY_TRACEBACK, .top = 5, .frames = 3, .capture_no = 1 };
+        size_t dl;
+        char *dt = tracker_report(d, NULL, &dop, &dl);
+        fprintf(stderr, "line %d\n%s", line, dt);
+        free(dt);
+        tracker_snapshot_free(d);
+    }
+    CHECK(count == 3 && nst == 2, "key=lineno: one line, %llu blocks from %d stacks", (unsigned long long)count, nst);
+
+    tracker_snapshot *s = tracker_snapshot_take();
+    tracker_report_opts o = { .key = TRACKER_KEY_TRACEBACK, .top = 20, .frames = 4, .json = 1, .capture_no = 1 };
+    size_t len;
+    char *json = tracker_report(s, NULL, &o, &len);
+    int ones = 0, twos = 0;
+    for (const char *q = json; q && (q = strstr(q, "\"function\":\"caller_")); q++) {
+        if (!strncmp(q + 19, "one", 3)) ones++;
+        if (!strncmp(q + 19, "two", 3)) twos++;
+    }
+    CHECK(ones == 1 && twos == 1, "key=traceback shows caller_one and caller_two as separate groups (%d, %d)", ones, twos);
+    free(json);
+    tracker_snapshot_free(s);
+    free(a); free(b); free(c);
+}
+
+/* ---- threads ---- */
+
+enum { THREADS = 8, ROUNDS = 20000, KEEP = 1000 };
+static void *kept[THREADS][KEEP];
+
+static void *worker(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    unsigned seed = (unsigned)t * 7919u + 1;
+    void *ring[64] = { 0 };
+    for (int i = 0; i < ROUNDS; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int slot = (int)(seed >> 16) % 64;
+        free(ring[slot]);
+        ring[slot] = malloc(16 + (seed >> 20) % 512);
+    }
+    for (int i = 0; i < 64; i++) free(ring[i]);
+    for (int i = 0; i < KEEP; i++) kept[t][i] = alloc_at_site_a(100);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    int line = marker_line("SITE-A");
+    tracker_totals before = totals();
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    uint64_t count, size;
+    int nst;
+    site_totals(line, &count, &size, &nst);
+    CHECK(count == THREADS * KEEP && size == THREADS * KEEP * 100,
+          "%d threads x %d mallocs/frees: SITE-A holds exactly %llu blocks (want %d)",
+          THREADS, ROUNDS, (unsigned long long)count, THREADS * KEEP);
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < KEEP; i++) free(kept[t][i]);
+    tracker_totals after = totals();
+    /* Thread exit frees its own bookkeeping in glibc (TLS, stacks are cached):
+     * whatever the threads left is pthread's, not ours. Ours must be gone. */
+    site_totals(line, &count, &size, &nst);
+    CHECK(count == 0 && after.lost_records == before.lost_records, "all freed, no record lost");
+}
+
+/* ---- stacks through code without frame pointers ---- */
+
+static int cmp_alloc(const void *a, const void *b)
+{
+    void *p = malloc(8); /* called by qsort: the caller chain runs through libc */
+    free(p);
+    return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* Call malloc with %rbp set to garbage, as code built without frame
+ * pointers may leave it. Built with -mno-red-zone (see the Makefile). */
+__attribute__((noipa)) static void *malloc_with_rbp(size_t n, uintptr_t fake)
+{
+    void *ret;
+    __asm__ volatile("push %%rbp\n\t"
+                     "push %%rbp\n\t"
+                     "mov %%rbx, %%rbp\n\t"
+                     "call malloc@PLT\n\t"
+                     "pop %%rbp\n\t"
+                     "pop %%rbp\n\t"
+                     : "=a"(ret)
+                     : "D"(n), "b"(fake)
+                     : "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "memory", "cc");
+    return ret;
+}
+
+static void test_no_frame_pointer_code(void)
+{
+    int v[64];
+    for (int i = 0; i < 64; i++) v[i] = (i * 37) % 64;
+    tracker_totals before = totals();
+    qsort(v, 64, sizeof v[0], cmp_alloc);
+    tracker_totals after = totals();
+    CHECK(after.live_blocks == before.live_blocks, "allocations from inside libc's qsort are counted and freed");
+
+    char local[64];
+    memset(local, 0x41, sizeof local);
+    uintptr_t fakes[] = { 0, 1, 8, (uintptr_t)-16, (uintptr_t)&local[0], (uintptr_t)&local[3],
+                          (uintptr_t)malloc_with_rbp, (uintptr_t)&passed, 0x7ffffffff000ULL };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++) {
+        void *p = malloc_with_rbp(24, fakes[i]);
+        uint32_t id = 0;
+        int n = 0;
+        if (!p || !tracker_lookup(p, NULL, &id)) { ok = 0; continue; }
+        const uintptr_t *f = tracker_stack_frames(id, &n);
+        tracker_frame_info info;
+        tracker_symbolize(f[0], &info);
+        if (n < 1 || !info.function || strcmp(info.function, "malloc_with_rbp") != 0) ok = 0;
+        free(p);
+    }
+    CHECK(ok, "malloc with a garbage frame pointer: no crash, frame 0 still names the caller");
+}
+
+/* ---- bookkeeping out of memory ---- */
+
+static void test_bookkeeping_oom(void)
+{
+    enum { N = 20000 };
+    static void *p[N];
+    tracker_totals before = totals();
+    tracker_debug_fail_bookkeeping(1000000);
+    int all = 1;
+    for (int i = 0; i < N; i++) if (!(p[i] = malloc(32))) all = 0;
+    tracker_debug_fail_bookkeeping(0);
+    tracker_totals mid = totals();
+    CHECK(all, "every malloc succeeds while the tracker's bookkeeping has no memory");
+    CHECK(mid.lost_records > before.lost_records, "the records it could not keep are counted as lost (%llu)",
+          (unsigned long long)(mid.lost_records - before.lost_records));
+    CHECK(mid.live_blocks - before.live_blocks + (mid.lost_records - before.lost_records) == N,
+          "tracked + lost = allocations (%llu + %llu = %d)",
+          (unsigned long long)(mid.live_blocks - before.live_blocks),
+          (unsigned long long)(mid.lost_records - before.lost_records), N);
+    for (int i = 0; i < N; i++) free(p[i]);
+    tracker_totals after = totals();
+    CHECK(after.live_blocks == before.live_blocks, "freeing untracked blocks is harmless");
+}
+
+static void test_disabled(void)
+{
+    tracker_set_enabled(0);
+    void *p = malloc(99);
+    int found = tracker_lookup(p, NULL, NULL);
+    tracker_set_enabled(1);
+    free(p);
+    CHECK(!found && tracker_is_active(), "a stopped tracker records nothing, and restarts");
+}
+
+int main(void)
+{
+    test_zero_at_start_and_end();
+    test_entry_points();
+    test_known_line();
+    test_realloc_moves();
+    test_two_callers();
+    test_threads();
+    test_no_frame_pointer_code();
+    test_bookkeeping_oom();
+    test_disabled();
+    fprintf(stderr, "%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
