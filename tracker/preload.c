@@ -26,6 +26,9 @@
  *   TRACKER_FORMAT  text | json (default text)
  *   TRACKER_SIGNAL  signal number for on-demand reports (default SIGUSR2;
  *                   0 disables it and no helper thread is started)
+ *   TRACKER_UNWIND  fp (default): frame-pointer walk, a few ns per malloc;
+ *                   dwarf: glibc backtrace(), ~1 us per malloc, but full
+ *                   stacks through code built without frame pointers
  *   TRACKER_OFF     set: load but record nothing
  *
  * At exit the report lists what is still live: absolute, not a diff,

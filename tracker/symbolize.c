@@ -124,7 +124,8 @@ static void lookup_unlocked(uintptr_t pc, tracker_frame_info *out)
     Dwfl_Module *mod = dwfl_addrmodule(S.dwfl, addr);
     if (!mod && report_modules_unlocked() == 0) mod = dwfl_addrmodule(S.dwfl, addr); /* dlopen'ed since */
     if (!mod) return;
-    const char *mname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    Dwarf_Addr start = 0;
+    const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
     out->module = keep(base_name(mname && *mname ? mname : "?"));
     if (!out->module) out->module = "?";
     Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
@@ -134,7 +135,13 @@ static void lookup_unlocked(uintptr_t pc, tracker_frame_info *out)
         out->file = keep(relative_path(file));
         out->line = lineno;
     }
-    out->function = keep(function_at(mod, addr));
+    const char *fn = function_at(mod, addr);
+    char offset[32];
+    if (!fn) { /* a stripped static function: say where, as "+0x1a2b" in the module */
+        snprintf(offset, sizeof offset, "+0x%llx", (unsigned long long)(addr - start));
+        fn = offset;
+    }
+    out->function = keep(fn);
 }
 
 /* ---- cache ---- */

@@ -1,0 +1,200 @@
+/* capture.c - GET /capture: validates the query, takes a tracker snapshot and reports the diff. */
+#include "capture.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_reply.h"
+
+/* ------------------------------------------------------------ query parsing (pure) */
+
+enum { SEEN_TOP = 1u << 0, SEEN_KEY = 1u << 1, SEEN_FRAMES = 1u << 2, SEEN_FORMAT = 1u << 3 };
+
+/* Parse value as a decimal integer in lo..hi into *out. Returns 0, or -1
+ * with the reason in err. */
+static int parse_int(const char *name, const char *value, int lo, int hi, int *out, char *err,
+                     size_t errlen)
+{
+    char shown[48];
+    long v = 0;
+    const char *p = value;
+
+    if (*p == '-' && p[1] >= '0' && p[1] <= '9') {
+        snprintf(err, errlen, "%s: negative value %s (expected %d..%d)", name,
+                 http_printable(value, shown, sizeof shown), lo, hi);
+        return -1;
+    }
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            snprintf(err, errlen, "%s: '%s' is not a number (expected %d..%d)", name,
+                     http_printable(value, shown, sizeof shown), lo, hi);
+            return -1;
+        }
+        if (v <= hi) /* stop growing once out of range: no overflow on long input */
+            v = v * 10 + (*p - '0');
+    }
+    if (v < lo || v > hi) {
+        snprintf(err, errlen, "%s: %s is out of range (expected %d..%d)", name,
+                 http_printable(value, shown, sizeof shown), lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+void capture_query_init(capture_query *q)
+{
+    q->top = 10;
+    q->key = TRACKER_KEY_LINENO;
+    q->frames = 0;
+    q->json = 0;
+    q->seen = 0;
+}
+
+int capture_parse_query(const char *name, const char *value, capture_query *q, char *err,
+                        size_t errlen)
+{
+    char shown[48];
+    unsigned bit;
+
+    if (strcmp(name, "top") == 0)
+        bit = SEEN_TOP;
+    else if (strcmp(name, "key") == 0)
+        bit = SEEN_KEY;
+    else if (strcmp(name, "frames") == 0)
+        bit = SEEN_FRAMES;
+    else if (strcmp(name, "format") == 0)
+        bit = SEEN_FORMAT;
+    else {
+        snprintf(err, errlen, "unknown parameter '%s' (known: top, key, frames, format)",
+                 http_printable(name, shown, sizeof shown));
+        return -1;
+    }
+    if (q->seen & bit) {
+        snprintf(err, errlen, "parameter '%s' given more than once", name);
+        return -1;
+    }
+    q->seen |= bit;
+    if (value == NULL || value[0] == '\0') {
+        snprintf(err, errlen, "%s: empty value", name);
+        return -1;
+    }
+
+    switch (bit) {
+    case SEEN_TOP:
+        return parse_int(name, value, 1, CAPTURE_TOP_MAX, &q->top, err, errlen);
+    case SEEN_FRAMES:
+        return parse_int(name, value, 1, TRACKER_MAX_FRAMES, &q->frames, err, errlen);
+    case SEEN_KEY:
+        if (tracker_key_parse(value, &q->key) != 0) {
+            snprintf(err, errlen, "key: unknown key '%s' (expected lineno, traceback or filename)",
+                     http_printable(value, shown, sizeof shown));
+            return -1;
+        }
+        return 0;
+    default: /* SEEN_FORMAT */
+        if (strcmp(value, "text") == 0)
+            q->json = 0;
+        else if (strcmp(value, "json") == 0)
+            q->json = 1;
+        else {
+            snprintf(err, errlen, "format: unknown format '%s' (expected text or json)",
+                     http_printable(value, shown, sizeof shown));
+            return -1;
+        }
+        return 0;
+    }
+}
+
+void capture_query_finish(capture_query *q)
+{
+    if (q->frames == 0)
+        q->frames = q->key == TRACKER_KEY_TRACEBACK ? TRACKER_MAX_FRAMES : 1;
+}
+
+/* ------------------------------------------------------------ handler */
+
+static struct {
+    pthread_mutex_t lock;    /* serializes captures; guards the fields below */
+    tracker_snapshot *prev;  /* baseline: the last capture's snapshot, NULL before the first */
+    int capture_no;          /* captures answered so far (the next one is capture_no + 1) */
+} cap = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 };
+
+/* State of one pass over the query arguments. */
+typedef struct query_walk {
+    capture_query q; /* what was parsed so far */
+    int failed;      /* 1 once a parameter was rejected */
+    char err[160];   /* the reason, when failed */
+} query_walk;
+
+static enum MHD_Result walk_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    query_walk *w = cls;
+
+    (void)kind;
+    if (capture_parse_query(key, value, &w->q, w->err, sizeof w->err) != 0) {
+        w->failed = 1;
+        return MHD_NO; /* stop at the first bad parameter */
+    }
+    return MHD_YES;
+}
+
+enum MHD_Result capture_handle(struct MHD_Connection *conn)
+{
+    query_walk w;
+    tracker_report_opts opts;
+    tracker_snapshot *snap;
+    char *body;
+    size_t len = 0;
+
+    if (!tracker_is_active())
+        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "tracker is off (server started with --no-tracker)");
+
+    capture_query_init(&w.q);
+    w.failed = 0;
+    w.err[0] = '\0';
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, walk_arg, &w);
+    if (w.failed)
+        return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad /capture query: %s", w.err);
+    capture_query_finish(&w.q);
+
+    opts.key = w.q.key;
+    opts.top = w.q.top;
+    opts.frames = w.q.frames;
+    opts.json = w.q.json;
+
+    pthread_mutex_lock(&cap.lock);
+    snap = tracker_snapshot_take();
+    if (snap == NULL)
+        goto oom_unlock;
+    opts.capture_no = cap.capture_no + 1;
+    body = tracker_report(snap, cap.prev, &opts, &len);
+    if (body == NULL) {
+        tracker_snapshot_free(snap); /* baseline unchanged: the next capture diffs from it */
+        goto oom_unlock;
+    }
+    tracker_snapshot_free(cap.prev);
+    cap.prev = snap;
+    cap.capture_no++;
+    pthread_mutex_unlock(&cap.lock);
+
+    return http_reply(conn, MHD_HTTP_OK, w.q.json ? HTTP_REPLY_JSON : HTTP_REPLY_TEXT, body,
+                      len, MHD_RESPMEM_MUST_FREE);
+
+oom_unlock:
+    pthread_mutex_unlock(&cap.lock);
+    return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             "out of memory while taking the capture (see rss_kb in /stats)");
+}
+
+void capture_shutdown(void)
+{
+    pthread_mutex_lock(&cap.lock);
+    tracker_snapshot_free(cap.prev);
+    cap.prev = NULL;
+    pthread_mutex_unlock(&cap.lock);
+}

@@ -1,0 +1,77 @@
+/* http_reply.c - the create/queue/destroy dance for libmicrohttpd responses, written once. */
+#include "http_reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum MHD_Result http_reply_header(struct MHD_Connection *conn, unsigned int status,
+                                  const char *ctype, const char *body, size_t len,
+                                  enum MHD_ResponseMemoryMode mode,
+                                  const char *hname, const char *hvalue)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    /* The API takes a non-const pointer for all modes; MHD does not write to it. */
+    resp = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (resp == NULL) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free((void *)body);
+        return MHD_NO;
+    }
+    if (ctype != NULL &&
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES)
+        goto fail;
+    if (hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
+        goto fail;
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp); /* MHD keeps its own reference until sent */
+    return ret;
+
+fail:
+    MHD_destroy_response(resp); /* frees a MUST_FREE body too */
+    return MHD_NO;
+}
+
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned int status,
+                           const char *ctype, const char *body, size_t len,
+                           enum MHD_ResponseMemoryMode mode)
+{
+    return http_reply_header(conn, status, ctype, body, len, mode, NULL, NULL);
+}
+
+enum MHD_Result http_reply_reason(struct MHD_Connection *conn, unsigned int status,
+                                  const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof buf - 1, fmt, ap); /* keep one byte for the newline */
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n > sizeof buf - 2)
+        n = (int)(sizeof buf - 2);
+    buf[n++] = '\n';
+    buf[n] = '\0';
+    return http_reply(conn, status, HTTP_REPLY_TEXT, buf, (size_t)n, MHD_RESPMEM_MUST_COPY);
+}
+
+const char *http_printable(const char *s, char *buf, size_t len)
+{
+    size_t max = len - 4 < 40 ? len - 4 : 40; /* room for "..." and the NUL */
+    size_t i;
+
+    for (i = 0; s != NULL && s[i] != '\0' && i < max; i++)
+        buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (s != NULL && s[i] != '\0') {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}

@@ -1,0 +1,159 @@
+/* routes.c - dispatches each HTTP request by method and path; GET / is where the leak happens. */
+#include "routes.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "fetch_user_data.h"
+#include "http_reply.h"
+#include "stats.h"
+#include "user_directory.h"
+
+/* ------------------------------------------------------------ GET / */
+
+static _Atomic uint32_t next_user; /* round-robin position for requests without ?user= */
+
+/* The user a request asks for: ?user=ID (1..count), or the next one in turn.
+ * Returns the id, or 0 with a reason in err. */
+static uint32_t pick_user(struct MHD_Connection *conn, char *err, size_t errlen)
+{
+    const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "user");
+    uint32_t count = user_directory_count();
+    uint64_t id = 0;
+    char shown[48];
+    const char *p;
+
+    if (s == NULL) {
+        /* No ?user=: walk the directory in turn, over the ids with as many
+         * digits as the last one (10000..20000), so every answer has the same
+         * length: ab counts a change of length as a "failed request". */
+        uint32_t first = 1;
+
+        while (first * 10 <= count)
+            first *= 10;
+        return first + atomic_fetch_add_explicit(&next_user, 1, memory_order_relaxed) %
+                           (count - first + 1);
+    }
+
+    for (p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            id = 0; /* not a number: same answer as out of range */
+            break;
+        }
+        if (id <= count) /* stop growing once out of range: no overflow */
+            id = id * 10 + (uint64_t)(*p - '0');
+    }
+    if (id == 0 || id > count) {
+        snprintf(err, errlen, "user must be a number from 1 to %u, got '%s'", (unsigned)count,
+                 http_printable(s, shown, sizeof shown));
+        return 0;
+    }
+    return (uint32_t)id;
+}
+
+static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_config *cfg)
+{
+    char err[128], body[64];
+    char *record;
+    uint32_t id;
+    int n;
+
+    id = pick_user(conn, err, sizeof err);
+    if (id == 0)
+        return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
+
+    /* The cap keeps a forgotten leaky server from eating the machine. */
+    if (!cfg->fixed && !stats_try_leak(USER_RECORD_BYTES)) {
+        stats_count_request();
+        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "leak cap of %u MB reached; restart the server (or raise --leak-cap-mb)",
+                                 cfg->leak_cap_mb);
+    }
+
+    record = fetch_user_data(id);
+    if (record == NULL) {
+        if (!cfg->fixed)
+            stats_cancel_leak(USER_RECORD_BYTES);
+        return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 "out of memory building the profile of user %u",
+                                 (unsigned)id);
+    }
+
+    /* Answer from the record: its first line is "user<ID>". */
+    n = snprintf(body, sizeof body, "hello %.*s\n", (int)strcspn(record, "\n"), record);
+
+    if (cfg->fixed)
+        free(record); /* THE FIX: the one line leaky mode does not run */
+    /* In leaky mode `record` is simply dropped here, never freed: the
+     * deliberate leak of this lab (allocated at LEAK-SITE in fetch_user_data.c). */
+
+    stats_count_request();
+    return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, body, (size_t)n,
+                      MHD_RESPMEM_MUST_COPY);
+}
+
+/* ------------------------------------------------------------ GET /stats */
+
+static enum MHD_Result handle_stats(struct MHD_Connection *conn)
+{
+    char body[512];
+    int n = stats_format_json(body, sizeof body);
+
+    if (n < 0)
+        return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 "stats line did not fit its buffer");
+    return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_JSON, body, (size_t)n,
+                      MHD_RESPMEM_MUST_COPY);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int first_call_marker; /* *req_cls points here after the first call of a request */
+
+enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version,
+                              const char *upload_data, size_t *upload_data_size,
+                              void **req_cls)
+{
+    const routes_config *cfg = cls;
+    char shown[48], shown2[48];
+
+    (void)version;
+    (void)upload_data;
+
+    /* First call: only the headers are in. Refuse other methods now, before
+     * reading any body; for GET/HEAD come back for the real work. */
+    if (*req_cls == NULL) {
+        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+            strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+            char body[160];
+            int n = snprintf(body, sizeof body, "method %s not allowed on %s; use GET or HEAD\n",
+                             http_printable(method, shown, sizeof shown),
+                             http_printable(url, shown2, sizeof shown2));
+
+            return http_reply_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_REPLY_TEXT, body,
+                                     (size_t)n < sizeof body ? (size_t)n : sizeof body - 1,
+                                     MHD_RESPMEM_MUST_COPY, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        }
+        *req_cls = &first_call_marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) { /* a GET with a body: read and ignore it */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (strcmp(url, "/") == 0)
+        return handle_hello(conn, cfg);
+    if (strcmp(url, "/stats") == 0)
+        return handle_stats(conn);
+    if (strcmp(url, "/capture") == 0)
+        return capture_handle(conn);
+    return http_reply_reason(conn, MHD_HTTP_NOT_FOUND,
+                             "no such path: %s (try /, /stats or /capture)",
+                             http_printable(url, shown, sizeof shown));
+}

@@ -1,0 +1,108 @@
+/* stats.c - atomic request/leak counters and the /stats JSON line. */
+#include "stats.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../tracker/tracker.h"
+
+/* ------------------------------------------------------------ module state */
+
+static struct {
+    _Atomic uint64_t requests;      /* GET/HEAD / answered, 200 or 503 */
+    _Atomic uint64_t leaked_bytes;  /* bytes dropped without free (leaky mode), <= leak_cap_bytes */
+    _Atomic uint64_t leaked_blocks; /* records dropped without free */
+    _Atomic uint64_t capped;        /* requests answered 503 because the cap was reached */
+    uint64_t leak_cap_bytes;        /* set once by stats_init */
+    int fixed;                      /* 1 with --fixed, set once */
+    struct timespec started;        /* CLOCK_MONOTONIC at stats_init */
+} st;
+
+/* ------------------------------------------------------------ counters */
+
+void stats_init(int fixed, uint64_t leak_cap_bytes)
+{
+    st.fixed = fixed;
+    st.leak_cap_bytes = leak_cap_bytes;
+    clock_gettime(CLOCK_MONOTONIC, &st.started);
+}
+
+void stats_count_request(void)
+{
+    atomic_fetch_add_explicit(&st.requests, 1, memory_order_relaxed);
+}
+
+int stats_try_leak(uint64_t bytes)
+{
+    uint64_t cur = atomic_load_explicit(&st.leaked_bytes, memory_order_relaxed);
+
+    do {
+        if (cur > st.leak_cap_bytes || bytes > st.leak_cap_bytes - cur) {
+            atomic_fetch_add_explicit(&st.capped, 1, memory_order_relaxed);
+            return 0;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&st.leaked_bytes, &cur, cur + bytes,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    atomic_fetch_add_explicit(&st.leaked_blocks, 1, memory_order_relaxed);
+    return 1;
+}
+
+void stats_cancel_leak(uint64_t bytes)
+{
+    atomic_fetch_sub_explicit(&st.leaked_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&st.leaked_blocks, 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ /proc and JSON */
+
+long stats_rss_kb(void)
+{
+    char buf[4096];
+    ssize_t n;
+    size_t got = 0;
+    const char *p;
+    int fd;
+
+    /* read(2), not stdio: no FILE to allocate while the tracker watches. */
+    fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    buf[got] = '\0';
+    p = strstr(buf, "\nVmRSS:");
+    if (p == NULL)
+        return -1;
+    return strtol(p + 7, NULL, 10); /* "VmRSS:\t   26576 kB" */
+}
+
+int stats_format_json(char *buf, size_t len)
+{
+    struct timespec now;
+    double uptime;
+    int n;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uptime = (double)(now.tv_sec - st.started.tv_sec) +
+             (double)(now.tv_nsec - st.started.tv_nsec) / 1e9;
+    n = snprintf(buf, len,
+                 "{\"requests\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64
+                 ",\"leaked_blocks\":%" PRIu64 ",\"rss_kb\":%ld,\"uptime_s\":%.1f"
+                 ",\"mode\":\"%s\",\"leak_cap_bytes\":%" PRIu64 ",\"capped\":%" PRIu64
+                 ",\"tracker\":%s}\n",
+                 atomic_load(&st.requests), atomic_load(&st.leaked_bytes),
+                 atomic_load(&st.leaked_blocks), stats_rss_kb(), uptime,
+                 st.fixed ? "fixed" : "leaky", st.leak_cap_bytes, atomic_load(&st.capped),
+                 tracker_is_active() ? "true" : "false");
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    return n;
+}

@@ -1,0 +1,32 @@
+/* stats.h - the server's request and leak counters, and the /stats JSON line built from them. */
+#ifndef STATS_H
+#define STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Record the settings /stats reports and start the uptime clock. Call once,
+ * before the daemon starts. fixed: 1 for --fixed; leak_cap_bytes: the cap on
+ * bytes leaked in leaky mode. */
+void stats_init(int fixed, uint64_t leak_cap_bytes);
+
+/* Count one GET/HEAD / answered (with 200 or 503). Thread-safe. */
+void stats_count_request(void);
+
+/* Reserve bytes of leak under the cap: returns 1 and counts them as leaked
+ * (one block) when leaked + bytes <= cap; otherwise returns 0, counts one
+ * capped request and changes nothing else. Thread-safe and exact: two
+ * threads cannot both take the last room under the cap. */
+int stats_try_leak(uint64_t bytes);
+
+/* Undo a successful stats_try_leak(bytes) whose block could not be made. */
+void stats_cancel_leak(uint64_t bytes);
+
+/* VmRSS of this process in kB as /proc/self/status prints it; -1 if unreadable. */
+long stats_rss_kb(void);
+
+/* Write the /stats JSON object (one line, ending in '\n') into buf. Returns
+ * its length, or -1 when len is too small (buf is then unspecified). */
+int stats_format_json(char *buf, size_t len);
+
+#endif /* STATS_H */

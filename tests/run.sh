@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# run.sh - runs every test of the lab (tests/test_*.sh, tests/bin/test_*) and sums their results.
+set -eu
+
+usage() {
+    echo "usage: $0 [FILTER]" >&2
+    echo "Runs tests/test_*.sh and the unit test binaries tests/bin/test_* (only those whose" >&2
+    echo "name contains FILTER, if given), each bounded by a ${TEST_TIMEOUT:-600} s timeout." >&2
+    echo "Last line of output: 'N passed, N failed'; exit status 1 if any test failed." >&2
+    exit 2
+}
+
+case "${1:-}" in -h|--help) usage ;; esac
+[ $# -le 1 ] || usage
+filter=${1:-}
+cd "$(dirname "$0")/.."
+
+log=$(mktemp "${TMPDIR:-/tmp}/leaklab-run.XXXXXX")
+cleanup() { rm -f "$log"; }
+trap cleanup EXIT INT TERM
+
+total_pass=0
+total_fail=0
+
+# run_one NAME CMD...: run one test under a timeout, echo its output, add its
+# `ok - ` / `FAIL - ` lines to the totals. A test that exits non-zero without
+# printing any FAIL line (crash, timeout, missing binary) counts as one failure;
+# a test that exits 0 without printing any ok line counts as one pass.
+run_one() {
+    local name=$1 rc=0 p f why; shift
+    echo "=== $name"
+    timeout "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1 </dev/null || rc=$?
+    cat "$log"
+    p=$(grep -c '^ok - ' "$log" || true)
+    f=$(grep -c '^FAIL - ' "$log" || true)
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        [ "$rc" -eq 124 ] && why="timed out after ${TEST_TIMEOUT:-600} s" || why="exit status $rc"
+        echo "FAIL - $name ran to completion (expected exit 0, got $why)"
+        f=1
+    fi
+    [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && p=1
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+}
+
+# --- unit tests (tests/unit/, written by the lead) ---------------------------
+# Hook: if the Makefile has a `tests` target, it builds tests/bin/test_*; every
+# executable found there is then run like a test script.
+if grep -Eq '^tests[[:space:]]*:' Makefile 2>/dev/null; then
+    if ! make -s tests >"$log" 2>&1; then
+        cat "$log"
+        echo "FAIL - make tests builds the unit tests (expected exit 0, got a build error)"
+        total_fail=$((total_fail + 1))
+    fi
+fi
+for t in tests/bin/test_*; do
+    if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
+    case "$(basename "$t")" in *"$filter"*) ;; *) continue ;; esac
+    run_one "$t" "$t"
+done
+
+# --- end-to-end scripts ------------------------------------------------------
+for t in tests/test_*.sh; do
+    [ -f "$t" ] || continue
+    case "$(basename "$t")" in *"$filter"*) ;; *) continue ;; esac
+    run_one "$t" bash "$t"
+done
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
