@@ -69,6 +69,7 @@ static struct sampler_state {
     uint64_t samples;             /* rows written */
     uint64_t stats_failures;      /* GET /stats that failed (row skipped) */
     uint64_t last_requests;       /* requests in the last row */
+    uint64_t base_requests;       /* requests in the first row: progress counts from it */
     long last_rss_kb;             /* rss_kb in the last row */
     int tty;                      /* stderr is a terminal: progress rewritten with \r */
     double last_progress;         /* when the last non-tty progress line was printed, s */
@@ -387,7 +388,8 @@ static int open_csv(void)
     return 0;
 }
 
-/* Prints the progress line: rewritten in place on a tty, once a second otherwise. */
+/* Prints the progress line (requests counted from the first sample): rewritten in
+ * place on a tty, once a second otherwise. */
 static void progress(double elapsed, int force)
 {
     char line[160];
@@ -399,7 +401,8 @@ static void progress(double elapsed, int force)
     }
     S.last_progress = elapsed;
     S.progress_stale = 0;
-    n = snprintf(line, sizeof line, "[%s] %.1f s  requests %" PRIu64, S.run, elapsed, S.last_requests);
+    n = snprintf(line, sizeof line, "[%s] %.1f s  requests %" PRIu64, S.run, elapsed,
+                 S.last_requests - S.base_requests);
     if (S.expect > 0 && n > 0 && (size_t)n < sizeof line)
         n += snprintf(line + n, sizeof line - (size_t)n, "/%" PRIu64, S.expect);
     if (n > 0 && (size_t)n < sizeof line)
@@ -444,7 +447,8 @@ static int take_sample(void)
         msg("cannot write %s: %s", S.out_path, strerror(errno));
         return 1;
     }
-    S.samples++;
+    if (S.samples++ == 0)
+        S.base_requests = requests;
     S.last_requests = requests;
     S.last_rss_kb = rss;
     progress(elapsed, 0);

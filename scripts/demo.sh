@@ -48,9 +48,9 @@ server_pid="" load_pid=""
 
 # Sends TERM to pid and waits for it, at most 5 s before KILL. Prints nothing.
 stop_pid() {
-    local pid=$1 i
+    local pid=$1
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -94,17 +94,19 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 # Starts the server in mode $1, waits for its ready line. Sets server_pid.
 start_server() {
-    local mode=$1 log="$RESULTS/server-$1.log" flag="" i rc=0
+    local mode=$1 log="$RESULTS/server-$1.log" flag="" rc=0
     if [ "$mode" = fixed ]; then flag="--fixed"; fi
-    port_busy && die "port $PORT is busy (another server running?): stop it or run PORT=5001 make demo"
-    "$SERVER" --port "$PORT" $flag >"$log" 2>&1 &
+    port_busy && die "port $PORT is busy (another server running?): stop it or run PORT=$((PORT % 65535 + 1)) make demo"
+    say "$mode server: starting $SERVER --port $PORT${flag:+ $flag}"
+    : >"$log"   # exists before the background job opens it: the ready loop greps it at once
+    "$SERVER" --port "$PORT" $flag >>"$log" 2>&1 &
     server_pid=$!
-    for i in $(seq $((READY_SECONDS * 10))); do
+    for _ in $(seq $((READY_SECONDS * 10))); do
         grep -q '^ready: ' "$log" && return 0
         if ! kill -0 "$server_pid" 2>/dev/null; then
             wait "$server_pid" || rc=$?
             server_pid=""
-            die "$SERVER --port $PORT $flag exited before it was ready (status $rc): $(tail -n 1 "$log")"
+            die "$SERVER --port $PORT${flag:+ $flag} exited before it was ready (status $rc): $(tail -n 1 "$log")"
         fi
         sleep 0.1
     done
@@ -119,17 +121,14 @@ ab_field() {
 
 # ---- one run per mode --------------------------------------------------------
 
-declare -A idle_kb start_kb final_kb idle_req start_req final_req
+declare -A idle_kb start_kb final_kb start_req final_req
 mkdir -p "$RESULTS"
 rm -f "$RESULTS"/rss.csv "$RESULTS"/rss.png "$RESULTS"/summary.md "$RESULTS"/ab-*.txt \
       "$RESULTS"/capture-*.txt "$RESULTS"/server-*.log
 
 for mode in leaky fixed; do
-    if [ "$mode" = fixed ]; then flag=" --fixed"; else flag=""; fi
-    say "$mode server: starting $SERVER --port $PORT$flag"
     start_server "$mode"
     idle_kb[$mode]=$(stats_field rss_kb) || die "GET /stats on port $PORT gave no rss_kb"
-    idle_req[$mode]=$(stats_field requests) || die "GET /stats on port $PORT gave no requests count"
     say "$mode server: ready (pid $server_pid), idle RSS $(mb "${idle_kb[$mode]}")"
 
     if [ "$mode" = leaky ]; then

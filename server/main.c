@@ -39,7 +39,10 @@ typedef struct server_options {
     unsigned int leak_cap_mb; /* 1..MAX_LEAK_CAP_MB, MiB */
     unsigned int threads;     /* MHD thread pool size, 1..MAX_THREADS */
     int no_tracker;           /* 1: tracker_set_enabled(0) at start */
+    unsigned int ballast;     /* live 32-byte blocks held from start (benchmarks), 0..MAX_BALLAST */
 } server_options;
+
+#define MAX_BALLAST 10000000u
 
 static void usage(FILE *out)
 {
@@ -58,13 +61,15 @@ static void usage(FILE *out)
             "  --leak-cap-mb N   stop leaking (answer 503) after N MiB, 1..%u (default %u)\n"
             "  --threads N       worker threads, 1..%u (default %u)\n"
             "  --no-tracker      do not record allocations (/capture answers 503)\n"
+            "  --ballast-blocks N  hold N small live blocks from start, 0..%u (benchmarks:\n"
+            "                    /capture cost against the number of live blocks)\n"
             "  --help            show this help and exit\n"
             "\n"
             "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed tracker=on|off\" when\n"
             "serving; stops cleanly on SIGINT or SIGTERM. Exit status: 0 stopped by a\n"
             "signal, 1 could not start (e.g. port in use), 2 bad command line.\n",
             DEFAULT_PORT, DEFAULT_BIND, MAX_LEAK_CAP_MB, DEFAULT_LEAK_CAP_MB, MAX_THREADS,
-            DEFAULT_THREADS);
+            DEFAULT_THREADS, MAX_BALLAST);
 }
 
 /* Report a bad command line on one line and exit 2. */
@@ -100,6 +105,7 @@ static void parse_options(int argc, char **argv, server_options *o)
         { "leak-cap-mb", required_argument, NULL, 'c' },
         { "threads", required_argument, NULL, 't' },
         { "no-tracker", no_argument, NULL, 'n' },
+        { "ballast-blocks", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -112,6 +118,7 @@ static void parse_options(int argc, char **argv, server_options *o)
     o->leak_cap_mb = DEFAULT_LEAK_CAP_MB;
     o->threads = DEFAULT_THREADS;
     o->no_tracker = 0;
+    o->ballast = 0;
 
     opterr = 0; /* our own one-line messages, not getopt's */
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -133,6 +140,9 @@ static void parse_options(int argc, char **argv, server_options *o)
             break;
         case 'n':
             o->no_tracker = 1;
+            break;
+        case 'B':
+            o->ballast = parse_number("--ballast-blocks", optarg, 0, MAX_BALLAST);
             break;
         case 'h':
             usage(stdout);
@@ -227,6 +237,27 @@ fail:
     return -1;
 }
 
+/* ------------------------------------------------------------ ballast */
+
+/* --ballast-blocks N: N live 32-byte blocks, kept until exit, so that
+ * `make bench` can show /capture's cost follows call sites, not blocks.
+ * Returns the array (freed at exit), or NULL when n is 0 or memory ran out. */
+static void **ballast_alloc(unsigned int n)
+{
+    void **blocks = n ? calloc(n, sizeof *blocks) : NULL;
+    for (unsigned int i = 0; blocks && i < n; i++) {
+        blocks[i] = malloc(32);
+        if (blocks[i]) memset(blocks[i], (int)(i & 0xff), 32);
+    }
+    return blocks;
+}
+
+static void ballast_free(void **blocks, unsigned int n)
+{
+    for (unsigned int i = 0; blocks && i < n; i++) free(blocks[i]);
+    free(blocks);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -256,6 +287,11 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    void **ballast = ballast_alloc(opt.ballast);
+    if (opt.ballast && !ballast) {
+        fprintf(stderr, "server: out of memory allocating %u ballast blocks\n", opt.ballast);
+        return 1;
+    }
     if (user_directory_load() != 0) {
         fprintf(stderr, "server: out of memory loading the user directory\n");
         return 1;
@@ -299,9 +335,11 @@ int main(int argc, char **argv)
     MHD_stop_daemon(daemon); /* waits for the handlers, closes the socket */
     capture_shutdown();
     user_directory_free();
+    ballast_free(ballast, opt.ballast);
     return 0;
 
 fail_directory:
     user_directory_free();
+    ballast_free(ballast, opt.ballast);
     return 1;
 }

@@ -120,7 +120,8 @@ cleanup_tests() {
     rm -rf "$TEST_TMP"
 }
 trap cleanup_tests EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- probes
 # url PATH: the URL of PATH on the current server.

@@ -204,7 +204,9 @@ static void source_line(const char *file, int line, char *buf, size_t len)
             while (*s == ' ' || *s == '\t') s++;
             l = strlen(s);
             while (l && (s[l - 1] == '\n' || s[l - 1] == '\r' || s[l - 1] == ' ')) s[--l] = '\0';
-            snprintf(buf, len, "%s", s);
+            size_t n = l < len - 1 ? l : len - 1; /* a long line is cut, on purpose */
+            memcpy(buf, s, n);
+            buf[n] = '\0';
             break;
         }
         while (!whole && fgets(tmp, sizeof tmp, fp)) { /* rest of a long line */

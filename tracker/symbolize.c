@@ -36,10 +36,24 @@ static struct {
     size_t cwd_len;             /* 0 when unknown */
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* DWARF inside the module itself only, by default: a libc6-dbg or other
+ * separate debug file on the machine would cost ~25 MB of RSS and ~80 ms
+ * at the first capture, and make reports differ between machines. Frames
+ * in system libraries then read "[libc.so.6] __strdup", as heaptrack shows
+ * them without debug packages. TRACKER_DEBUGINFO=system opts in. */
+static int find_no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                             const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                             char **debuginfo_file_name)
+{
+    (void)mod; (void)userdata; (void)modname; (void)base; (void)file_name;
+    (void)debuglink_file; (void)debuglink_crc; (void)debuginfo_file_name;
+    return -1;
+}
+
 static char *debuginfo_path;
-static const Dwfl_Callbacks callbacks = {
+static Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_no_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
 
@@ -58,6 +72,8 @@ static int open_dwfl_unlocked(void)
     if (S.dwfl) return 0;
     if (S.dwfl_failed) return -1;
     if (getcwd(S.cwd, sizeof S.cwd)) S.cwd_len = strlen(S.cwd);
+    const char *dbg = getenv("TRACKER_DEBUGINFO");
+    if (dbg && strcmp(dbg, "system") == 0) callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
     S.dwfl = dwfl_begin(&callbacks);
     if (!S.dwfl || report_modules_unlocked() != 0) {
         if (S.dwfl) dwfl_end(S.dwfl);
