@@ -16,10 +16,13 @@
  *  - Each distinct call stack is stored once, in an append-only arena, and
  *    gets a small id. Stacks are never freed, so an id stays valid forever
  *    and a snapshot only needs ids.
- *  - Per stack id we keep live bytes and live count (atomics). A snapshot
- *    copies those: its cost follows the number of stacks, not of blocks.
  *  - Live blocks live in a sharded open-addressing table keyed by address:
  *    12 bytes a slot (address >> 4, 20-bit stack id, 32-bit size).
+ *  - Each shard also keeps live bytes and count per stack id, updated under
+ *    the shard's lock with plain stores: no atomic read-modify-write and no
+ *    cache line shared between threads hitting the same call site. A
+ *    snapshot sums the shards' rows: its cost follows the number of stacks
+ *    (x 32 shards), never the number of blocks.
  *  - All tables come from mmap, never from malloc: the tracker cannot
  *    recurse into the allocator it watches, and cannot be counted by it.
  *  - No lock is held while calling malloc/free, so a hook that runs
@@ -46,9 +49,11 @@ typedef struct stack_rec {
     uintptr_t frames[];   /* return addresses, innermost first */
 } stack_rec;
 
+/* Written only under the owning shard's lock; read lock-free by snapshots
+ * (relaxed atomics: whole 64-bit values, never torn). */
 typedef struct site_totals {
-    _Atomic uint64_t size;  /* live bytes from this stack */
-    _Atomic uint64_t count; /* live blocks from this stack */
+    _Atomic uint64_t size;  /* live bytes from this stack, in this shard */
+    _Atomic uint64_t count; /* live blocks from this stack, in this shard */
 } site_totals;
 
 typedef struct intern_table {
@@ -67,6 +72,7 @@ typedef struct shard {
     block_slot *slots; /* mmap'ed, mask + 1 slots, NULL until first use */
     uint32_t mask;     /* slots - 1 */
     uint32_t count;    /* occupied slots */
+    site_totals *sites;/* by stack id; MAX_STACKS reserved, touched as used */
 } shard;
 
 typedef struct big_block {
@@ -83,7 +89,6 @@ static struct {
     pthread_mutex_t intern_lock;       /* held to add a stack */
     _Atomic(intern_table *) itab;      /* current table; old ones are kept */
     stack_rec **stacks;                /* by id; MAX_STACKS reserved */
-    site_totals *sites;                /* by id; MAX_STACKS reserved */
     _Atomic uint32_t nstacks;          /* ids in use: 0..nstacks-1 */
     char *arena;                       /* stack_rec storage, ARENA_RESERVE */
     size_t arena_used;                 /* bytes, under intern_lock */
@@ -183,12 +188,16 @@ void tracker_init(void)
     if (atomic_load(&T.ready)) return;
     pthread_mutex_lock(&T.init_lock);
     if (!atomic_load(&T.ready)) {
-        for (unsigned i = 0; i < NSHARDS; i++) pthread_mutex_init(&T.shards[i].lock, NULL);
+        int sites_ok = 1;
+        for (unsigned i = 0; i < NSHARDS; i++) {
+            pthread_mutex_init(&T.shards[i].lock, NULL);
+            T.shards[i].sites = bk_map(MAX_STACKS * sizeof(site_totals), 1);
+            sites_ok = sites_ok && T.shards[i].sites;
+        }
         T.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
-        T.sites = bk_map(MAX_STACKS * sizeof(site_totals), 1);
         T.arena = bk_map(ARENA_RESERVE, 1);
         intern_table *t = intern_table_new(INTERN_MIN);
-        if (T.stacks && T.sites && T.arena && t) {
+        if (T.stacks && sites_ok && T.arena && t) {
             atomic_store(&T.itab, t);
             tracker_stackwalk_refresh();
             tracker_stackwalk_thread_init();
@@ -299,16 +308,27 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
     return T.stacks[stack_id]->frames;
 }
 
-static void site_add(uint32_t id, uint64_t size)
+/* Add (sign 1) or take back (sign -1) one block of size from stack id in
+ * shard sh. Caller holds sh->lock: a load and a store, no locked instruction. */
+static void site_move_unlocked(shard *sh, uint32_t id, uint64_t size, int sign)
 {
-    atomic_fetch_add_explicit(&T.sites[id].size, size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&T.sites[id].count, 1, memory_order_relaxed);
+    site_totals *st = &sh->sites[id];
+    uint64_t sz = atomic_load_explicit(&st->size, memory_order_relaxed);
+    uint64_t ct = atomic_load_explicit(&st->count, memory_order_relaxed);
+    atomic_store_explicit(&st->size, sign > 0 ? sz + size : sz - size, memory_order_relaxed);
+    atomic_store_explicit(&st->count, sign > 0 ? ct + 1 : ct - 1, memory_order_relaxed);
 }
 
-static void site_sub(uint32_t id, uint64_t size)
+/* Live totals of stack id, summed over the shards. */
+static void site_sum(uint32_t id, uint64_t *size, uint64_t *count)
 {
-    atomic_fetch_sub_explicit(&T.sites[id].size, size, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&T.sites[id].count, 1, memory_order_relaxed);
+    uint64_t sz = 0, ct = 0;
+    for (unsigned i = 0; i < NSHARDS; i++) {
+        sz += atomic_load_explicit(&T.shards[i].sites[id].size, memory_order_relaxed);
+        ct += atomic_load_explicit(&T.shards[i].sites[id].count, memory_order_relaxed);
+    }
+    *size = sz;
+    *count = ct;
 }
 
 /* ------------------------------------------------------------------ */
@@ -415,10 +435,11 @@ static int blocks_take(const void *p, uint64_t *size, uint32_t *id)
         *size = s->size;
         *id = slot_stack(s);
         shard_delete_unlocked(sh, (uint32_t)i);
+        if (*size == SIZE_BIG) *size = big_take((uintptr_t)p); /* lock order: shard, then big */
+        site_move_unlocked(sh, *id, *size, -1);
         found = 1;
     }
     pthread_mutex_unlock(&sh->lock);
-    if (found && *size == SIZE_BIG) *size = big_take((uintptr_t)p);
     return found;
 }
 
@@ -430,24 +451,21 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
     if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
     if (size >= SIZE_BIG && !big_has_room()) return -1;
     shard *sh = shard_of(k);
-    uint64_t old_size = 0;
-    uint32_t old_id = 0;
-    int stale = 0;
     pthread_mutex_lock(&sh->lock);
     int64_t i = shard_find_unlocked(sh, k);
     if (i >= 0) {
         block_slot *s = &sh->slots[i];
-        old_size = s->size;
-        old_id = slot_stack(s);
-        stale = 1;
+        uint64_t old_size = s->size;
+        uint32_t old_id = slot_stack(s);
         shard_delete_unlocked(sh, (uint32_t)i);
+        if (old_size == SIZE_BIG) old_size = big_take((uintptr_t)p);
+        site_move_unlocked(sh, old_id, old_size, -1);
     }
     /* Keep the load <= 3/4; when growth fails, a table < 15/16 full still takes it. */
     if (!sh->slots || (uint64_t)(sh->count + 1) * 4 > (uint64_t)(sh->mask + 1) * 3) {
         if (shard_grow_unlocked(sh) != 0 &&
             (!sh->slots || (uint64_t)(sh->count + 1) * 16 > (uint64_t)(sh->mask + 1) * 15)) {
             pthread_mutex_unlock(&sh->lock);
-            if (stale) { if (old_size == SIZE_BIG) old_size = big_take((uintptr_t)p); site_sub(old_id, old_size); }
             return -1;
         }
     }
@@ -457,9 +475,9 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
     sh->slots[j].hi_stack = (uint32_t)(k >> 32) | (id << 12);
     sh->slots[j].size = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
     sh->count++;
-    pthread_mutex_unlock(&sh->lock);
-    if (stale) { if (old_size == SIZE_BIG) old_size = big_take((uintptr_t)p); site_sub(old_id, old_size); }
     if (size >= SIZE_BIG) big_put((uintptr_t)p, size);
+    site_move_unlocked(sh, id, size, 1);
+    pthread_mutex_unlock(&sh->lock);
     return 0;
 }
 
@@ -475,11 +493,8 @@ void tracker_record_alloc(void *ptr, size_t size, void *frame)
     uintptr_t frames[TRACKER_MAX_FRAMES];
     int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
     uint32_t id;
-    if (intern(frames, n, &id) != 0 || blocks_put(ptr, size, id) != 0) {
+    if (intern(frames, n, &id) != 0 || blocks_put(ptr, size, id) != 0)
         atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
-        return;
-    }
-    site_add(id, size);
 }
 
 int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
@@ -488,7 +503,6 @@ int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
     uint64_t sz;
     uint32_t id;
     if (!blocks_take(ptr, &sz, &id)) return 0;
-    site_sub(id, sz);
     if (size) *size = (size_t)sz;
     if (stack_id) *stack_id = id;
     return 1;
@@ -496,11 +510,8 @@ int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
 
 void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id)
 {
-    if (blocks_put(ptr, size, stack_id) != 0) {
+    if (blocks_put(ptr, size, stack_id) != 0)
         atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
-        return;
-    }
-    site_add(stack_id, size);
 }
 
 int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
@@ -536,8 +547,10 @@ void tracker_get_totals(tracker_totals *out)
     if (!atomic_load(&T.ready)) return;
     uint32_t n = atomic_load(&T.nstacks);
     for (uint32_t i = 0; i < n; i++) {
-        out->live_bytes += atomic_load_explicit(&T.sites[i].size, memory_order_relaxed);
-        out->live_blocks += atomic_load_explicit(&T.sites[i].count, memory_order_relaxed);
+        uint64_t sz, ct;
+        site_sum(i, &sz, &ct);
+        out->live_bytes += sz;
+        out->live_blocks += ct;
     }
     out->stacks = n;
     out->lost_records = atomic_load(&T.lost);
@@ -545,7 +558,7 @@ void tracker_get_totals(tracker_totals *out)
     size_t arena = T.arena_used;
     pthread_mutex_unlock(&T.intern_lock);
     out->bookkeeping_bytes = atomic_load(&T.table_bytes) + arena +
-                             (uint64_t)n * (sizeof(stack_rec *) + sizeof(site_totals));
+                             (uint64_t)n * (sizeof(stack_rec *) + NSHARDS * sizeof(site_totals));
 }
 
 tracker_snapshot *tracker_snapshot_take(void)
@@ -560,12 +573,13 @@ tracker_snapshot *tracker_snapshot_take(void)
     s->stats = malloc((n ? n : 1) * sizeof *s->stats);
     if (!s->stats) { free(s); s = NULL; goto done; }
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t c = atomic_load_explicit(&T.sites[i].count, memory_order_relaxed);
+        uint64_t sz, c;
+        site_sum(i, &sz, &c);
         if (!c) continue;
         tracker_site_stat *st = &s->stats[s->nstats++];
         st->stack_id = i;
         st->count = c;
-        st->size = atomic_load_explicit(&T.sites[i].size, memory_order_relaxed);
+        st->size = sz;
     }
     tracker_get_totals(&s->totals);
     s->taken_at = tracker_now();
