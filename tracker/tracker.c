@@ -173,6 +173,23 @@ static uint64_t hash_frames(const uintptr_t *frames, int n)
 /* Init and switches                                                    */
 /* ------------------------------------------------------------------ */
 
+/* fork(): a lock held by another thread at that moment would stay locked
+ * forever in the child. Take them all (in the one order used anywhere:
+ * intern, shards, big) before fork and release them on both sides. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&T.intern_lock);
+    for (unsigned i = 0; i < NSHARDS; i++) pthread_mutex_lock(&T.shards[i].lock);
+    pthread_mutex_lock(&T.big_lock);
+}
+
+static void fork_release(void)
+{
+    pthread_mutex_unlock(&T.big_lock);
+    for (unsigned i = NSHARDS; i-- > 0;) pthread_mutex_unlock(&T.shards[i].lock);
+    pthread_mutex_unlock(&T.intern_lock);
+}
+
 static intern_table *intern_table_new(uint32_t slots)
 {
     size_t bytes = sizeof(intern_table) + (size_t)slots * sizeof(uint32_t);
@@ -199,6 +216,7 @@ void tracker_init(void)
         intern_table *t = intern_table_new(INTERN_MIN);
         if (T.stacks && sites_ok && T.arena && t) {
             atomic_store(&T.itab, t);
+            pthread_atfork(fork_prepare, fork_release, fork_release);
             tracker_stackwalk_refresh();
             tracker_stackwalk_thread_init();
             if (!getenv("TRACKER_OFF")) atomic_store(&T.enabled, 1);

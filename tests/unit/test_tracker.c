@@ -4,10 +4,13 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /*
  * Output goes to stderr only: it is unbuffered, so printing never
@@ -386,6 +389,41 @@ static void test_bookkeeping_oom(void)
     CHECK(after.live_blocks == before.live_blocks, "freeing untracked blocks is harmless");
 }
 
+/* ---- fork while other threads allocate ---- */
+
+static atomic_int_fast32_t stop_churn;
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_churn)) free(malloc(48));
+    return NULL;
+}
+
+static void test_fork(void)
+{
+    pthread_t th[3];
+    atomic_store(&stop_churn, 0);
+    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, churn, NULL);
+    int ok = 0, forks = 200;
+    for (int i = 0; i < forks; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(5); /* a child stuck on a tracker lock dies instead of hanging the test */
+            void *p[256]; /* enough blocks to touch every shard of the table */
+            int good = 1;
+            for (int k = 0; k < 256; k++) good &= (p[k] = malloc(16 + (size_t)k * 8)) != NULL;
+            for (int k = 0; k < 256; k++) free(p[k]);
+            _exit(good ? 0 : 1);
+        }
+        int st = 0;
+        if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
+    }
+    atomic_store(&stop_churn, 1);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    CHECK(ok == forks, "fork while 3 threads allocate: %d of %d children could malloc and exit", ok, forks);
+}
+
 static void test_disabled(void)
 {
     tracker_set_enabled(0);
@@ -406,6 +444,7 @@ int main(void)
     test_threads();
     test_no_frame_pointer_code();
     test_bookkeeping_oom();
+    test_fork();
     test_disabled();
     fprintf(stderr, "%d passed, %d failed\n", passed, failed);
     return failed != 0;
