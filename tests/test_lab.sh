@@ -196,30 +196,21 @@ fi
 
 # ================================================================ scripts/demo.sh artefacts
 if [ -f scripts/demo.sh ]; then
-    # The demo writes results/: keep whatever is there and put it back afterwards (also on exit).
-    # (A fresh clone may have no results/ at all: then none is left behind either.)
-    had_results=0
-    [ -d results ] && had_results=1
-    mkdir -p "$TEST_TMP/results-saved" && cp -a results/. "$TEST_TMP/results-saved/" 2>/dev/null
-    restore_results() {
-        [ -d "$TEST_TMP/results-saved" ] || return 0
-        rm -rf results
-        [ "$had_results" -eq 0 ] || { mkdir -p results && cp -a "$TEST_TMP/results-saved/." results/; }
-        rm -rf "$TEST_TMP/results-saved"
-    }
-    TEST_CLEANUP_HOOK=restore_results
+    # The demo writes into RESULTS: a folder of this test's own, so the
+    # project's results/ (and a `make demo` running beside the tests) is untouched.
+    R="$TEST_TMP/results"
     pick_port; dport=$PICKED
     rc=0
-    REQUESTS=2000 PORT=$dport timeout 300 bash scripts/demo.sh >"$TEST_TMP/demo.out" 2>&1 </dev/null || rc=$?
+    RESULTS=$R REQUESTS=2000 PORT=$dport timeout 300 bash scripts/demo.sh >"$TEST_TMP/demo.out" 2>&1 </dev/null || rc=$?
     check_eq "REQUESTS=2000 scripts/demo.sh exits 0" 0 "$rc"
     [ "$rc" -eq 0 ] || sed 's/^/#   /' "$TEST_TMP/demo.out" | tail -n 10
-    check_eq "results/rss.csv header" "run,elapsed_s,requests,rss_kb" "$(head -n 1 results/rss.csv 2>/dev/null)"
-    check_range "results/rss.csv has samples" 5 1000000 "$(($(lines results/rss.csv 2>/dev/null || echo 1) - 1))"
+    check_eq "results/rss.csv header" "run,elapsed_s,requests,rss_kb" "$(head -n 1 "$R/rss.csv" 2>/dev/null)"
+    check_range "results/rss.csv has samples" 5 1000000 "$(($(lines "$R/rss.csv" 2>/dev/null || echo 1) - 1))"
     check_eq "results/rss.png is a PNG" 89504e470d0a1a0a \
-        "$(head -c 8 results/rss.png 2>/dev/null | od -An -tx1 | tr -d ' \n')"
+        "$(head -c 8 "$R/rss.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
     site=$(grep -n LEAK-SITE server/fetch_user_data.c | head -n 1 | cut -d: -f1)
     check "results/summary.md names the leak site server/fetch_user_data.c:${site:-?}" \
-        grep -Eq "server/fetch_user_data\.c:${site:-NONE}([^0-9]|\$)" results/summary.md
+        grep -Eq "server/fetch_user_data\.c:${site:-NONE}([^0-9]|\$)" "$R/summary.md"
     check "no server left listening on the demo's port $dport" port_free "$dport"
     # The pids the demo printed ("pid=N" or "(pid N"): none may still be a server.
     pids=$(grep -oE 'pid[= ][0-9]+' "$TEST_TMP/demo.out" | tr -dc '0-9\n' | sort -u | tr '\n' ' ')
@@ -228,7 +219,6 @@ if [ -f scripts/demo.sh ]; then
         [ -e "/proc/$pid" ] && grep -q 'server' "/proc/$pid/cmdline" 2>/dev/null && left="$left $pid"
     done
     [ -z "$pids" ] || check_eq "no server the demo printed (pids $pids) is still running" "" "$left"
-    restore_results
 else
     fail "scripts/demo.sh exists" "a file" "none"
 fi
