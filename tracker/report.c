@@ -254,17 +254,24 @@ static void text_group(strbuf *sb, const group *g, int diff, const tracker_repor
     }
 }
 
+/* "site","file","line","function" of info, without braces. */
+static void json_site_fields(strbuf *sb, const char *site, const tracker_frame_info *info)
+{
+    sb_append(sb, "\"site\":", 7);
+    sb_json_string(sb, site);
+    sb_append(sb, ",\"file\":", 8);
+    sb_json_string(sb, info->file);
+    sb_printf(sb, ",\"line\":%d,\"function\":", info->line);
+    sb_json_string(sb, info->function);
+}
+
 static void json_frame(strbuf *sb, uintptr_t pc)
 {
     char site[512];
     tracker_frame_info info;
     site_of(pc, site, sizeof site, &info);
-    sb_append(sb, "{\"site\":", 8);
-    sb_json_string(sb, site);
-    sb_append(sb, ",\"file\":", 8);
-    sb_json_string(sb, info.file);
-    sb_printf(sb, ",\"line\":%d,\"function\":", info.line);
-    sb_json_string(sb, info.function);
+    sb_append(sb, "{", 1);
+    json_site_fields(sb, site, &info);
     sb_append(sb, ",\"module\":", 10);
     sb_json_string(sb, info.module);
     sb_printf(sb, ",\"address\":\"0x%llx\"}", (unsigned long long)pc);
@@ -284,12 +291,8 @@ static void json_group(strbuf *sb, const group *g, int diff, const tracker_repor
 
     sb_append(sb, "{\"key\":", 7);
     sb_json_string(sb, g->key);
-    sb_append(sb, ",\"site\":", 8);
-    sb_json_string(sb, site);
-    sb_append(sb, ",\"file\":", 8);
-    sb_json_string(sb, info.file);
-    sb_printf(sb, ",\"line\":%d,\"function\":", info.line);
-    sb_json_string(sb, info.function);
+    sb_append(sb, ",", 1);
+    json_site_fields(sb, site, &info);
     sb_append(sb, ",\"source\":", 10);
     sb_json_string(sb, src[0] ? src : NULL);
     sb_printf(sb, ",\"size\":%llu,\"count\":%llu", (unsigned long long)g->size, (unsigned long long)g->count);

@@ -367,12 +367,17 @@ static void big_put(uintptr_t addr, uint64_t size)
     pthread_mutex_unlock(&T.big_lock);
 }
 
-static uint64_t big_take(uintptr_t addr)
+/* Exact size of a >= 4 GiB block; take: also free its entry. */
+static uint64_t big_get(uintptr_t addr, int take)
 {
     uint64_t size = 0;
     pthread_mutex_lock(&T.big_lock);
     for (int i = 0; i < BIG_MAX; i++)
-        if (T.big[i].addr == addr) { size = T.big[i].size; T.big[i].addr = 0; break; }
+        if (T.big[i].addr == addr) {
+            size = T.big[i].size;
+            if (take) T.big[i].addr = 0;
+            break;
+        }
     pthread_mutex_unlock(&T.big_lock);
     return size;
 }
@@ -440,8 +445,9 @@ static void shard_delete_unlocked(shard *sh, uint32_t i)
     sh->count--;
 }
 
-/* Remove key k; returns 1 with its size and stack, 0 if absent. */
-static int blocks_take(const void *p, uint64_t *size, uint32_t *id)
+/* Find block p: returns 1 with its exact size and stack id, 0 if absent.
+ * take: also remove it and take its totals back from its site. */
+static int blocks_find(const void *p, int take, uint64_t *size, uint32_t *id)
 {
     uint64_t k = block_key(p);
     shard *sh = shard_of(k);
@@ -452,9 +458,11 @@ static int blocks_take(const void *p, uint64_t *size, uint32_t *id)
         block_slot *s = &sh->slots[i];
         *size = s->size;
         *id = slot_stack(s);
-        shard_delete_unlocked(sh, (uint32_t)i);
-        if (*size == SIZE_BIG) *size = big_take((uintptr_t)p); /* lock order: shard, then big */
-        site_move_unlocked(sh, *id, *size, -1);
+        if (*size == SIZE_BIG) *size = big_get((uintptr_t)p, take); /* lock order: shard, then big */
+        if (take) {
+            shard_delete_unlocked(sh, (uint32_t)i);
+            site_move_unlocked(sh, *id, *size, -1);
+        }
         found = 1;
     }
     pthread_mutex_unlock(&sh->lock);
@@ -476,7 +484,7 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
         uint64_t old_size = s->size;
         uint32_t old_id = slot_stack(s);
         shard_delete_unlocked(sh, (uint32_t)i);
-        if (old_size == SIZE_BIG) old_size = big_take((uintptr_t)p);
+        if (old_size == SIZE_BIG) old_size = big_get((uintptr_t)p, 1);
         site_move_unlocked(sh, old_id, old_size, -1);
     }
     /* Keep the load <= 3/4; when growth fails, a table < 15/16 full still takes it. */
@@ -520,7 +528,7 @@ int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
     if (!ptr || !atomic_load_explicit(&T.ready, memory_order_acquire)) return 0;
     uint64_t sz;
     uint32_t id;
-    if (!blocks_take(ptr, &sz, &id)) return 0;
+    if (!blocks_find(ptr, 1, &sz, &id)) return 0;
     if (size) *size = (size_t)sz;
     if (stack_id) *stack_id = id;
     return 1;
@@ -534,25 +542,12 @@ void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id)
 
 int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
 {
-    if (!ptr || !atomic_load(&T.ready)) return 0;
-    uint64_t k = block_key(ptr);
-    shard *sh = shard_of(k);
-    int found = 0;
-    pthread_mutex_lock(&sh->lock);
-    int64_t i = shard_find_unlocked(sh, k);
-    if (i >= 0) {
-        if (size) *size = sh->slots[i].size;
-        if (stack_id) *stack_id = slot_stack(&sh->slots[i]);
-        found = 1;
-    }
-    pthread_mutex_unlock(&sh->lock);
-    if (found && size && *size == SIZE_BIG) {
-        pthread_mutex_lock(&T.big_lock);
-        for (int b = 0; b < BIG_MAX; b++)
-            if (T.big[b].addr == (uintptr_t)ptr) *size = (size_t)T.big[b].size;
-        pthread_mutex_unlock(&T.big_lock);
-    }
-    return found;
+    uint64_t sz;
+    uint32_t id;
+    if (!ptr || !atomic_load(&T.ready) || !blocks_find(ptr, 0, &sz, &id)) return 0;
+    if (size) *size = (size_t)sz;
+    if (stack_id) *stack_id = id;
+    return 1;
 }
 
 /* ------------------------------------------------------------------ */
