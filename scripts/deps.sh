@@ -14,12 +14,16 @@ case "$1" in
     demo)    pkgs="apache2-utils gnuplot-nox curl" ;;
     test)    pkgs="apache2-utils gnuplot-nox curl file wrk valgrind clang libclang-rt-14-dev" ;;
     compare) pkgs="apache2-utils curl heaptrack valgrind clang libclang-rt-14-dev" ;;
-    browser) pkgs="chromium nodejs npm" ;;
+    browser) pkgs="chromium fonts-dejavu-core nodejs npm" ;;
     *) usage ;;
 esac
 
 missing=""
 for p in $pkgs; do
+    # Node.js from another source (e.g. NodeSource's nodejs, which bundles npm
+    # and conflicts with Debian's npm) counts as installed when its command runs.
+    case "$p" in nodejs) command -v node >/dev/null 2>&1 && continue ;;
+                 npm) command -v npm >/dev/null 2>&1 && continue ;; esac
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
 done

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "capture.h"
+#include "dashboard.h"
 #include "fetch_user_data.h"
 #include "http_reply.h"
+#include "profile_cache.h"
 #include "stats.h"
 #include "user_directory.h"
 
@@ -86,10 +88,26 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
     /* Answer from the record: its first line is "user<ID>". */
     n = snprintf(body, sizeof body, "hello %.*s\n", (int)strcspn(record, "\n"), record);
 
-    if (cfg->fixed)
+    switch (cfg->leak) {
+    case ROUTES_LEAK_NONE:
         free(record); /* THE FIX: the one line leaky mode does not run */
-    /* In leaky mode `record` is simply dropped here, never freed: the
-     * deliberate leak of this lab (allocated at LEAK-SITE in fetch_user_data.c). */
+        break;
+    case ROUTES_LEAK_CACHE:
+        /* THE SECOND LESSON (--leak=cache): kept in a cache that never
+         * evicts. Still reachable, so exit-time checkers say nothing; RSS
+         * grows all the same (see profile_cache.c). */
+        if (profile_cache_keep(record) != 0) {
+            free(record);
+            stats_cancel_leak(USER_RECORD_BYTES);
+            return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                     "out of memory growing the profile cache");
+        }
+        break;
+    case ROUTES_LEAK_DROP:
+        /* The default: `record` is simply dropped here, never freed: the
+         * deliberate leak of this lab (allocated at LEAK-SITE in fetch_user_data.c). */
+        break;
+    }
 
     stats_count_request();
     return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, body, (size_t)n,
@@ -153,7 +171,43 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
         return handle_stats(conn);
     if (strcmp(url, "/capture") == 0)
         return capture_handle(conn);
+    if (dashboard_match(url))
+        return dashboard_handle(conn, url);
     return http_reply_reason(conn, MHD_HTTP_NOT_FOUND,
-                             "no such path: %s (try /, /stats or /capture)",
+                             "no such path: %s (try /, /stats, /capture or /dashboard)",
                              http_printable(url, shown, sizeof shown));
+}
+
+/* ------------------------------------------------------------ URL decoding */
+
+/* Value of hex digit c, or -1 (also for the NUL that ends the string). */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t routes_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *r = s, *w = s;
+    int hi, lo;
+
+    (void)cls;
+    (void)conn;
+    while (*r != '\0') {
+        if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++; /* a plain byte, a stray '%', or "%00" kept as is */
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
