@@ -136,3 +136,10 @@ build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(SERVER_NOMAIN_SRC) $(SERVER_H) $(
 build/tools/%: tests/tools/%.c
 	@mkdir -p build/tools
 	$(CC) $(ALLFLAGS) -o $@ $<
+
+# The tracker's unit test with fewer rounds and no pvalloc, for valgrind's
+# helgrind and drd (ThreadSanitizer cannot run it: TSan owns malloc, and a
+# program that defines malloc itself crashes TSan at start-up).
+build/tools/test_tracker_quick: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
+	@mkdir -p build/tools
+	$(CC) $(UNIT_FLAGS) -O2 -DTEST_QUICK -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) -ldw -lelf -pthread

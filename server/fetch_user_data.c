@@ -19,9 +19,10 @@ char *fetch_user_data(uint32_t user_id)
 
     /*
      * THE DELIBERATE LEAK (the lesson of this lab): this block is handed to
-     * the caller, and in leaky mode the handler in routes.c answers from it
-     * and then drops the pointer without free(). Every GET / leaks these
-     * 40200 bytes, and the tracker's /capture names this very line.
+     * the caller; the handler in routes.c answers from it, then drops the
+     * pointer without free() (--leak=drop) or keeps it in a cache that never
+     * evicts (--leak=cache). Either way every GET / leaks these 40200 bytes,
+     * and the tracker's /capture names this very line.
      */
     record = malloc(USER_RECORD_BYTES); /* LEAK-SITE: never freed in leaky mode */
     if (record == NULL)

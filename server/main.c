@@ -35,7 +35,8 @@
 typedef struct server_options {
     unsigned int port;        /* 1..65535 */
     const char *bind;         /* numeric IPv4 or IPv6 address, brackets allowed for IPv6 */
-    int fixed;                /* 1: free each record after answering */
+    int fixed;                /* 1: free each record after answering (--fixed, --leak=none) */
+    routes_leak_kind leak;    /* --leak=drop|cache|none (default drop; --fixed = none) */
     unsigned int leak_cap_mb; /* 1..MAX_LEAK_CAP_MB, MiB */
     unsigned int threads;     /* MHD thread pool size, 1..MAX_THREADS */
     int no_tracker;           /* 1: tracker_set_enabled(0) at start */
@@ -44,20 +45,29 @@ typedef struct server_options {
 
 #define MAX_BALLAST 10000000u
 
+/* --leak values, indexed by routes_leak_kind. */
+static const char *const leak_kind_names[] = {
+    [ROUTES_LEAK_DROP] = "drop", [ROUTES_LEAK_CACHE] = "cache", [ROUTES_LEAK_NONE] = "none",
+};
+
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: server [--port P] [--bind ADDR] [--fixed] [--leak-cap-mb N]\n"
-            "              [--threads N] [--no-tracker] [--help]\n"
+            "usage: server [--port P] [--bind ADDR] [--leak drop|cache|none] [--fixed]\n"
+            "              [--leak-cap-mb N] [--threads N] [--no-tracker] [--help]\n"
             "\n"
             "The leak lab's web server. GET / answers \"hello user<ID>\" and, unless\n"
             "--fixed, leaks the user's 40200-byte profile record on every request.\n"
+            "How it leaks is the --leak kind: drop (the pointer is dropped, never freed:\n"
+            "exit-time checkers report it) or cache (kept in a cache that never evicts:\n"
+            "still reachable, exit-time checkers stay quiet, RSS grows the same).\n"
             "GET /stats shows counters and RSS; GET /capture shows where live memory\n"
             "was allocated (?top=N&key=lineno|traceback|filename&frames=N&format=text|json).\n"
             "\n"
             "  --port P          TCP port, 1..65535 (default %d)\n"
             "  --bind ADDR       numeric IPv4 or IPv6 address to listen on (default %s)\n"
-            "  --fixed           free each record after use: the fixed server\n"
+            "  --leak KIND       drop (default), cache, or none (the fixed server)\n"
+            "  --fixed           same as --leak=none: free each record after use\n"
             "  --leak-cap-mb N   stop leaking (answer 503) after N MiB, 1..%u (default %u)\n"
             "  --threads N       worker threads, 1..%u (default %u)\n"
             "  --no-tracker      do not record allocations (/capture answers 503)\n"
@@ -66,8 +76,9 @@ static void usage(FILE *out)
             "  --help            show this help and exit\n"
             "\n"
             "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed tracker=on|off\" when\n"
-            "serving; stops cleanly on SIGINT or SIGTERM. Exit status: 0 stopped by a\n"
-            "signal, 1 could not start (e.g. port in use), 2 bad command line.\n",
+            "serving (with \" leak=cache\" added for that kind); stops cleanly on SIGINT or\n"
+            "SIGTERM. Exit status: 0 stopped by a signal, 1 could not start (e.g. port in\n"
+            "use), 2 bad command line.\n",
             DEFAULT_PORT, DEFAULT_BIND, MAX_LEAK_CAP_MB, DEFAULT_LEAK_CAP_MB, MAX_THREADS,
             DEFAULT_THREADS, MAX_BALLAST);
 }
@@ -102,6 +113,7 @@ static void parse_options(int argc, char **argv, server_options *o)
         { "port", required_argument, NULL, 'p' },
         { "bind", required_argument, NULL, 'b' },
         { "fixed", no_argument, NULL, 'f' },
+        { "leak", required_argument, NULL, 'L' },
         { "leak-cap-mb", required_argument, NULL, 'c' },
         { "threads", required_argument, NULL, 't' },
         { "no-tracker", no_argument, NULL, 'n' },
@@ -110,11 +122,13 @@ static void parse_options(int argc, char **argv, server_options *o)
         { NULL, 0, NULL, 0 },
     };
     char msg[160];
-    int c;
+    int c, leak_given = 0;
+    size_t k;
 
     o->port = DEFAULT_PORT;
     o->bind = DEFAULT_BIND;
     o->fixed = 0;
+    o->leak = ROUTES_LEAK_DROP;
     o->leak_cap_mb = DEFAULT_LEAK_CAP_MB;
     o->threads = DEFAULT_THREADS;
     o->no_tracker = 0;
@@ -131,6 +145,17 @@ static void parse_options(int argc, char **argv, server_options *o)
             break;
         case 'f':
             o->fixed = 1;
+            break;
+        case 'L':
+            for (k = 0; k < sizeof leak_kind_names / sizeof *leak_kind_names; k++)
+                if (strcmp(optarg, leak_kind_names[k]) == 0)
+                    break;
+            if (k == sizeof leak_kind_names / sizeof *leak_kind_names) {
+                snprintf(msg, sizeof msg, "--leak: '%.40s' is not drop, cache or none", optarg);
+                bad_usage(msg);
+            }
+            o->leak = (routes_leak_kind)k;
+            leak_given = 1;
             break;
         case 'c':
             o->leak_cap_mb = parse_number("--leak-cap-mb", optarg, 1, MAX_LEAK_CAP_MB);
@@ -160,6 +185,11 @@ static void parse_options(int argc, char **argv, server_options *o)
         snprintf(msg, sizeof msg, "unexpected argument '%.40s'", argv[optind]);
         bad_usage(msg);
     }
+    if (o->fixed && leak_given && o->leak != ROUTES_LEAK_NONE)
+        bad_usage("--fixed and --leak=drop|cache contradict each other; give one of them");
+    if (o->fixed)
+        o->leak = ROUTES_LEAK_NONE; /* --fixed is an alias of --leak=none */
+    o->fixed = o->leak == ROUTES_LEAK_NONE;
 }
 
 /* ------------------------------------------------------------ listening socket */
@@ -297,7 +327,9 @@ int main(int argc, char **argv)
         return 1;
     }
     stats_init(opt.fixed, (uint64_t)opt.leak_cap_mb * BYTES_PER_MB);
+    stats_set_leak_kind(leak_kind_names[opt.leak]);
     cfg.fixed = opt.fixed;
+    cfg.leak = opt.leak;
     cfg.leak_cap_mb = opt.leak_cap_mb;
 
     fd = open_listener(&addr);
@@ -316,6 +348,7 @@ int main(int argc, char **argv)
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opt.threads,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+                              MHD_OPTION_UNESCAPE_CALLBACK, routes_unescape, (void *)NULL,
                               MHD_OPTION_END);
     if (daemon == NULL) {
         fprintf(stderr, "server: cannot start the HTTP daemon on %s (libmicrohttpd refused "
@@ -324,8 +357,10 @@ int main(int argc, char **argv)
         goto fail_directory;
     }
 
-    printf("ready: http://%s:%u/ pid=%ld mode=%s tracker=%s\n", addr.url_host, opt.port,
-           (long)getpid(), opt.fixed ? "fixed" : "leaky", tracker_is_active() ? "on" : "off");
+    printf("ready: http://%s:%u/ pid=%ld mode=%s tracker=%s%s\n", addr.url_host, opt.port,
+           (long)getpid(), opt.fixed ? "fixed" : "leaky", tracker_is_active() ? "on" : "off",
+           /* only the new kind is named, so the seed's ready line is unchanged */
+           opt.leak == ROUTES_LEAK_CACHE ? " leak=cache" : "");
     fflush(stdout);
 
     while (sigwait(&stop_signals, &sig) != 0)

@@ -10,6 +10,10 @@
  * bytes leaked in leaky mode. */
 void stats_init(int fixed, uint64_t leak_cap_bytes);
 
+/* Name the leak kind /stats reports as "leak" ("drop", "cache" or "none"; a
+ * string literal, kept). Call once, before the daemon starts; default "drop". */
+void stats_set_leak_kind(const char *name);
+
 /* Count one GET/HEAD / answered (with 200 or 503). Thread-safe. */
 void stats_count_request(void);
 
