@@ -29,6 +29,9 @@
  *   TRACKER_UNWIND  fp (default): frame-pointer walk, a few ns per malloc;
  *                   dwarf: glibc backtrace(), ~1 us per malloc, but full
  *                   stacks through code built without frame pointers
+ *   TRACKER_DEBUGINFO  system: also read separate debug files (libc6-dbg,
+ *                   /usr/lib/debug) so system libraries show file:line;
+ *                   default: only DWARF inside each module
  *   TRACKER_OFF     set: load but record nothing
  *
  * At exit the report lists what is still live: absolute, not a diff,
