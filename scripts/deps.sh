@@ -5,6 +5,8 @@ set -eu
 usage() {
     echo "usage: $0 build|demo|test|compare|browser" >&2
     echo "Installs the Debian packages that step needs, or says the exact command to run." >&2
+    echo "Environment: DEPS_EXTRA=\"PKG...\" adds packages to the list (tests use a name that" >&2
+    echo "does not exist to see the message a missing package gives)." >&2
     exit 2
 }
 
@@ -17,6 +19,7 @@ case "$1" in
     browser) pkgs="chromium fonts-dejavu-core nodejs npm" ;;
     *) usage ;;
 esac
+pkgs="$pkgs ${DEPS_EXTRA:-}"
 
 missing=""
 for p in $pkgs; do
@@ -42,7 +45,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Update the package lists once per machine (a fresh machine has none).
 if [ ! -e /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ] \
    || ! $sudo apt-get install -y --no-install-recommends $missing >/dev/null 2>&1; then
-    $sudo apt-get update -qq
+    $sudo apt-get update -qq || { echo "deps: failed: $sudo apt-get update (network or apt sources?)" >&2; exit 1; }
     $sudo $cmd -qq >/dev/null || { echo "deps: failed: $sudo $cmd" >&2; exit 1; }
 fi
 echo "deps: installed$missing" >&2

@@ -150,6 +150,9 @@ enum MHD_Result capture_handle(struct MHD_Connection *conn)
     char *body;
     size_t len = 0;
 
+    if (!tracker_hooks_linked()) /* bin/server-asan, -plain, -lsan: another tool owns malloc */
+        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "tracker is off: this build has no allocation hooks (use bin/server)");
     if (!tracker_is_active())
         return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                  "tracker is off (server started with --no-tracker)");

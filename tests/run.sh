@@ -46,7 +46,13 @@ run_one() {
 # --- unit tests (tests/unit/, written by the lead) ---------------------------
 # Hook: if the Makefile has a `tests` target, it builds tests/bin/test_*; every
 # executable found there is then run like a test script.
-if grep -Eq '^tests[[:space:]]*:' Makefile 2>/dev/null; then
+# With a FILTER, build only when some tests/unit/ file name contains it.
+wanted=1
+if [ -n "$filter" ]; then
+    wanted=0
+    for u in tests/unit/*; do case "$(basename "$u")" in *"$filter"*) wanted=1 ;; esac; done
+fi
+if [ "$wanted" -eq 1 ] && grep -Eq '^tests[[:space:]]*:' Makefile 2>/dev/null; then
     if ! make -s tests >"$log" 2>&1; then
         cat "$log"
         echo "FAIL - make tests builds the unit tests (expected exit 0, got a build error)"
