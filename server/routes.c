@@ -72,7 +72,7 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
     if (!cfg->fixed && !stats_try_leak(USER_RECORD_BYTES)) {
         stats_count_request();
         return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 "leak cap of %u MB reached; restart the server (or raise --leak-cap-mb)",
+                                 "leak cap of %u MiB reached; restart the server (or raise --leak-cap-mb)",
                                  cfg->leak_cap_mb);
     }
 

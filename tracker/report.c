@@ -160,6 +160,10 @@ static int row_cmp(const void *a, const void *b)
 }
 
 static int cmp_u64(uint64_t a, uint64_t b) { return a < b ? -1 : a > b; }
+
+/* now - before as a signed number, without signed overflow (wraps like
+ * the counters themselves would past 2^63: never in practice). */
+static long long delta(uint64_t now, uint64_t before) { return (long long)(now - before); }
 static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
 /* Biggest first, as tracemalloc sorts with reverse=True. */
@@ -235,7 +239,7 @@ static void text_group(strbuf *sb, const group *g, int diff, const tracker_repor
     if (diff) {
         format_size(sdiff, sizeof sdiff, (double)g->size - (double)g->psize, 1);
         sb_printf(sb, "%s: size=%s (%s), count=%llu (%+lld)", head, size, sdiff,
-                  (unsigned long long)g->count, (long long)g->count - (long long)g->pcount);
+                  (unsigned long long)g->count, delta(g->count, g->pcount));
     } else {
         sb_printf(sb, "%s: size=%s, count=%llu", head, size, (unsigned long long)g->count);
     }
@@ -298,7 +302,7 @@ static void json_group(strbuf *sb, const group *g, int diff, const tracker_repor
     sb_printf(sb, ",\"size\":%llu,\"count\":%llu", (unsigned long long)g->size, (unsigned long long)g->count);
     if (diff)
         sb_printf(sb, ",\"size_diff\":%lld,\"count_diff\":%lld",
-                  (long long)g->size - (long long)g->psize, (long long)g->count - (long long)g->pcount);
+                  delta(g->size, g->psize), delta(g->count, g->pcount));
     sb_printf(sb, ",\"average\":%.1f,\"traceback\":[", g->count ? (double)g->size / (double)g->count : 0.0);
     for (int i = 0; i < n && i < opts->frames; i++) {
         if (i) sb_append(sb, ",", 1);
@@ -379,8 +383,8 @@ char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
     size_t shown = ngroups < (size_t)opts.top ? ngroups : (size_t)opts.top;
 
     const tracker_totals *tt = &now->totals;
-    long long dsize = diff ? (long long)tt->live_bytes - (long long)prev->totals.live_bytes : 0;
-    long long dcount = diff ? (long long)tt->live_blocks - (long long)prev->totals.live_blocks : 0;
+    long long dsize = diff ? delta(tt->live_bytes, prev->totals.live_bytes) : 0;
+    long long dcount = diff ? delta(tt->live_blocks, prev->totals.live_blocks) : 0;
     double per_block = tt->live_blocks ? (double)tt->bookkeeping_bytes / (double)tt->live_blocks : 0;
 
     if (opts.json) {

@@ -107,12 +107,23 @@ static const char *relative_path(const char *file)
     return file;
 }
 
+/* The compile unit holding pc. dwfl_module_addrdie needs .debug_aranges,
+ * which clang does not emit by default: then walk the units and ask each
+ * whether it covers pc (only on a cache miss, and only for modules that
+ * have DWARF at all). */
+static Dwarf_Die *cu_at(Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, bias);
+    if (cu) return cu;
+    while ((cu = dwfl_module_nextcu(mod, cu, bias)) != NULL)
+        if (dwarf_haspc(cu, pc - *bias) > 0) return cu;
+    return NULL;
+}
+
 /* Innermost function at pc, inlined ones included (a malloc inlined from
  * fetch_user_data into its caller still says fetch_user_data). */
-static const char *function_at(Dwfl_Module *mod, Dwarf_Addr pc)
+static const char *function_at(Dwfl_Module *mod, Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr pc)
 {
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
     const char *name = NULL;
     if (cu) {
         Dwarf_Die *scopes = NULL;
@@ -144,14 +155,16 @@ static void lookup_unlocked(uintptr_t pc, tracker_frame_info *out)
     const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
     out->module = keep(base_name(mname && *mname ? mname : "?"));
     if (!out->module) out->module = "?";
-    Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = cu_at(mod, addr, &bias);
+    Dwarf_Line *line = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
     int lineno = 0;
-    const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
-    if (file && lineno > 0) {
+    const char *file = line ? dwarf_linesrc(line, NULL, NULL) : NULL;
+    if (file && dwarf_lineno(line, &lineno) == 0 && lineno > 0) {
         out->file = keep(relative_path(file));
         out->line = lineno;
     }
-    const char *fn = function_at(mod, addr);
+    const char *fn = function_at(mod, cu, bias, addr);
     char offset[32];
     if (!fn) { /* a stripped static function: say where, as "+0x1a2b" in the module */
         snprintf(offset, sizeof offset, "+0x%llx", (unsigned long long)(addr - start));
@@ -186,6 +199,10 @@ static int cache_grow_unlocked(void)
 
 void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
 {
+    if (pc == 0) { /* 0 marks an empty cache slot: never a return address */
+        *out = (tracker_frame_info){ .module = "?" };
+        return;
+    }
     int g = tracker_guard_enter();
     pthread_mutex_lock(&S.lock);
     if (S.cache) {
