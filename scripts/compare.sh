@@ -66,26 +66,13 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/leaklab-compare.XXXXXX")
 
 started=""   # wrapper and server PIDs of this script
 
-# stop_pid PID: SIGTERM, wait up to 120 s (valgrind's leak check takes a while), then SIGKILL.
-stop_pid() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1200); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "compare: pid $pid ignored SIGTERM for 120 s; sending SIGKILL" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
+. "$(dirname "$0")/proc.sh"   # stop_pid
 
 cleanup() {
     local pid
     trap - EXIT INT TERM
     for pid in $started; do
-        kill -0 "$pid" 2>/dev/null && stop_pid "$pid"
+        kill -0 "$pid" 2>/dev/null && stop_pid "$pid" 120   # valgrind's leak check at exit takes a while
     done
     rm -rf "$WORK"
 }
@@ -175,8 +162,8 @@ finish() {
         gone "$SPID" && gone "$WRAP" && break
         sleep 0.05
     done
-    gone "$WRAP" || stop_pid "$WRAP"
-    gone "$SPID" || stop_pid "$SPID"
+    gone "$WRAP" || stop_pid "$WRAP" 120
+    gone "$SPID" || stop_pid "$SPID" 120
     wait "$WRAP" 2>/dev/null || true
     for pid in "$WRAP" "$SPID"; do started=$(echo " $started " | sed "s/ $pid / /"); done
 }

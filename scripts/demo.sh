@@ -46,20 +46,7 @@ done
 
 server_pid="" load_pid=""
 
-# Sends TERM to pid and waits for it, at most 5 s before KILL. Prints nothing.
-stop_pid() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "demo: pid $pid ignored SIGTERM for 5 s; sending SIGKILL" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
+. "$(dirname "$0")/proc.sh"   # stop_pid
 
 cleanup() {
     [ -z "$load_pid" ] || stop_pid "$load_pid"      # run_load.sh stops its ab and sampler
