@@ -18,7 +18,7 @@ SERVER_SRC  = $(wildcard server/*.c)
 
 BINS = bin/server bin/server-O0 bin/libtracker.so bin/rss_sampler
 
-.PHONY: all deps demo test bench clean check-all tests
+.PHONY: all deps demo test bench clean tests
 all: deps $(BINS)
 
 deps:

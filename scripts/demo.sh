@@ -144,7 +144,8 @@ for mode in leaky fixed; do
     if [ "$mode" = leaky ]; then
         capture_to "$RESULTS/capture-after.txt"
         say "$mode server: GET /capture after the load -> $RESULTS/capture-after.txt"
-        say "  top: $(head -n 1 "$RESULTS/capture-after.txt")"
+        say "  top sites, biggest growth first:"
+        head -n 3 "$RESULTS/capture-after.txt" | sed 's/^/==     /'
     fi
 
     pid=$server_pid
@@ -197,9 +198,9 @@ fi
     echo
     echo "## Where the leak is"
     echo
-    echo "Top line of \`$RESULTS/capture-after.txt\` (GET /capture after the leaky run: growth since the capture before it):"
+    echo "Top lines of \`$RESULTS/capture-after.txt\` (GET /capture after the leaky run: growth since the capture before it):"
     echo
-    echo "    $top"
+    head -n 3 "$RESULTS/capture-after.txt" | sed 's/^/    /'
     echo
     echo "The source line it points at:"
     echo
