@@ -36,14 +36,18 @@ typedef struct range_set {
     code_range r[MAX_RANGES];
 } range_set;
 
-/* Two buffers: refresh fills the one not in use, then flips the index, so
- * a hook reading concurrently always sees a complete, sorted set. */
-static range_set ranges[2];
-static _Atomic int cur_ranges;
-static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A walk that overlaps two refreshes (two captures within its few
+ * nanoseconds) could read a set being rewritten: at worst one wrong frame
+ * kept or dropped. Return addresses are only compared, never followed, so
+ * this can never become a bad memory read. */
+static struct {
+    range_set ranges[2];          /* refresh fills the one not in use, then flips */
+    _Atomic int cur;              /* index of the set hooks read: always complete, sorted */
+    pthread_mutex_t refresh_lock; /* one refresh at a time */
+    int use_dwarf;                /* TRACKER_UNWIND=dwarf: glibc backtrace(), set at init */
+} W = { .refresh_lock = PTHREAD_MUTEX_INITIALIZER };
 
-static TRACKER_TLS uintptr_t stack_hi; /* top of this thread's stack, 0 = unknown */
-static int use_dwarf;                  /* TRACKER_UNWIND=dwarf: glibc backtrace() */
+static TRACKER_TLS uintptr_t stack_hi; /* top of this thread's stack, 0 = unknown (TLS: not in W) */
 
 /* ---- loaded code ranges ---- */
 
@@ -65,17 +69,17 @@ static int collect_range(struct dl_phdr_info *info, size_t size, void *arg)
 
 void tracker_stackwalk_refresh(void)
 {
-    pthread_mutex_lock(&refresh_lock);
-    int next = !atomic_load(&cur_ranges);
-    ranges[next].n = 0;
-    dl_iterate_phdr(collect_range, &ranges[next]);
-    atomic_store(&cur_ranges, next);
-    pthread_mutex_unlock(&refresh_lock);
+    pthread_mutex_lock(&W.refresh_lock);
+    int next = !atomic_load(&W.cur);
+    W.ranges[next].n = 0;
+    dl_iterate_phdr(collect_range, &W.ranges[next]);
+    atomic_store(&W.cur, next);
+    pthread_mutex_unlock(&W.refresh_lock);
 }
 
 static int in_code(uintptr_t pc)
 {
-    const range_set *rs = &ranges[atomic_load_explicit(&cur_ranges, memory_order_acquire)];
+    const range_set *rs = &W.ranges[atomic_load_explicit(&W.cur, memory_order_acquire)];
     int lo = 0, hi = rs->n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
@@ -112,7 +116,7 @@ void tracker_stackwalk_thread_init(void)
          * now, at init, never for the first time inside a hook. */
         void *warm[4];
         backtrace(warm, 4);
-        use_dwarf = 1;
+        W.use_dwarf = 1;
     }
 }
 
@@ -139,7 +143,7 @@ int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
     int n = 0;
 
     out[n++] = fp[1]; /* the hook's return address: exact */
-    if (use_dwarf) {
+    if (W.use_dwarf) {
         int k = walk_dwarf(fp[1], out, max);
         if (k > 0) return k;
     }
