@@ -75,7 +75,7 @@ void *realloc(void *ptr, size_t size)
     void *p = __libc_realloc(ptr, size);
     if (g) {
         if (p) tracker_record_alloc(p, size, __builtin_frame_address(0));
-        else if (had && !(ptr && size == 0)) /* failed: the old block is still live */
+        else if (had && size != 0) /* failed (size 0 means glibc freed it): the old block is still live */
             tracker_record_restore(ptr, old_size, old_id);
         tracker_guard_leave();
     }

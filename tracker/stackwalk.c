@@ -47,7 +47,10 @@ static struct {
     int use_dwarf;                /* TRACKER_UNWIND=dwarf: glibc backtrace(), set at init */
 } W = { .refresh_lock = PTHREAD_MUTEX_INITIALIZER };
 
-static TRACKER_TLS uintptr_t stack_hi; /* top of this thread's stack, 0 = unknown (TLS: not in W) */
+/* Top of this thread's stack; 0 = not looked up yet, 1 = lookup failed
+ * (walks then stop at frame 0, and the lookup is not retried on every malloc).
+ * TLS, so not in W. */
+static TRACKER_TLS uintptr_t stack_hi;
 
 /* ---- loaded code ranges ---- */
 
@@ -100,14 +103,14 @@ static uintptr_t find_stack_hi(void)
     pthread_attr_t attr;
     void *addr;
     size_t size;
-    uintptr_t hi = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
+    uintptr_t hi = 1;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 1;
     if (pthread_attr_getstack(&attr, &addr, &size) == 0) hi = (uintptr_t)addr + size;
     pthread_attr_destroy(&attr);
     return hi;
 }
 
-void tracker_stackwalk_thread_init(void)
+void tracker_stackwalk_init(void)
 {
     if (!stack_hi) stack_hi = find_stack_hi();
     const char *mode = getenv("TRACKER_UNWIND");

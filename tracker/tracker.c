@@ -218,7 +218,7 @@ void tracker_init(void)
             atomic_store(&T.itab, t);
             pthread_atfork(fork_prepare, fork_release, fork_release);
             tracker_stackwalk_refresh();
-            tracker_stackwalk_thread_init();
+            tracker_stackwalk_init();
             if (!getenv("TRACKER_OFF")) atomic_store(&T.enabled, 1);
             atomic_store(&T.ready, 1);
         }
@@ -359,12 +359,16 @@ static uint32_t slot_stack(const block_slot *s) { return s->hi_stack >> 12; }
 static uint64_t key_hash(uint64_t k) { return mix64(k); }
 static shard *shard_of(uint64_t k) { return &T.shards[(k * 0x9e3779b97f4a7c15ULL) >> 59]; }
 
-static void big_put(uintptr_t addr, uint64_t size)
+/* Keep the exact size of a >= 4 GiB block. Returns -1 when all BIG_MAX
+ * entries are taken (the caller then counts a lost record). */
+static int big_put(uintptr_t addr, uint64_t size)
 {
+    int rc = -1;
     pthread_mutex_lock(&T.big_lock);
-    for (int i = 0; i < BIG_MAX; i++)
-        if (!T.big[i].addr) { T.big[i].addr = addr; T.big[i].size = size; break; }
+    for (int i = 0; i < BIG_MAX && rc; i++)
+        if (!T.big[i].addr) { T.big[i].addr = addr; T.big[i].size = size; rc = 0; }
     pthread_mutex_unlock(&T.big_lock);
+    return rc;
 }
 
 /* Exact size of a >= 4 GiB block; take: also free its entry. */
@@ -380,15 +384,6 @@ static uint64_t big_get(uintptr_t addr, int take)
         }
     pthread_mutex_unlock(&T.big_lock);
     return size;
-}
-
-static int big_has_room(void)
-{
-    int room = 0;
-    pthread_mutex_lock(&T.big_lock);
-    for (int i = 0; i < BIG_MAX && !room; i++) room = T.big[i].addr == 0;
-    pthread_mutex_unlock(&T.big_lock);
-    return room;
 }
 
 /* Index of key in sh, or -1. */
@@ -475,7 +470,6 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
 {
     uint64_t k = block_key(p);
     if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
-    if (size >= SIZE_BIG && !big_has_room()) return -1;
     shard *sh = shard_of(k);
     pthread_mutex_lock(&sh->lock);
     int64_t i = shard_find_unlocked(sh, k);
@@ -495,13 +489,16 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
             return -1;
         }
     }
+    if (size >= SIZE_BIG && big_put((uintptr_t)p, size) != 0) { /* lock order: shard, then big */
+        pthread_mutex_unlock(&sh->lock);
+        return -1;
+    }
     uint32_t j = (uint32_t)key_hash(k) & sh->mask;
     while (slot_key(&sh->slots[j])) j = (j + 1) & sh->mask;
     sh->slots[j].key_lo = (uint32_t)k;
     sh->slots[j].hi_stack = (uint32_t)(k >> 32) | (id << 12);
     sh->slots[j].size = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
     sh->count++;
-    if (size >= SIZE_BIG) big_put((uintptr_t)p, size);
     site_move_unlocked(sh, id, size, 1);
     pthread_mutex_unlock(&sh->lock);
     return 0;
@@ -554,16 +551,18 @@ int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
 /* Totals and snapshots                                                 */
 /* ------------------------------------------------------------------ */
 
-void tracker_get_totals(tracker_totals *out)
+/* One pass over the first n stacks: totals into *out and, when rows is not
+ * NULL, one row per stack with live blocks (*nrows of them). Snapshot and
+ * totals share it, so a snapshot's totals are the sum of its own rows. */
+static void collect(uint32_t n, tracker_site_stat *rows, size_t *nrows, tracker_totals *out)
 {
     memset(out, 0, sizeof *out);
-    if (!atomic_load(&T.ready)) return;
-    uint32_t n = atomic_load(&T.nstacks);
     for (uint32_t i = 0; i < n; i++) {
         uint64_t sz, ct;
         site_sum(i, &sz, &ct);
         out->live_bytes += sz;
         out->live_blocks += ct;
+        if (rows && ct) rows[(*nrows)++] = (tracker_site_stat){ .stack_id = i, .size = sz, .count = ct };
     }
     out->stacks = n;
     out->lost_records = atomic_load(&T.lost);
@@ -572,6 +571,11 @@ void tracker_get_totals(tracker_totals *out)
     pthread_mutex_unlock(&T.intern_lock);
     out->bookkeeping_bytes = atomic_load(&T.table_bytes) + arena +
                              (uint64_t)n * (sizeof(stack_rec *) + NSHARDS * sizeof(site_totals));
+}
+
+void tracker_get_totals(tracker_totals *out)
+{
+    collect(atomic_load(&T.ready) ? atomic_load(&T.nstacks) : 0, NULL, NULL, out);
 }
 
 tracker_snapshot *tracker_snapshot_take(void)
@@ -585,16 +589,7 @@ tracker_snapshot *tracker_snapshot_take(void)
     if (!s) goto done;
     s->stats = malloc((n ? n : 1) * sizeof *s->stats);
     if (!s->stats) { free(s); s = NULL; goto done; }
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t sz, c;
-        site_sum(i, &sz, &c);
-        if (!c) continue;
-        tracker_site_stat *st = &s->stats[s->nstats++];
-        st->stack_id = i;
-        st->count = c;
-        st->size = sz;
-    }
-    tracker_get_totals(&s->totals);
+    collect(n, s->stats, &s->nstats, &s->totals);
     s->taken_at = tracker_now();
     s->take_seconds = s->taken_at - t0;
 done:

@@ -18,8 +18,9 @@ int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max);
  * not run inside a hook; called at init and before each report. */
 void tracker_stackwalk_refresh(void);
 
-/* stackwalk.c: learn the calling thread's stack bounds now (init time). */
-void tracker_stackwalk_thread_init(void);
+/* stackwalk.c: once, at init: the calling (main) thread's stack bounds and
+ * the unwinding mode (TRACKER_UNWIND). */
+void tracker_stackwalk_init(void);
 
 /* tracker.c: seconds on CLOCK_MONOTONIC. */
 double tracker_now(void);
