@@ -11,7 +11,7 @@ ALLFLAGS  = $(BASEFLAGS) $(OPT) $(CFLAGS)
 LIBS      = -lmicrohttpd -ldw -lelf -pthread
 
 TRACKER_H   = tracker/tracker.h
-TRACKER_SRC = tracker/tracker.c tracker/stackwalk.c tracker/symbolize.c tracker/report.c
+TRACKER_SRC = tracker/tracker.c tracker/stackwalk.c tracker/symbolize.c tracker/report.c tracker/baseline.c
 HOOKS_SRC   = tracker/hooks.c
 SERVER_H    = $(wildcard server/*.h)
 SERVER_SRC  = $(wildcard server/*.c)

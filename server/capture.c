@@ -46,10 +46,10 @@ static int parse_int(const char *name, const char *value, int lo, int hi, int *o
 
 void capture_query_init(capture_query *q)
 {
-    q->top = 10;
-    q->key = TRACKER_KEY_LINENO;
-    q->frames = 0;
-    q->json = 0;
+    q->opts.top = 10;
+    q->opts.key = TRACKER_KEY_LINENO;
+    q->opts.frames = 0;
+    q->opts.json = 0;
     q->seen = 0;
 }
 
@@ -84,11 +84,11 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
 
     switch (bit) {
     case SEEN_TOP:
-        return parse_int(name, value, 1, CAPTURE_TOP_MAX, &q->top, err, errlen);
+        return parse_int(name, value, 1, CAPTURE_TOP_MAX, &q->opts.top, err, errlen);
     case SEEN_FRAMES:
-        return parse_int(name, value, 1, TRACKER_MAX_FRAMES, &q->frames, err, errlen);
+        return parse_int(name, value, 1, TRACKER_MAX_FRAMES, &q->opts.frames, err, errlen);
     case SEEN_KEY:
-        if (tracker_key_parse(value, &q->key) != 0) {
+        if (tracker_key_parse(value, &q->opts.key) != 0) {
             snprintf(err, errlen, "key: unknown key '%s' (expected lineno, traceback or filename)",
                      http_printable(value, shown, sizeof shown));
             return -1;
@@ -96,9 +96,9 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
         return 0;
     default: /* SEEN_FORMAT */
         if (strcmp(value, "text") == 0)
-            q->json = 0;
+            q->opts.json = 0;
         else if (strcmp(value, "json") == 0)
-            q->json = 1;
+            q->opts.json = 1;
         else {
             snprintf(err, errlen, "format: unknown format '%s' (expected text or json)",
                      http_printable(value, shown, sizeof shown));
@@ -110,17 +110,14 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
 
 void capture_query_finish(capture_query *q)
 {
-    if (q->frames == 0)
-        q->frames = q->key == TRACKER_KEY_TRACEBACK ? TRACKER_MAX_FRAMES : 1;
+    if (q->opts.frames == 0)
+        q->opts.frames = q->opts.key == TRACKER_KEY_TRACEBACK ? TRACKER_MAX_FRAMES : 1;
 }
 
 /* ------------------------------------------------------------ handler */
 
-static struct {
-    pthread_mutex_t lock;    /* serializes captures; guards the fields below */
-    tracker_snapshot *prev;  /* baseline: the last capture's snapshot, NULL before the first */
-    int capture_no;          /* captures answered so far (the next one is capture_no + 1) */
-} cap = { PTHREAD_MUTEX_INITIALIZER, NULL, 0 };
+/* The previous capture's snapshot (the baseline) and the capture count. */
+static tracker_baseline baseline = TRACKER_BASELINE_INIT;
 
 /* State of one pass over the query arguments. */
 typedef struct query_walk {
@@ -145,8 +142,6 @@ static enum MHD_Result walk_arg(void *cls, enum MHD_ValueKind kind, const char *
 enum MHD_Result capture_handle(struct MHD_Connection *conn)
 {
     query_walk w;
-    tracker_report_opts opts;
-    tracker_snapshot *snap;
     char *body;
     size_t len = 0;
 
@@ -165,39 +160,15 @@ enum MHD_Result capture_handle(struct MHD_Connection *conn)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad /capture query: %s", w.err);
     capture_query_finish(&w.q);
 
-    opts.key = w.q.key;
-    opts.top = w.q.top;
-    opts.frames = w.q.frames;
-    opts.json = w.q.json;
-
-    pthread_mutex_lock(&cap.lock);
-    snap = tracker_snapshot_take();
-    if (snap == NULL)
-        goto oom_unlock;
-    opts.capture_no = cap.capture_no + 1;
-    body = tracker_report(snap, cap.prev, &opts, &len);
-    if (body == NULL) {
-        tracker_snapshot_free(snap); /* baseline unchanged: the next capture diffs from it */
-        goto oom_unlock;
-    }
-    tracker_snapshot_free(cap.prev);
-    cap.prev = snap;
-    cap.capture_no++;
-    pthread_mutex_unlock(&cap.lock);
-
-    return http_reply(conn, MHD_HTTP_OK, w.q.json ? HTTP_REPLY_JSON : HTTP_REPLY_TEXT, body,
+    body = tracker_baseline_report(&baseline, 1, &w.q.opts, &len, NULL);
+    if (body == NULL)
+        return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 "out of memory while taking the capture (see rss_kb in /stats)");
+    return http_reply(conn, MHD_HTTP_OK, w.q.opts.json ? HTTP_REPLY_JSON : HTTP_REPLY_TEXT, body,
                       len, MHD_RESPMEM_MUST_FREE);
-
-oom_unlock:
-    pthread_mutex_unlock(&cap.lock);
-    return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                             "out of memory while taking the capture (see rss_kb in /stats)");
 }
 
 void capture_shutdown(void)
 {
-    pthread_mutex_lock(&cap.lock);
-    tracker_snapshot_free(cap.prev);
-    cap.prev = NULL;
-    pthread_mutex_unlock(&cap.lock);
+    tracker_baseline_clear(&baseline);
 }

@@ -11,10 +11,11 @@
 
 /* The parsed query of one /capture request. */
 typedef struct capture_query {
-    int top;         /* groups shown, 1..CAPTURE_TOP_MAX, default 10 */
-    tracker_key key; /* grouping, default TRACKER_KEY_LINENO */
-    int frames;      /* 1..TRACKER_MAX_FRAMES; 0 = not given yet (default set by finish) */
-    int json;        /* 0 text (default), 1 json */
+    /* The report's options, as tracker_report takes them: top (groups shown,
+     * 1..CAPTURE_TOP_MAX, default 10), key (default TRACKER_KEY_LINENO),
+     * frames (1..TRACKER_MAX_FRAMES; 0 = not given yet, default set by
+     * finish), json (0 text, the default, or 1). */
+    tracker_report_opts opts;
     unsigned seen;   /* one bit per parameter already given, to reject repeats */
 } capture_query;
 

@@ -46,10 +46,8 @@ static struct {
     tracker_report_opts opts; /* from the environment */
     int pipe_fd[2];           /* signal handler -> reporter thread */
     int signo;                /* 0 = no on-demand reports */
-    pthread_mutex_t lock;     /* one report at a time; guards prev, n */
-    tracker_snapshot *prev;   /* last on-demand snapshot, for diffs */
-    int n;                    /* reports written so far */
-} P = { .pipe_fd = { -1, -1 }, .lock = PTHREAD_MUTEX_INITIALIZER };
+    tracker_baseline base;    /* last on-demand snapshot, for diffs; report count */
+} P = { .pipe_fd = { -1, -1 }, .base = TRACKER_BASELINE_INIT };
 
 static int env_int(const char *name, int def, int lo, int hi)
 {
@@ -90,15 +88,13 @@ static void write_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* Write one report; diff against the previous on-demand snapshot when asked. */
+/* Write one report; diff against the previous on-demand snapshot when asked
+ * (and keep this one as the next baseline). */
 static void write_report(const char *why, int diff)
 {
-    pthread_mutex_lock(&P.lock);
-    tracker_snapshot *snap = tracker_snapshot_take();
-    if (!snap) goto done;
-    P.opts.capture_no = ++P.n;
     size_t len = 0;
-    char *text = tracker_report(snap, diff ? P.prev : NULL, &P.opts, &len);
+    int no = 0;
+    char *text = tracker_baseline_report(&P.base, diff, &P.opts, &len, &no);
     int fd = 2;
     if (P.path[0]) fd = open(P.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -106,21 +102,16 @@ static void write_report(const char *why, int diff)
     } else {
         char head[160];
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n",
-                          P.n, (long)getpid(), why);
-        if (!P.opts.json) write_all(fd, head, (size_t)hn);
+                          no, (long)getpid(), why);
+        if (text && !P.opts.json) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
-        else write_all(fd, "tracker: out of memory while formatting the report\n", 51);
+        else {
+            static const char oom[] = "tracker: out of memory while making the report\n";
+            write_all(fd, oom, sizeof oom - 1);
+        }
         if (fd != 2) close(fd);
     }
     free(text);
-    if (diff) {
-        tracker_snapshot_free(P.prev);
-        P.prev = snap;
-    } else {
-        tracker_snapshot_free(snap);
-    }
-done:
-    pthread_mutex_unlock(&P.lock);
 }
 
 static void on_signal(int signo)

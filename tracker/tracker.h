@@ -14,6 +14,7 @@
  * recorded with its size and the id of its (interned) call stack.
  */
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -130,6 +131,28 @@ typedef struct tracker_report_opts {
  * of memory. */
 char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
                      const tracker_report_opts *opts, size_t *len);
+
+/* ---- reports against a kept baseline (GET /capture, the preload's reports) ---- */
+
+typedef struct tracker_baseline {
+    pthread_mutex_t lock;   /* one report at a time; guards the fields below */
+    tracker_snapshot *prev; /* snapshot of the last kept report, NULL before the first */
+    int reports;            /* reports made so far (the next is number reports + 1) */
+} tracker_baseline;
+
+#define TRACKER_BASELINE_INIT { PTHREAD_MUTEX_INITIALIZER, NULL, 0 }
+
+/* Take a snapshot and report it. keep = 1: the difference since b's
+ * previous kept snapshot (absolute the first time), and the new snapshot
+ * becomes the baseline. keep = 0: absolute, the baseline left alone.
+ * opts->capture_no is replaced by the report's number, also stored in *no
+ * when no is not NULL. Returns malloc'ed text, or NULL when out of memory,
+ * with b unchanged. */
+char *tracker_baseline_report(tracker_baseline *b, int keep, const tracker_report_opts *opts,
+                              size_t *len, int *no);
+
+/* Free the kept snapshot (at exit); the next kept report is absolute. */
+void tracker_baseline_clear(tracker_baseline *b);
 
 /* Parse "lineno"/"traceback"/"filename". Returns 0 on success, -1 otherwise. */
 int tracker_key_parse(const char *s, tracker_key *out);

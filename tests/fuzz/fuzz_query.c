@@ -79,12 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc == 0) {
         capture_query_finish(&q);
-        require(q.top >= 1 && q.top <= CAPTURE_TOP_MAX, "top in 1..CAPTURE_TOP_MAX");
-        require(q.frames >= 1 && q.frames <= TRACKER_MAX_FRAMES, "frames in 1..TRACKER_MAX_FRAMES");
-        require(q.key == TRACKER_KEY_LINENO || q.key == TRACKER_KEY_TRACEBACK ||
-                    q.key == TRACKER_KEY_FILENAME,
+        require(q.opts.top >= 1 && q.opts.top <= CAPTURE_TOP_MAX, "top in 1..CAPTURE_TOP_MAX");
+        require(q.opts.frames >= 1 && q.opts.frames <= TRACKER_MAX_FRAMES, "frames in 1..TRACKER_MAX_FRAMES");
+        require(q.opts.key == TRACKER_KEY_LINENO || q.opts.key == TRACKER_KEY_TRACEBACK ||
+                    q.opts.key == TRACKER_KEY_FILENAME,
                 "key is a known key");
-        require(q.json == 0 || q.json == 1, "json is 0 or 1");
+        require(q.opts.json == 0 || q.opts.json == 1, "json is 0 or 1");
     }
     free(copy);
     return 0;
