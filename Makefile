@@ -120,9 +120,10 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	@bash tests/test_fuzz.sh
 
-build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c server/capture.c server/http_reply.c $(SERVER_H) $(FUZZ_TRACKER) $(TRACKER_H)
+FUZZ_QUERY_SRC = server/capture.c server/decimal.c server/http_reply.c
+build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c $(FUZZ_QUERY_SRC) $(SERVER_H) $(FUZZ_TRACKER) $(TRACKER_H)
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_query.c server/capture.c server/http_reply.c $(FUZZ_TRACKER) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_query.c $(FUZZ_QUERY_SRC) $(FUZZ_TRACKER) $(LIBS)
 
 build/fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_TRACKER) $(TRACKER_H)
 	@mkdir -p build/fuzz

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "http_reply.h"
 
 /* ------------------------------------------------------------ query parsing (pure) */
@@ -18,24 +19,19 @@ static int parse_int(const char *name, const char *value, int lo, int hi, int *o
                      size_t errlen)
 {
     char shown[48];
-    long v = 0;
-    const char *p = value;
+    unsigned long v;
 
-    if (*p == '-' && p[1] >= '0' && p[1] <= '9') {
+    if (value[0] == '-' && value[1] >= '0' && value[1] <= '9') {
         snprintf(err, errlen, "%s: negative value %s (expected %d..%d)", name,
                  http_printable(value, shown, sizeof shown), lo, hi);
         return -1;
     }
-    for (; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9') {
-            snprintf(err, errlen, "%s: '%s' is not a number (expected %d..%d)", name,
-                     http_printable(value, shown, sizeof shown), lo, hi);
-            return -1;
-        }
-        if (v <= hi) /* stop growing once out of range: no overflow on long input */
-            v = v * 10 + (*p - '0');
+    if (decimal_parse(value, (unsigned long)hi, &v) != 0) {
+        snprintf(err, errlen, "%s: '%s' is not a number (expected %d..%d)", name,
+                 http_printable(value, shown, sizeof shown), lo, hi);
+        return -1;
     }
-    if (v < lo || v > hi) {
+    if (v < (unsigned long)lo || v > (unsigned long)hi) {
         snprintf(err, errlen, "%s: %s is out of range (expected %d..%d)", name,
                  http_printable(value, shown, sizeof shown), lo, hi);
         return -1;

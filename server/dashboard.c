@@ -24,7 +24,6 @@
             #sym "_start:\n"                                           \
             ".incbin \"" path "\"\n"                                   \
             #sym "_end:\n"                                             \
-            ".byte 0\n" /* a NUL after each file, never served */      \
             ".size " #sym "_start, . - " #sym "_start\n"               \
             ".popsection\n");                                          \
     extern const char sym##_start[] __attribute__((visibility("hidden"))); \

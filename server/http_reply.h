@@ -8,7 +8,7 @@
 #define HTTP_REPLY_TEXT "text/plain; charset=utf-8" /* one-line reasons and hello bodies */
 #define HTTP_REPLY_JSON "application/json"          /* /stats and /capture?format=json */
 
-/* Queue a response with status, Content-Type ctype and body[0..len) on conn.
+/* Queue a response with status, Content-Type ctype (not NULL) and body[0..len) on conn.
  * mode says who owns body, as for MHD_create_response_from_buffer:
  * MHD_RESPMEM_PERSISTENT for literals, MUST_COPY for stack buffers,
  * MUST_FREE for malloc'ed bodies (freed by MHD after sending). Returns what
@@ -31,6 +31,12 @@ enum MHD_Result http_reply_header(struct MHD_Connection *conn, unsigned int stat
 enum MHD_Result http_reply_reason(struct MHD_Connection *conn, unsigned int status,
                                   const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Same as http_reply_reason, plus one extra header (405's "Allow"). */
+enum MHD_Result http_reply_reason_header(struct MHD_Connection *conn, unsigned int status,
+                                         const char *hname, const char *hvalue,
+                                         const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Copy s into buf (size len >= 8) for echoing in a one-line reason: at most
  * 40 characters, anything but printable ASCII shown as '?', "..." appended

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "capture.h"
+#include "decimal.h"
 #include "routes.h"
 #include "stats.h"
 #include "../tracker/tracker.h"
@@ -35,7 +36,7 @@
 typedef struct server_options {
     unsigned int port;        /* 1..65535 */
     const char *bind;         /* numeric IPv4 or IPv6 address, brackets allowed for IPv6 */
-    int fixed;                /* 1: free each record after answering (--fixed, --leak=none) */
+    int fixed;                /* --fixed was given (while parsing; then leak is ROUTES_LEAK_NONE) */
     routes_leak_kind leak;    /* --leak=drop|cache|none (default drop; --fixed = none) */
     unsigned int leak_cap_mb; /* 1..MAX_LEAK_CAP_MB, MiB */
     unsigned int threads;     /* MHD thread pool size, 1..MAX_THREADS */
@@ -93,14 +94,10 @@ static void bad_usage(const char *what)
 /* Parse s as a decimal number in lo..hi (digits only), or exit 2 naming opt. */
 static unsigned int parse_number(const char *opt, const char *s, unsigned int lo, unsigned int hi)
 {
-    unsigned long v = 0;
+    unsigned long v;
     char msg[160];
-    const char *p;
 
-    for (p = s; *p >= '0' && *p <= '9'; p++)
-        if (v <= hi)
-            v = v * 10 + (unsigned long)(*p - '0');
-    if (*s == '\0' || *p != '\0' || v < lo || v > hi) {
+    if (decimal_parse(s, hi, &v) != 0 || v < lo || v > hi) {
         snprintf(msg, sizeof msg, "%s: '%.40s' is not a number from %u to %u", opt, s, lo, hi);
         bad_usage(msg);
     }
@@ -189,7 +186,6 @@ static void parse_options(int argc, char **argv, server_options *o)
         bad_usage("--fixed and --leak=drop|cache contradict each other; give one of them");
     if (o->fixed)
         o->leak = ROUTES_LEAK_NONE; /* --fixed is an alias of --leak=none */
-    o->fixed = o->leak == ROUTES_LEAK_NONE;
 }
 
 /* ------------------------------------------------------------ listening socket */
@@ -326,9 +322,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "server: out of memory loading the user directory\n");
         return 1;
     }
-    stats_init(opt.fixed, (uint64_t)opt.leak_cap_mb * BYTES_PER_MB);
-    stats_set_leak_kind(leak_kind_names[opt.leak]);
-    cfg.fixed = opt.fixed;
+    stats_init(leak_kind_names[opt.leak], (uint64_t)opt.leak_cap_mb * BYTES_PER_MB);
     cfg.leak = opt.leak;
     cfg.leak_cap_mb = opt.leak_cap_mb;
 
@@ -358,7 +352,7 @@ int main(int argc, char **argv)
     }
 
     printf("ready: http://%s:%u/ pid=%ld mode=%s tracker=%s%s\n", addr.url_host, opt.port,
-           (long)getpid(), opt.fixed ? "fixed" : "leaky", tracker_is_active() ? "on" : "off",
+           (long)getpid(), opt.leak == ROUTES_LEAK_NONE ? "fixed" : "leaky", tracker_is_active() ? "on" : "off",
            /* only the new kind is named, so the seed's ready line is unchanged */
            opt.leak == ROUTES_LEAK_CACHE ? " leak=cache" : "");
     fflush(stdout);

@@ -9,6 +9,7 @@
 
 #include "capture.h"
 #include "dashboard.h"
+#include "decimal.h"
 #include "fetch_user_data.h"
 #include "http_reply.h"
 #include "profile_cache.h"
@@ -25,13 +26,12 @@ static uint32_t pick_user(struct MHD_Connection *conn, char *err, size_t errlen)
 {
     const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "user");
     uint32_t count = user_directory_count();
-    uint64_t id = 0;
+    unsigned long id;
     char shown[48];
-    const char *p;
 
     if (s == NULL) {
         /* No ?user=: walk the directory in turn, over the ids with as many
-         * digits as the last one (10000..20000), so every answer has the same
+         * digits as the last one (10000..36000), so every answer has the same
          * length: ab counts a change of length as a "failed request". */
         uint32_t first = 1;
 
@@ -41,15 +41,7 @@ static uint32_t pick_user(struct MHD_Connection *conn, char *err, size_t errlen)
                            (count - first + 1);
     }
 
-    for (p = s; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9') {
-            id = 0; /* not a number: same answer as out of range */
-            break;
-        }
-        if (id <= count) /* stop growing once out of range: no overflow */
-            id = id * 10 + (uint64_t)(*p - '0');
-    }
-    if (id == 0 || id > count) {
+    if (decimal_parse(s, count, &id) != 0 || id == 0 || id > count) { /* not a number: as out of range */
         snprintf(err, errlen, "user must be a number from 1 to %u, got '%s'", (unsigned)count,
                  http_printable(s, shown, sizeof shown));
         return 0;
@@ -62,14 +54,14 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
     char err[128], body[64];
     char *record;
     uint32_t id;
-    int n;
+    int n, leaks = cfg->leak != ROUTES_LEAK_NONE;
 
     id = pick_user(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
 
     /* The cap keeps a forgotten leaky server from eating the machine. */
-    if (!cfg->fixed && !stats_try_leak(USER_RECORD_BYTES)) {
+    if (leaks && !stats_try_leak(USER_RECORD_BYTES)) {
         stats_count_request();
         return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                  "leak cap of %u MiB reached; restart the server (or raise --leak-cap-mb)",
@@ -78,7 +70,7 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
 
     record = fetch_user_data(id);
     if (record == NULL) {
-        if (!cfg->fixed)
+        if (leaks)
             stats_cancel_leak(USER_RECORD_BYTES);
         return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                  "out of memory building the profile of user %u",
@@ -148,14 +140,11 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
     if (*req_cls == NULL) {
         if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
             strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-            char body[160];
-            int n = snprintf(body, sizeof body, "method %s not allowed on %s; use GET or HEAD\n",
-                             http_printable(method, shown, sizeof shown),
-                             http_printable(url, shown2, sizeof shown2));
-
-            return http_reply_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_REPLY_TEXT, body,
-                                     (size_t)n < sizeof body ? (size_t)n : sizeof body - 1,
-                                     MHD_RESPMEM_MUST_COPY, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+            return http_reply_reason_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                            MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
+                                            "method %s not allowed on %s; use GET or HEAD",
+                                            http_printable(method, shown, sizeof shown),
+                                            http_printable(url, shown2, sizeof shown2));
         }
         *req_cls = &first_call_marker;
         return MHD_YES;

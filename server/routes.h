@@ -14,7 +14,6 @@ typedef enum routes_leak_kind {
 
 /* Settings the handler needs; passed as the handler's cls, read-only while serving. */
 typedef struct routes_config {
-    int fixed;                /* 1 with --fixed or --leak=none (leak == ROUTES_LEAK_NONE) */
     routes_leak_kind leak;    /* --leak=drop|cache|none, default drop */
     unsigned int leak_cap_mb; /* --leak-cap-mb, for the 503 message (the cap itself is in stats) */
 } routes_config;

@@ -20,23 +20,17 @@ static struct {
     _Atomic uint64_t leaked_blocks; /* records dropped without free */
     _Atomic uint64_t capped;        /* requests answered 503 because the cap was reached */
     uint64_t leak_cap_bytes;        /* set once by stats_init */
-    int fixed;                      /* 1 with --fixed, set once */
     const char *leak_kind;          /* "drop" | "cache" | "none" (--leak), set once */
     struct timespec started;        /* CLOCK_MONOTONIC at stats_init */
 } st;
 
 /* ------------------------------------------------------------ counters */
 
-void stats_init(int fixed, uint64_t leak_cap_bytes)
+void stats_init(const char *leak_kind, uint64_t leak_cap_bytes)
 {
-    st.fixed = fixed;
+    st.leak_kind = leak_kind;
     st.leak_cap_bytes = leak_cap_bytes;
     clock_gettime(CLOCK_MONOTONIC, &st.started);
-}
-
-void stats_set_leak_kind(const char *name)
-{
-    st.leak_kind = name;
 }
 
 void stats_count_request(void)
@@ -106,7 +100,7 @@ int stats_format_json(char *buf, size_t len)
                  ",\"tracker\":%s}\n",
                  atomic_load(&st.requests), atomic_load(&st.leaked_bytes),
                  atomic_load(&st.leaked_blocks), stats_rss_kb(), uptime,
-                 st.fixed ? "fixed" : "leaky", st.leak_kind ? st.leak_kind : "drop",
+                 strcmp(st.leak_kind, "none") == 0 ? "fixed" : "leaky", st.leak_kind,
                  st.leak_cap_bytes, atomic_load(&st.capped),
                  tracker_is_active() ? "true" : "false");
     if (n < 0 || (size_t)n >= len)

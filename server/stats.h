@@ -6,13 +6,10 @@
 #include <stdint.h>
 
 /* Record the settings /stats reports and start the uptime clock. Call once,
- * before the daemon starts. fixed: 1 for --fixed; leak_cap_bytes: the cap on
- * bytes leaked in leaky mode. */
-void stats_init(int fixed, uint64_t leak_cap_bytes);
-
-/* Name the leak kind /stats reports as "leak" ("drop", "cache" or "none"; a
- * string literal, kept). Call once, before the daemon starts; default "drop". */
-void stats_set_leak_kind(const char *name);
+ * before the daemon starts. leak_kind: "drop", "cache" or "none" (a string
+ * literal, kept; "mode" is "fixed" for none, else "leaky"); leak_cap_bytes:
+ * the cap on bytes leaked. */
+void stats_init(const char *leak_kind, uint64_t leak_cap_bytes);
 
 /* Count one GET/HEAD / answered (with 200 or 503). Thread-safe. */
 void stats_count_request(void);

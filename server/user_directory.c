@@ -59,7 +59,6 @@ static const char *const domains[] = {
 static struct {
     user_entry *users; /* users[i] has id i + 1; NULL before load */
     char *text;        /* arena holding every string of every user */
-    size_t text_bytes; /* bytes written into text (all of it is used) */
     uint32_t count;    /* users loaded, 0 before load */
 } dir;
 
@@ -199,15 +198,16 @@ static void generate_user(uint64_t *rng, uint32_t id, user_text *u)
         u->bio[--len] = '\0';
 }
 
-/* Copy s (with its NUL) to *cursor and advance it; returns the copy. */
-static const char *arena_put(char **cursor, const char *s)
+/* Copy s (with its NUL) to text + *used and advance *used; returns the
+ * copy's offset (the arena may still be cut, so no pointer yet). */
+static uint32_t arena_put(char *text, size_t *used, const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *dst = *cursor;
+    uint32_t off = (uint32_t)*used;
 
-    memcpy(dst, s, n);
-    *cursor += n;
-    return dst;
+    memcpy(text + *used, s, n);
+    *used += n;
+    return off;
 }
 
 /* ------------------------------------------------------------ public */
@@ -216,33 +216,28 @@ static const char *arena_put(char **cursor, const char *s)
 
 int user_directory_load(void)
 {
-    uint64_t rng;
-    size_t text_bytes = 0;
+    uint64_t rng = DIRECTORY_SEED;
+    size_t used = 0;
     user_entry *users = NULL;
-    char *text = NULL, *cursor;
+    char *text = NULL, *cut;
+    uint32_t *offs = NULL; /* name, email, bio offsets per user, until the arena is cut */
     user_text u;
     uint32_t id;
 
     if (dir.users != NULL)
         return 0;
 
-    /* Pass 1: measure, so the arena is exactly as big as the text it holds. */
-    rng = DIRECTORY_SEED;
-    for (id = 1; id <= USER_DIRECTORY_USERS; id++) {
-        generate_user(&rng, id, &u);
-        text_bytes += strlen(u.name) + strlen(u.email) + strlen(u.bio) + 3;
-    }
-
+    /* One pass, into an arena big enough for any users: pages never
+     * written cost no RSS, and the arena is cut to what was written. */
     users = malloc(USER_DIRECTORY_USERS * sizeof *users);
-    text = malloc(text_bytes);
-    if (users == NULL || text == NULL)
+    text = malloc((size_t)USER_DIRECTORY_USERS * (sizeof u.name + sizeof u.email + sizeof u.bio));
+    offs = malloc(USER_DIRECTORY_USERS * 3 * sizeof *offs);
+    if (users == NULL || text == NULL || offs == NULL)
         goto fail;
 
-    /* Pass 2: the same sequence again, written for real. */
-    rng = DIRECTORY_SEED;
-    cursor = text;
     for (id = 1; id <= USER_DIRECTORY_USERS; id++) {
         user_entry *e = &users[id - 1];
+        uint32_t *o = &offs[(id - 1) * 3];
 
         generate_user(&rng, id, &u);
         e->id = id;
@@ -250,21 +245,30 @@ int user_directory_load(void)
         e->since = u.since;
         e->city = u.city;       /* word lists are static, shared by all users */
         e->company = u.company;
-        e->name = arena_put(&cursor, u.name);
-        e->email = arena_put(&cursor, u.email);
         e->bio_len = (uint32_t)strlen(u.bio);
-        e->bio = arena_put(&cursor, u.bio);
+        o[0] = arena_put(text, &used, u.name);
+        o[1] = arena_put(text, &used, u.email);
+        o[2] = arena_put(text, &used, u.bio);
     }
+    cut = realloc(text, used);
+    if (cut != NULL)
+        text = cut;
+    for (id = 0; id < USER_DIRECTORY_USERS; id++) {
+        users[id].name = text + offs[id * 3];
+        users[id].email = text + offs[id * 3 + 1];
+        users[id].bio = text + offs[id * 3 + 2];
+    }
+    free(offs);
 
     dir.users = users;
     dir.text = text;
-    dir.text_bytes = text_bytes;
     dir.count = USER_DIRECTORY_USERS;
     return 0;
 
 fail:
     free(users);
     free(text);
+    free(offs);
     return -1;
 }
 
@@ -280,17 +284,11 @@ const user_entry *user_directory_get(uint32_t id)
     return &dir.users[id - 1];
 }
 
-size_t user_directory_bytes(void)
-{
-    return dir.text_bytes + (size_t)dir.count * sizeof(user_entry);
-}
-
 void user_directory_free(void)
 {
     free(dir.users);
     free(dir.text);
     dir.users = NULL;
     dir.text = NULL;
-    dir.text_bytes = 0;
     dir.count = 0;
 }

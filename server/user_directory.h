@@ -39,9 +39,6 @@ uint32_t user_directory_count(void);
 /* The user with this id, or NULL when id is 0 or above user_directory_count(). */
 const user_entry *user_directory_get(uint32_t id);
 
-/* Bytes of text and entries the directory holds (for logs and tests). */
-size_t user_directory_bytes(void);
-
 /* Release the directory (at exit; afterwards count is 0). */
 void user_directory_free(void);
 

@@ -57,8 +57,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_http: cannot load the user directory\n");
         abort();
     }
-    stats_init(1, 1024u * 1024u * 1024u);
-    cfg.fixed = 1;
+    stats_init("none", 1024u * 1024u * 1024u);
     cfg.leak = ROUTES_LEAK_NONE;
     cfg.leak_cap_mb = 1024;
     daemon_ = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, routes_handle, &cfg,
