@@ -8,11 +8,15 @@ BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -pthread \
             -ffile-prefix-map=$(CURDIR)=.
 CFLAGS   ?=
 ALLFLAGS  = $(BASEFLAGS) $(OPT) $(CFLAGS)
-LIBS      = -lmicrohttpd -ldw -lelf -pthread
+TRACKER_LIBS = -ldw -lelf -pthread
+LIBS      = -lmicrohttpd $(TRACKER_LIBS)
 
 TRACKER_H   = tracker/tracker.h
 TRACKER_SRC = tracker/tracker.c tracker/stackwalk.c tracker/symbolize.c tracker/report.c tracker/baseline.c
 HOOKS_SRC   = tracker/hooks.c
+# Builds where another tool owns malloc (ASan, LSan, heaptrack, valgrind):
+# the server with tracker/nohooks.c instead of the hooks (the tracker stays off).
+NOHOOKS_SRC = $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c
 SERVER_H    = $(wildcard server/*.h)
 SERVER_SRC  = $(wildcard server/*.c)
 
@@ -24,20 +28,19 @@ all: deps $(BINS)
 deps:
 	@bash scripts/deps.sh build
 
-bin/server: $(SERVER_SRC) $(TRACKER_SRC) $(HOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
+# bin/server-O0 is the same server at -O0: the tracker must name the same
+# lines at both levels (override: `make OPT=...` cannot change it).
+bin/server-O0: override OPT = -O0
+bin/server bin/server-O0: $(SERVER_SRC) $(TRACKER_SRC) $(HOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
 	$(CC) $(ALLFLAGS) -o $@ $(SERVER_SRC) $(TRACKER_SRC) $(HOOKS_SRC) $(LIBS)
 
-# Same server at -O0: the tracker must name the same lines at both levels.
-bin/server-O0: $(SERVER_SRC) $(TRACKER_SRC) $(HOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(BASEFLAGS) -O0 $(CFLAGS) -o $@ $(SERVER_SRC) $(TRACKER_SRC) $(HOOKS_SRC) $(LIBS)
-
 # ASan+UBSan build: the sanitizer owns malloc, so the hooks are left out.
-bin/server-asan: $(SERVER_SRC) $(TRACKER_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(BASEFLAGS) -O1 -fsanitize=address,undefined $(CFLAGS) -o $@ $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c $(LIBS)
+bin/server-asan: $(NOHOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
+	$(CC) $(BASEFLAGS) -O1 -fsanitize=address,undefined $(CFLAGS) -o $@ $(NOHOOKS_SRC) $(LIBS)
 
 # The tracker on its own, for LD_PRELOAD on any program.
 bin/libtracker.so: $(TRACKER_SRC) $(HOOKS_SRC) tracker/preload.c $(TRACKER_H) | bin
-	$(CC) $(ALLFLAGS) -fPIC -shared -ftls-model=initial-exec -o $@ $(TRACKER_SRC) $(HOOKS_SRC) tracker/preload.c -ldw -lelf -pthread
+	$(CC) $(ALLFLAGS) -fPIC -shared -ftls-model=initial-exec -o $@ $(TRACKER_SRC) $(HOOKS_SRC) tracker/preload.c $(TRACKER_LIBS)
 
 bin/rss_sampler: loadgen/rss_sampler.c | bin
 	$(CC) $(ALLFLAGS) -o $@ loadgen/rss_sampler.c
@@ -50,13 +53,9 @@ bin:
 UNIT_FLAGS = $(BASEFLAGS) -Itracker -mno-red-zone $(CFLAGS)
 tests: tests/bin/test_tracker_O0 tests/bin/test_tracker_O2
 
-tests/bin/test_tracker_O0: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
+tests/bin/test_tracker_O%: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
 	@mkdir -p tests/bin
-	$(CC) $(UNIT_FLAGS) -O0 -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) -ldw -lelf -pthread
-
-tests/bin/test_tracker_O2: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
-	@mkdir -p tests/bin
-	$(CC) $(UNIT_FLAGS) -O2 -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) -ldw -lelf -pthread
+	$(CC) $(UNIT_FLAGS) -O$* -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_LIBS)
 
 demo: all
 	@bash scripts/deps.sh demo
@@ -80,19 +79,17 @@ clean:
 # and the req/s baseline, bin/server-lsan for LeakSanitizer.
 COMPARE_BINS = bin/server bin/server-plain bin/server-lsan bin/server-asan
 
-bin/server-plain: $(SERVER_SRC) $(TRACKER_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(ALLFLAGS) -o $@ $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c $(LIBS)
+bin/server-plain: $(NOHOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
+	$(CC) $(ALLFLAGS) -o $@ $(NOHOOKS_SRC) $(LIBS)
 
-bin/server-lsan: $(SERVER_SRC) $(TRACKER_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(ALLFLAGS) -fsanitize=leak -o $@ $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c $(LIBS)
+bin/server-lsan: $(NOHOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
+	$(CC) $(ALLFLAGS) -fsanitize=leak -o $@ $(NOHOOKS_SRC) $(LIBS)
 
 .PHONY: compare
 compare: all $(COMPARE_BINS)
 	@bash scripts/deps.sh compare
 	@bash scripts/compare.sh
 
-# tests/test_leak_kinds.sh and the workshop guide (tests/test_guide.sh) run the LSan build.
-test: bin/server-lsan
 
 # ---- live dashboard (issue 7): server/dashboard.c embeds the files of
 # server/dashboard/ with the assembler's .incbin, so every binary built from
@@ -127,7 +124,7 @@ build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c $(FUZZ_QUERY_SRC) $(SERVER_H) $(F
 
 build/fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_TRACKER) $(TRACKER_H)
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_report.c $(FUZZ_TRACKER) -ldw -lelf -pthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_report.c $(FUZZ_TRACKER) $(TRACKER_LIBS)
 
 build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(SERVER_NOMAIN_SRC) $(SERVER_H) $(FUZZ_TRACKER) $(TRACKER_H) $(DASHBOARD_ASSETS)
 	@mkdir -p build/fuzz
@@ -143,4 +140,4 @@ build/tools/%: tests/tools/%.c
 # program that defines malloc itself crashes TSan at start-up).
 build/tools/test_tracker_quick: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
 	@mkdir -p build/tools
-	$(CC) $(UNIT_FLAGS) -O2 -DTEST_QUICK -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) -ldw -lelf -pthread
+	$(CC) $(UNIT_FLAGS) -O2 -DTEST_QUICK -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_LIBS)

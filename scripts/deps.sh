@@ -11,11 +11,13 @@ usage() {
 }
 
 [ $# -eq 1 ] || usage
+demo_pkgs="apache2-utils gnuplot-nox curl"
+checker_pkgs="valgrind clang libclang-rt-14-dev" # valgrind, sanitizers, libFuzzer
 case "$1" in
     build)   pkgs="gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev" ;;
-    demo)    pkgs="apache2-utils gnuplot-nox curl" ;;
-    test)    pkgs="apache2-utils gnuplot-nox curl file wrk valgrind clang libclang-rt-14-dev" ;;
-    compare) pkgs="apache2-utils curl heaptrack valgrind clang libclang-rt-14-dev" ;;
+    demo)    pkgs="$demo_pkgs" ;;
+    test)    pkgs="$demo_pkgs file wrk $checker_pkgs" ;;
+    compare) pkgs="$demo_pkgs heaptrack $checker_pkgs" ;;
     browser) pkgs="chromium fonts-dejavu-core nodejs npm" ;;
     *) usage ;;
 esac
