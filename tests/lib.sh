@@ -12,6 +12,12 @@ TEST_FAIL=0
 STARTED_PIDS=""   # PIDs this test file started; the only ones it ever kills
 PICKED_PORTS=""   # ports handed out in this file, never handed out twice
 
+# The deliberate leak: its line is found in the server's source (never written
+# here as a number); its size is the server's contract (40200 B per GET /).
+LEAK_LINE=$(grep -n 'LEAK-SITE' "$TEST_ROOT/server/fetch_user_data.c" | head -n 1 | cut -d: -f1)
+SITE="fetch_user_data.c:$LEAK_LINE"
+LEAK_RECORD=40200
+
 # ---------------------------------------------------------------- assertions
 pass() { TEST_PASS=$((TEST_PASS + 1)); echo "ok - $1"; }
 fail() { TEST_FAIL=$((TEST_FAIL + 1)); echo "FAIL - $1 (expected $2, got $3)"; }
@@ -109,7 +115,23 @@ stop_server() {
     for _ in $(seq 1 50); do proc_gone "$pid" && break; sleep 0.1; done
     proc_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    STARTED_PIDS=$(echo " $STARTED_PIDS " | sed "s/ $pid / /; s/^ *//; s/ *$//")
+    forget_pid "$pid"
+}
+
+# forget_pid PID: PID has ended (reaped by the caller): never signal it again.
+forget_pid() { STARTED_PIDS=$(echo " $STARTED_PIDS " | sed "s/ $1 / /; s/^ *//; s/ *$//"); }
+
+# term_status PID SECONDS: SIGTERM a server this file started and wait up to
+# SECONDS; TERM_RC = its exit status, or "still running" (then it is NOT
+# killed here: the caller's check fails, and cleanup stops it at exit).
+# Not in a $(...) subshell: only this shell can wait for PID.
+term_status() {
+    TERM_RC=0
+    kill -TERM "$1" 2>/dev/null
+    for _ in $(seq 1 $(($2 * 10))); do proc_gone "$1" && break; sleep 0.1; done
+    proc_gone "$1" || { TERM_RC="still running after $2 s"; return; }
+    wait "$1" || TERM_RC=$?
+    forget_pid "$1"
 }
 
 export TEST_CLEANUP_HOOK=""   # a test file may name a function to run on exit, before servers are stopped
@@ -126,6 +148,9 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------- probes
 # url PATH: the URL of PATH on the current server.
 url() { echo "http://127.0.0.1:$PORT$1"; }
+
+# cap [?QUERY]: GET /capture of the current server.
+cap() { curl -s --max-time 10 "$(url "/capture$1")"; }
 
 # stats_field NAME: one field of the /stats JSON of the current server (quotes stripped).
 stats_field() {

@@ -5,10 +5,8 @@ set -u
 cd "$TEST_ROOT"
 
 # The leaking line is found in the source, never written here as a number.
-LEAK_LINE=$(grep -n 'LEAK-SITE' server/fetch_user_data.c | head -1 | cut -d: -f1)
 REQUESTS=${CAPTURE_REQUESTS:-10000}
 
-cap() { curl -s --max-time 10 "$(url "/capture$1")"; }
 status_of() { curl -s -o "$TEST_TMP/body" -w '%{http_code}' --max-time 10 "$(url "$1")"; }
 
 # ---- the seed's sequence: capture, N x GET /, capture -- at -O2 and -O0

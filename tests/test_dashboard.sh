@@ -14,7 +14,6 @@ usage() {
 [ $# -eq 0 ] || usage
 
 # The leaking line is found in the source, never written here as a number.
-LEAK_LINE=$(grep -n 'LEAK-SITE' server/fetch_user_data.c | head -1 | cut -d: -f1)
 SHOT=results/dashboard.png
 SYNC="$TEST_TMP/sync"
 RESULT="$TEST_TMP/browser.json"

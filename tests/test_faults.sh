@@ -53,7 +53,7 @@ if start_server --leak-cap-mb 4000; then
     rows_before=$(lines "$csv")
     kill -KILL "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null   # reap it here, without bash's "Killed" notice
-    STARTED_PIDS=$(echo " $STARTED_PIDS " | sed "s/ $SERVER_PID / /")
+    forget_pid "$SERVER_PID"
     rc=0
     for _ in $(seq 1 100); do proc_gone "$load" && break; sleep 0.1; done
     wait "$load" || rc=$?
@@ -159,7 +159,7 @@ if pick_port; then
     for _ in $(seq 1 200); do proc_gone "$sid" && break; sleep 0.1; done
     rc=0
     wait "$sid" || rc=$?
-    STARTED_PIDS=$(echo " $STARTED_PIDS " | sed "s/ $sid / /")
+    forget_pid "$sid"
     check "Ctrl-C: make demo ends within 20 s, non-zero (status $rc, $(($(date +%s) - t0)) s)" test "$rc" -ne 0
     # shellcheck disable=SC2086 # a list of PIDs
     left=$(alive_of $before)

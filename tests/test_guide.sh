@@ -17,8 +17,6 @@ cd "$TEST_ROOT" || exit 1
 # space, so results/ is left alone. GUIDE_KEEP=DIR keeps each block's output.
 GUIDE=${GUIDE:-docs/workshop.md}
 GUIDE_SECONDS=${GUIDE_SECONDS:-420}
-LEAK_LINE=$(grep -n 'LEAK-SITE' server/fetch_user_data.c | head -1 | cut -d: -f1)
-SITE="fetch_user_data.c:$LEAK_LINE"
 BLOCKS="$TEST_TMP/blocks"
 mkdir -p "$BLOCKS" "$TEST_TMP/w"
 

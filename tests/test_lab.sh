@@ -8,7 +8,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TEST_ROOT" || exit 1
 
-LEAK_RECORD=40200     # bytes leaked per GET / in leaky mode (server contract)
 SEED_IDLE_KB=26576    # the seed's idle RSS, "~26 MB"
 SEED_LOADED_KB=419316 # the seed's RSS after 10000 requests, "~419 MB"
 
@@ -27,15 +26,6 @@ one_line_body() { [ "$(lines "$TEST_TMP/body")" -eq 1 ] && [ -n "$(tr -d '[:spac
 ab_ok() {
     grep -Eq "^Complete requests: +$2\$" "$1" && grep -Eq '^Failed requests: +0$' "$1" &&
         ! grep -q '^Non-2xx responses' "$1"
-}
-# sigterm PID: send SIGTERM, wait at most 5 s; TERM_RC = exit status, or "still running".
-sigterm() {
-    TERM_RC=0
-    kill -TERM "$1"
-    for _ in $(seq 1 50); do proc_gone "$1" && break; sleep 0.1; done
-    proc_gone "$1" || { TERM_RC="still running after 5 s"; return; }
-    wait "$1" || TERM_RC=$?
-    STARTED_PIDS=$(echo " $STARTED_PIDS " | sed "s/ $1 / /")
 }
 # no_200_after_503: the status codes in $codes never go back from 503 to 200.
 no_200_after_503() { ! echo "$codes" | grep -q '503.*200'; }
@@ -83,7 +73,7 @@ check_eq "/stats requests = ab's 10000 + the test's own $own" $((10000 + own)) "
 check_eq "/stats leaked_blocks = requests" "$req" "$(stats_field leaked_blocks)"
 check_eq "/stats leaked_bytes = leaked_blocks x $LEAK_RECORD" $(((10000 + own) * LEAK_RECORD)) "$(stats_field leaked_bytes)"
 check_kb_pct "/stats rss_kb agrees with /proc VmRSS (+-5%)" "$(rss_kb "$SERVER_PID")" 5 "$(stats_field rss_kb)"
-sigterm "$SERVER_PID"
+term_status "$SERVER_PID" 5
 check_eq "SIGTERM stops the loaded leaky server with status 0 within 5 s" 0 "$TERM_RC"
 
 # ================================================================ fixed server: flat RSS
@@ -144,7 +134,7 @@ if start_server --leak-cap-mb 2; then
     check "first server still up and answering" kill -0 "$SERVER_PID"
     check_eq "first server /stats still 200" 200 "$(http GET /stats)"
 
-    sigterm "$SERVER_PID"
+    term_status "$SERVER_PID" 5
     check_eq "SIGTERM stops the server with status 0 within 5 s" 0 "$TERM_RC"
     check "after SIGTERM the port is free" port_free "$PORT"
 else
@@ -208,9 +198,8 @@ if [ -f scripts/demo.sh ]; then
     check_range "results/rss.csv has samples" 5 1000000 "$(($(lines "$R/rss.csv" 2>/dev/null || echo 1) - 1))"
     check_eq "results/rss.png is a PNG" 89504e470d0a1a0a \
         "$(head -c 8 "$R/rss.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
-    site=$(grep -n LEAK-SITE server/fetch_user_data.c | head -n 1 | cut -d: -f1)
-    check "results/summary.md names the leak site server/fetch_user_data.c:${site:-?}" \
-        grep -Eq "server/fetch_user_data\.c:${site:-NONE}([^0-9]|\$)" "$R/summary.md"
+    check "results/summary.md names the leak site server/fetch_user_data.c:${LEAK_LINE:-?}" \
+        grep -Eq "server/fetch_user_data\.c:${LEAK_LINE:-NONE}([^0-9]|\$)" "$R/summary.md"
     check "no server left listening on the demo's port $dport" port_free "$dport"
     # The pids the demo printed ("pid=N" or "(pid N"): none may still be a server.
     pids=$(grep -oE 'pid[= ][0-9]+' "$TEST_TMP/demo.out" | tr -dc '0-9\n' | sort -u | tr '\n' ' ')

@@ -4,21 +4,15 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TEST_ROOT" || exit 1
 
-# The leaking line is found in the source, never written here as a number.
-LEAK_LINE=$(grep -n 'LEAK-SITE' server/fetch_user_data.c | head -1 | cut -d: -f1)
-SITE="fetch_user_data.c:$LEAK_LINE"
+# LEAK_LINE, SITE, LEAK_RECORD, cap: tests/lib.sh (the line is found in the source).
 REQUESTS=${LEAK_KINDS_REQUESTS:-3000}
 LSAN_REQUESTS=500
 
-cap() { curl -s --max-time 10 "$(url "/capture$1")"; }
-
 # stop_with_status: SIGTERM the current server, wait up to 20 s; sets RC to its
-# exit status ("none" if it had to be killed).
+# exit status (or "still running ...", then it is stopped).
 stop_with_status() {
-    RC=none
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 200); do proc_gone "$SERVER_PID" && break; sleep 0.1; done
-    if proc_gone "$SERVER_PID"; then RC=0; wait "$SERVER_PID" 2>/dev/null || RC=$?; fi
+    term_status "$SERVER_PID" 20
+    RC=$TERM_RC
     stop_server "$SERVER_PID"
 }
 
@@ -60,8 +54,8 @@ if start_server --leak=cache; then
     check_eq "--leak=cache: its count equals the requests sent" \
         "count=$REQUESTS (+$REQUESTS)" "$(echo "$first" | grep -o 'count=[0-9]* ([+-][0-9]*)')"
     check_eq "--leak=cache: /stats leaked_blocks = requests" "$REQUESTS" "$(stats_field leaked_blocks)"
-    check_range "--leak=cache: RSS grew by at least 80% of 40200 B per request (kB)" \
-        $((REQUESTS * 40200 * 8 / 10 / 1024)) 99999999 $((rss1 - rss0))
+    check_range "--leak=cache: RSS grew by at least 80% of $LEAK_RECORD B per request (kB)" \
+        $((REQUESTS * LEAK_RECORD * 8 / 10 / 1024)) 99999999 $((rss1 - rss0))
     stop_server
 else
     fail "--leak=cache starts" "a ready line" "none"
@@ -98,7 +92,7 @@ if make -s bin/server-lsan >"$TEST_TMP/make.txt" 2>&1; then
             check_eq "LSan --leak=drop: exit status 23 (leaks found)" 23 "$RC"
             check "LSan --leak=drop: report names $SITE" grep -q "in fetch_user_data .*$SITE\$" "$SERVER_ERR"
             check "LSan --leak=drop: a direct leak of one record per request" \
-                grep -q "^Direct leak of $((LSAN_REQUESTS * 40200)) byte(s) in $LSAN_REQUESTS object(s)" "$SERVER_ERR"
+                grep -q "^Direct leak of $((LSAN_REQUESTS * LEAK_RECORD)) byte(s) in $LSAN_REQUESTS object(s)" "$SERVER_ERR"
         else
             check_eq "LSan --leak=cache: exit status 0 (nothing found)" 0 "$RC"
             hits=$(grep -c "fetch_user_data.c" "$SERVER_ERR" || true)

@@ -9,14 +9,12 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TEST_ROOT" || exit 1
 
-LEAK_RECORD=40200                  # bytes leaked per GET / (server contract)
 AB_N=${LOAD_AB_REQUESTS:-20000}    # ab -n
 AB_C=64                            # ab -c, wrk -c
 WRK_SECONDS=${LOAD_WRK_SECONDS:-10}
 WRK_MAX=${LOAD_WRK_MAX:-30000}     # wrk responses at most (2 threads x WRK_MAX/2): <= ~1.2 GB leaked
 CAP_MB=200                         # the small cap of the leak-cap part
 RSS_MARGIN_KB=120000               # MHD buffers, thread stacks, tracker tables, /capture's DWARF
-LEAK_LINE=$(grep -n 'LEAK-SITE' server/fetch_user_data.c | head -n 1 | cut -d: -f1)
 
 for tool in ab wrk curl; do
     command -v "$tool" >/dev/null 2>&1 || { fail "$tool is installed" "$tool (bash scripts/deps.sh test)" "none"; done_testing; }
