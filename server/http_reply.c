@@ -41,15 +41,17 @@ enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned int status,
     return http_reply_header(conn, status, ctype, body, len, mode, NULL, NULL);
 }
 
-/* The one-line reason of http_reply_reason{,_header}: formatted, cut to
- * fit, always ending in one newline. */
-static enum MHD_Result reply_vreason(struct MHD_Connection *conn, unsigned int status,
-                                     const char *hname, const char *hvalue, const char *fmt,
-                                     va_list ap)
+enum MHD_Result http_reply_reason_header(struct MHD_Connection *conn, unsigned int status,
+                                         const char *hname, const char *hvalue,
+                                         const char *fmt, ...)
 {
     char buf[512];
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap); /* keep one byte for the newline */
+    va_list ap;
+    int n;
 
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof buf - 1, fmt, ap); /* keep one byte for the newline */
+    va_end(ap);
     if (n < 0)
         n = 0;
     if ((size_t)n > sizeof buf - 2)
@@ -58,31 +60,6 @@ static enum MHD_Result reply_vreason(struct MHD_Connection *conn, unsigned int s
     buf[n] = '\0';
     return http_reply_header(conn, status, HTTP_REPLY_TEXT, buf, (size_t)n, MHD_RESPMEM_MUST_COPY,
                              hname, hvalue);
-}
-
-enum MHD_Result http_reply_reason(struct MHD_Connection *conn, unsigned int status,
-                                  const char *fmt, ...)
-{
-    va_list ap;
-    enum MHD_Result ret;
-
-    va_start(ap, fmt);
-    ret = reply_vreason(conn, status, NULL, NULL, fmt, ap);
-    va_end(ap);
-    return ret;
-}
-
-enum MHD_Result http_reply_reason_header(struct MHD_Connection *conn, unsigned int status,
-                                         const char *hname, const char *hvalue,
-                                         const char *fmt, ...)
-{
-    va_list ap;
-    enum MHD_Result ret;
-
-    va_start(ap, fmt);
-    ret = reply_vreason(conn, status, hname, hvalue, fmt, ap);
-    va_end(ap);
-    return ret;
 }
 
 const char *http_printable(const char *s, char *buf, size_t len)

@@ -27,16 +27,16 @@ enum MHD_Result http_reply_header(struct MHD_Connection *conn, unsigned int stat
                                   const char *hname, const char *hvalue);
 
 /* Queue a one-line text/plain reason, formatted printf-style; a newline is
- * appended. Longer than 511 bytes is truncated. Returns as http_reply. */
-enum MHD_Result http_reply_reason(struct MHD_Connection *conn, unsigned int status,
-                                  const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Same as http_reply_reason, plus one extra header (405's "Allow"). */
+ * appended. Longer than 511 bytes is truncated. hname NULL adds no header
+ * (405 adds "Allow"). Returns as http_reply. */
 enum MHD_Result http_reply_reason_header(struct MHD_Connection *conn, unsigned int status,
                                          const char *hname, const char *hvalue,
                                          const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* The same without an extra header: the common case. */
+#define http_reply_reason(conn, status, ...) \
+    http_reply_reason_header((conn), (status), NULL, NULL, __VA_ARGS__)
 
 /* Copy s into buf (size len >= 8) for echoing in a one-line reason: at most
  * 40 characters, anything but printable ASCII shown as '?', "..." appended
