@@ -1,143 +1,187 @@
-# Makefile - builds the leak lab (server, tracker, load sampler) and runs demo and tests.
+# Makefile - builds the leak lab (server, tracker, load sampler); `make test` / `make demo` also install what they need.
+#
+# `make` only builds; `make deps` installs the build packages (Debian). Programs
+# a user runs go to bin/; everything else (objects, unit tests, tools, fuzz
+# targets) to build/. Objects are compiled once per build variant into
+# build/obj/VARIANT/ (with -MMD -MP header dependencies) and shared by every
+# program of that variant. To add a program: a source list and one link rule
+# in its section; to add a tracker or server file: nothing (wildcards).
 
+.DEFAULT_GOAL := all
 CC       ?= cc
-OPT      ?= -O2
-# Frame pointers everywhere we compile: the tracker walks them (tracker/stackwalk notes).
+CFLAGS   ?=
+# Frame pointers everywhere we compile: the tracker walks them (tracker/stackwalk.c).
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -pthread \
             -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
             -ffile-prefix-map=$(CURDIR)=.
-CFLAGS   ?=
-ALLFLAGS  = $(BASEFLAGS) $(OPT) $(CFLAGS)
 TRACKER_LIBS = -ldw -lelf -pthread
-LIBS      = -lmicrohttpd $(TRACKER_LIBS)
+LIBS         = -lmicrohttpd $(TRACKER_LIBS)
 
-TRACKER_H   = tracker/tracker.h
-TRACKER_SRC = tracker/tracker.c tracker/stackwalk.c tracker/symbolize.c tracker/report.c tracker/baseline.c
-HOOKS_SRC   = tracker/hooks.c
-# Builds where another tool owns malloc (ASan, LSan, heaptrack, valgrind):
-# the server with tracker/nohooks.c instead of the hooks (the tracker stays off).
-NOHOOKS_SRC = $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c
-SERVER_H    = $(wildcard server/*.h)
-SERVER_SRC  = $(wildcard server/*.c)
+# ---------------------------------------------------------------- sources
+# The tracker's core; the three files that own malloc (or not) are chosen per program.
+TRACKER_OWN  = tracker/hooks.c tracker/nohooks.c tracker/preload.c
+TRACKER_SRC  = $(filter-out $(TRACKER_OWN),$(wildcard tracker/*.c))
+SERVER_SRC   = $(wildcard server/*.c)
+SERVER_LIB_SRC = $(filter-out server/main.c,$(SERVER_SRC))
+# server/dashboard.c embeds these with .incbin, which -MMD does not see.
+DASHBOARD_ASSETS = $(wildcard server/dashboard/*.html server/dashboard/*.js server/dashboard/*.css)
 
+# The server with the tracker's malloc (tracker/hooks.c) ...
+HOOKED_SRC   = $(SERVER_SRC) $(TRACKER_SRC) tracker/hooks.c
+# ... and for builds where another tool owns malloc (ASan, LSan, heaptrack,
+# valgrind): tracker/nohooks.c instead, the tracker stays off (/capture 503).
+NOHOOKS_SRC  = $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c
+
+# ---------------------------------------------------------------- build variants
+# Each variant: build/obj/NAME/<path>.o, compiled by CC_NAME (default $(CC)) with FLAGS_NAME.
+VARIANTS   = O2 O0 pic asan fuzz
+FLAGS_O2   = $(BASEFLAGS) -O2
+FLAGS_O0   = $(BASEFLAGS) -O0
+FLAGS_pic  = $(BASEFLAGS) -O2 -fPIC -ftls-model=initial-exec
+FLAGS_asan = $(BASEFLAGS) -O1 -fsanitize=address,undefined
+# libFuzzer + ASan + UBSan with clang. -gdwarf-aranges: clang omits
+# .debug_aranges by default, and without it libdw names no file:line.
+CC_fuzz    = $(FUZZ_CC)
+FUZZ_CC   ?= clang
+FUZZ_SAN   = -fsanitize=fuzzer,address,undefined
+FLAGS_fuzz = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -gdwarf-aranges -O1 \
+             -fno-omit-frame-pointer $(FUZZ_SAN) -fno-sanitize-recover=undefined
+
+# LINK: the program $@ from its objects (append the libraries).
+LINK = $(CC) $(LDFLAGS) -pthread -o $@ $^
+
+# objs VARIANT, SOURCES: the object files of SOURCES in VARIANT.
+objs = $(patsubst %.c,build/obj/$(1)/%.o,$(2))
+
+# COMPILE: the object $@ of $< in the variant its path names (XFLAGS: per-object extras).
+variant = $(word 3,$(subst /, ,$@))
+define COMPILE
+@mkdir -p $(@D)
+$(or $(CC_$(variant)),$(CC)) $(FLAGS_$(variant)) $(CFLAGS) $(XFLAGS) -MMD -MP -c -o $@ $<
+endef
+# Every object waits (order-only) for the check that the build packages are
+# there: a missing one stops the build with one line naming it and `make deps`.
+define variant_rule
+build/obj/$(1)/%.o: %.c | build/deps-ok
+	$$(COMPILE)
+build/obj/$(1)/server/dashboard.o: $$(DASHBOARD_ASSETS)
+endef
+$(foreach v,$(VARIANTS),$(eval $(call variant_rule,$(v))))
+-include $(wildcard build/obj/*/*/*.d build/obj/*/*/*/*.d)
+
+build/deps-ok: scripts/deps.sh
+	@bash scripts/deps.sh --check build
+	@mkdir -p $(@D) && touch $@
+
+# ---------------------------------------------------------------- the lab (make)
 BINS = bin/server bin/server-O0 bin/libtracker.so bin/rss_sampler
 
-.PHONY: all deps demo test bench clean tests
-all: deps $(BINS)
+.PHONY: all deps demo test bench compare fuzz fuzz-build unit clean
+all: $(BINS)
 
 deps:
 	@bash scripts/deps.sh build
 
-# bin/server-O0 is the same server at -O0: the tracker must name the same
-# lines at both levels (override: `make OPT=...` cannot change it).
-bin/server-O0: override OPT = -O0
-bin/server bin/server-O0: $(SERVER_SRC) $(TRACKER_SRC) $(HOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(ALLFLAGS) -o $@ $(SERVER_SRC) $(TRACKER_SRC) $(HOOKS_SRC) $(LIBS)
+bin build/unit build/tools build/fuzz:
+	@mkdir -p $@
 
-# ASan+UBSan build: the sanitizer owns malloc, so the hooks are left out.
-bin/server-asan: $(NOHOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(BASEFLAGS) -O1 -fsanitize=address,undefined $(CFLAGS) -o $@ $(NOHOOKS_SRC) $(LIBS)
+bin/server: $(call objs,O2,$(HOOKED_SRC)) | bin
+	$(LINK) $(LIBS)
+
+# The same server at -O0: the tracker must name the same lines at both levels.
+bin/server-O0: $(call objs,O0,$(HOOKED_SRC)) | bin
+	$(LINK) $(LIBS)
 
 # The tracker on its own, for LD_PRELOAD on any program.
-bin/libtracker.so: $(TRACKER_SRC) $(HOOKS_SRC) tracker/preload.c $(TRACKER_H) | bin
-	$(CC) $(ALLFLAGS) -fPIC -shared -ftls-model=initial-exec -o $@ $(TRACKER_SRC) $(HOOKS_SRC) tracker/preload.c $(TRACKER_LIBS)
+bin/libtracker.so: $(call objs,pic,$(TRACKER_SRC) tracker/hooks.c tracker/preload.c) | bin
+	$(LINK) -shared $(TRACKER_LIBS)
 
-bin/rss_sampler: loadgen/rss_sampler.c | bin
-	$(CC) $(ALLFLAGS) -o $@ loadgen/rss_sampler.c
+bin/rss_sampler: $(call objs,O2,loadgen/rss_sampler.c) | bin
+	$(LINK)
 
-bin:
-	@mkdir -p bin
-
-# Tracker unit tests, at -O0 and -O2: the same lines must be named at both.
-# -mno-red-zone: one test calls malloc from inline asm (see the test).
-UNIT_FLAGS = $(BASEFLAGS) -Itracker -mno-red-zone $(CFLAGS)
-tests: tests/bin/test_tracker_O0 tests/bin/test_tracker_O2
-
-tests/bin/test_tracker_O%: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
-	@mkdir -p tests/bin
-	$(CC) $(UNIT_FLAGS) -O$* -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_LIBS)
-
-demo: all
-	@bash scripts/deps.sh demo
-	@bash scripts/demo.sh
-
-test: all tests
-	@bash scripts/deps.sh test
-	@bash tests/run.sh
-
-bench: all
-	@bash scripts/deps.sh demo
-	@bash tests/bench.sh
-
-clean:
-	rm -rf bin build tests/bin
-
-# ---- make compare (issue 5): the same leaky load under the tools a C engineer
-# would reach for; scripts/compare.sh writes results/compare.md. Those tools
-# own malloc themselves, so their builds leave tracker/hooks.c out (the tracker
-# stays off, /capture answers 503): bin/server-plain for heaptrack, valgrind
-# and the req/s baseline, bin/server-lsan for LeakSanitizer.
+# ---------------------------------------------------------------- servers under other tools (make compare)
+# scripts/compare.sh runs the same leaky load under the tools a C engineer would
+# reach for and writes results/compare.md: bin/server-plain for heaptrack,
+# valgrind and the req/s baseline, bin/server-lsan for LeakSanitizer (which
+# only links differently: -fsanitize=leak changes no object), bin/server-asan.
 COMPARE_BINS = bin/server bin/server-plain bin/server-lsan bin/server-asan
 
-bin/server-plain: $(NOHOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(ALLFLAGS) -o $@ $(NOHOOKS_SRC) $(LIBS)
+bin/server-plain: $(call objs,O2,$(NOHOOKS_SRC)) | bin
+	$(LINK) $(LIBS)
 
-bin/server-lsan: $(NOHOOKS_SRC) $(SERVER_H) $(TRACKER_H) | bin
-	$(CC) $(ALLFLAGS) -fsanitize=leak -o $@ $(NOHOOKS_SRC) $(LIBS)
+bin/server-lsan: $(call objs,O2,$(NOHOOKS_SRC)) | bin
+	$(LINK) -fsanitize=leak $(LIBS)
 
-.PHONY: compare
-compare: all $(COMPARE_BINS)
-	@bash scripts/deps.sh compare
-	@bash scripts/compare.sh
+bin/server-asan: $(call objs,asan,$(NOHOOKS_SRC)) | bin
+	$(LINK) -fsanitize=address,undefined $(LIBS)
 
+# ---------------------------------------------------------------- unit tests (tests/run.sh runs build/unit/*)
+# The tracker's unit test at -O0 and -O2, linked with the hooks like the server:
+# the same lines must be named at both. -mno-red-zone: the test calls malloc
+# from inline asm (see the test).
+UNIT_BINS = build/unit/test_tracker_O0 build/unit/test_tracker_O2
+build/obj/%/tests/unit/test_tracker.o: XFLAGS = -Itracker -mno-red-zone
+unit: $(UNIT_BINS)
 
-# ---- live dashboard (issue 7): server/dashboard.c embeds the files of
-# server/dashboard/ with the assembler's .incbin, so every binary built from
-# the server sources depends on them too (an edited page rebuilds the servers).
-DASHBOARD_ASSETS = $(wildcard server/dashboard/*.html server/dashboard/*.js server/dashboard/*.css)
-bin/server bin/server-O0 bin/server-asan bin/server-plain bin/server-lsan: $(DASHBOARD_ASSETS)
+UNIT_SRC  = tests/unit/test_tracker.c $(TRACKER_SRC) tracker/hooks.c
+build/unit/test_tracker_O0: $(call objs,O0,$(UNIT_SRC)) | build/unit
+build/unit/test_tracker_O2: $(call objs,O2,$(UNIT_SRC)) | build/unit
+build/unit/%:
+	$(LINK) $(TRACKER_LIBS)
 
-# ---- hardening (issue 6): fuzz targets and test tools; run by tests/test_fuzz.sh,
-# tests/test_bad_input.sh and tests/test_sanitizers.sh (which build them with
-# `make -s ...` after `scripts/deps.sh test` has installed clang). The fuzz
-# targets are libFuzzer + ASan + UBSan builds with clang, linked with
-# tracker/nohooks.c (ASan owns malloc). -gdwarf-aranges: clang omits
-# .debug_aranges by default, and without it libdw names no file:line.
-# `make fuzz` runs each target for FUZZ_SECONDS (default 30) on its corpus.
-FUZZ_CC     ?= clang
-FUZZ_FLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -gdwarf-aranges -O1 \
-               -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-               -fno-sanitize-recover=undefined
-FUZZ_TRACKER = $(TRACKER_SRC) tracker/nohooks.c
+# ---------------------------------------------------------------- test tools (built by the tests that use them)
+# Client-side helpers (plain C, no sanitizer).
+build/tools/%: build/obj/O2/tests/tools/%.o | build/tools
+	$(LINK)
+
+# The unit test with fewer rounds and no pvalloc, for valgrind's helgrind and
+# drd (ThreadSanitizer cannot run it: TSan owns malloc, and a program that
+# defines malloc itself crashes TSan at start-up).
+build/obj/O2/tests/unit/test_tracker_quick.o: XFLAGS = -Itracker -mno-red-zone -DTEST_QUICK
+build/obj/O2/tests/unit/test_tracker_quick.o: tests/unit/test_tracker.c | build/deps-ok
+	$(COMPILE)
+build/tools/test_tracker_quick: $(call objs,O2,tests/unit/test_tracker_quick.c $(TRACKER_SRC) tracker/hooks.c) | build/tools
+	$(LINK) $(TRACKER_LIBS)
+
+# ---------------------------------------------------------------- fuzz targets (make fuzz)
+# libFuzzer targets linked with tracker/nohooks.c (ASan owns malloc), run by
+# tests/test_fuzz.sh; `make fuzz` runs each for FUZZ_SECONDS (default 30) on its corpus.
 FUZZ_BINS    = build/fuzz/fuzz_query build/fuzz/fuzz_report build/fuzz/fuzz_http
-SERVER_NOMAIN_SRC = $(filter-out server/main.c,$(SERVER_SRC))
+FUZZ_TRACKER = $(TRACKER_SRC) tracker/nohooks.c
+fuzz_query_SRC  = tests/fuzz/fuzz_query.c server/capture.c server/decimal.c server/http_reply.c $(FUZZ_TRACKER)
+fuzz_report_SRC = tests/fuzz/fuzz_report.c $(FUZZ_TRACKER)
+fuzz_http_SRC   = tests/fuzz/fuzz_http.c $(SERVER_LIB_SRC) $(FUZZ_TRACKER)
 
-.PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	@bash tests/test_fuzz.sh
 
-FUZZ_QUERY_SRC = server/capture.c server/decimal.c server/http_reply.c
-build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c $(FUZZ_QUERY_SRC) $(SERVER_H) $(FUZZ_TRACKER) $(TRACKER_H)
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_query.c $(FUZZ_QUERY_SRC) $(FUZZ_TRACKER) $(LIBS)
+$(foreach f,$(FUZZ_BINS),$(eval $(f): $(call objs,fuzz,$($(notdir $(f))_SRC)) | build/fuzz))
+build/fuzz/%:
+	$(FUZZ_CC) $(LDFLAGS) $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
-build/fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_TRACKER) $(TRACKER_H)
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_report.c $(FUZZ_TRACKER) $(TRACKER_LIBS)
+# ---------------------------------------------------------------- running it
+# Installing comes first, then a recursive make builds: so `make -j demo` never
+# compiles before the packages are there.
+demo:
+	@bash scripts/deps.sh build demo
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh
 
-build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(SERVER_NOMAIN_SRC) $(SERVER_H) $(FUZZ_TRACKER) $(TRACKER_H) $(DASHBOARD_ASSETS)
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_http.c $(SERVER_NOMAIN_SRC) $(FUZZ_TRACKER) $(LIBS)
+test:
+	@bash scripts/deps.sh build test
+	@$(MAKE) --no-print-directory all unit
+	@bash tests/run.sh
 
-# Client-side helpers of the tests (plain C, no sanitizer).
-build/tools/%: tests/tools/%.c
-	@mkdir -p build/tools
-	$(CC) $(ALLFLAGS) -o $@ $<
+bench:
+	@bash scripts/deps.sh build demo
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench.sh
 
-# The tracker's unit test with fewer rounds and no pvalloc, for valgrind's
-# helgrind and drd (ThreadSanitizer cannot run it: TSan owns malloc, and a
-# program that defines malloc itself crashes TSan at start-up).
-build/tools/test_tracker_quick: tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_H)
-	@mkdir -p build/tools
-	$(CC) $(UNIT_FLAGS) -O2 -DTEST_QUICK -o $@ tests/unit/test_tracker.c $(TRACKER_SRC) $(HOOKS_SRC) $(TRACKER_LIBS)
+compare:
+	@bash scripts/deps.sh build compare
+	@$(MAKE) --no-print-directory $(COMPARE_BINS) bin/rss_sampler
+	@bash scripts/compare.sh
+
+clean:
+	rm -rf bin build

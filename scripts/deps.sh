@@ -3,25 +3,31 @@
 set -eu
 
 usage() {
-    echo "usage: $0 build|demo|test|compare|browser" >&2
-    echo "Installs the Debian packages that step needs, or says the exact command to run." >&2
+    echo "usage: $0 [--check] STEP...   (STEP: build demo test compare browser)" >&2
+    echo "Installs the Debian packages those steps need, or says the exact command to run." >&2
+    echo "--check: install nothing; if some are missing, say which in one line and exit 1." >&2
     echo "Environment: DEPS_EXTRA=\"PKG...\" adds packages to the list (tests use a name that" >&2
     echo "does not exist to see the message a missing package gives)." >&2
     exit 2
 }
 
-[ $# -eq 1 ] || usage
+check=0
+[ "${1:-}" = --check ] && { check=1; shift; }
+[ $# -ge 1 ] || usage
 demo_pkgs="apache2-utils gnuplot-nox curl"
 checker_pkgs="valgrind clang libclang-rt-14-dev" # valgrind, sanitizers, libFuzzer
-case "$1" in
-    build)   pkgs="gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev" ;;
-    demo)    pkgs="$demo_pkgs" ;;
-    test)    pkgs="$demo_pkgs file wrk $checker_pkgs" ;;
-    compare) pkgs="$demo_pkgs heaptrack $checker_pkgs" ;;
-    browser) pkgs="chromium fonts-dejavu-core nodejs npm" ;;
-    *) usage ;;
-esac
-pkgs="$pkgs ${DEPS_EXTRA:-}"
+pkgs=""
+for step in "$@"; do
+    case "$step" in
+        build)   pkgs="$pkgs gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev" ;;
+        demo)    pkgs="$pkgs $demo_pkgs" ;;
+        test)    pkgs="$pkgs $demo_pkgs file wrk $checker_pkgs" ;;
+        compare) pkgs="$pkgs $demo_pkgs heaptrack $checker_pkgs" ;;
+        browser) pkgs="$pkgs chromium fonts-dejavu-core nodejs npm" ;;
+        *) usage ;;
+    esac
+done
+pkgs="$(echo $pkgs | tr ' ' '\n' | sort -u | tr '\n' ' ') ${DEPS_EXTRA:-}"
 
 missing=""
 for p in $pkgs; do
@@ -33,6 +39,10 @@ for p in $pkgs; do
     case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
 done
 [ -z "$missing" ] && exit 0
+if [ "$check" -eq 1 ]; then
+    echo "missing Debian package(s):$missing: run 'make deps' (or: sudo apt-get install$missing)" >&2
+    exit 1
+fi
 
 cmd="apt-get install -y --no-install-recommends$missing"
 if [ "$(id -u)" -eq 0 ]; then sudo=""

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# run.sh - runs every test of the lab (tests/test_*.sh, tests/bin/test_*) and sums their results.
+# run.sh - runs every test of the lab (tests/test_*.sh, the unit tests build/unit/*) and sums their results.
 set -eu
 
 usage() {
     echo "usage: $0 [FILTER]" >&2
-    echo "Runs tests/test_*.sh and the unit test binaries tests/bin/test_* (only those whose" >&2
+    echo "Runs tests/test_*.sh and the unit test binaries build/unit/* (only those whose" >&2
     echo "name contains FILTER, if given), each bounded by a ${TEST_TIMEOUT:-600} s timeout." >&2
     echo "Last line of output: 'N passed, N failed'; exit status 1 if any test failed." >&2
     exit 2
@@ -24,8 +24,8 @@ total_fail=0
 
 # run_one NAME CMD...: run one test under a timeout, echo its output, add its
 # `ok - ` / `FAIL - ` lines to the totals. A test that exits non-zero without
-# printing any FAIL line (crash, timeout, missing binary) counts as one failure;
-# a test that exits 0 without printing any ok line counts as one pass.
+# printing any FAIL line (crash, timeout, missing binary), or that prints no
+# ok line at all, counts as one failure.
 run_one() {
     local name=$1 rc=0 p f why; shift
     echo "=== $name"
@@ -38,28 +38,27 @@ run_one() {
         echo "FAIL - $name ran to completion (expected exit 0, got $why)"
         f=1
     fi
-    [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && p=1
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL - $name printed at least one ok line (expected >= 1, got 0)"
+        f=1
+    fi
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
 }
 
-# --- unit tests (tests/unit/, written by the lead) ---------------------------
-# Hook: if the Makefile has a `tests` target, it builds tests/bin/test_*; every
-# executable found there is then run like a test script.
+# --- unit tests (tests/unit/, built into build/unit/ by `make unit`) ----------
 # With a FILTER, build only when some tests/unit/ file name contains it.
 wanted=1
 if [ -n "$filter" ]; then
     wanted=0
     for u in tests/unit/*; do case "$(basename "$u")" in *"$filter"*) wanted=1 ;; esac; done
 fi
-if [ "$wanted" -eq 1 ] && grep -Eq '^tests[[:space:]]*:' Makefile 2>/dev/null; then
-    if ! make -s tests >"$log" 2>&1; then
-        cat "$log"
-        echo "FAIL - make tests builds the unit tests (expected exit 0, got a build error)"
-        total_fail=$((total_fail + 1))
-    fi
+if [ "$wanted" -eq 1 ] && ! make -s unit >"$log" 2>&1; then
+    cat "$log"
+    echo "FAIL - make unit builds the unit tests (expected exit 0, got a build error)"
+    total_fail=$((total_fail + 1))
 fi
-for t in tests/bin/test_*; do
+for t in build/unit/*; do
     if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
     case "$(basename "$t")" in *"$filter"*) ;; *) continue ;; esac
     run_one "$t" "$t"
