@@ -22,7 +22,9 @@
  *    the shard's lock with plain stores: no atomic read-modify-write and no
  *    cache line shared between threads hitting the same call site. A
  *    snapshot sums the shards' rows: its cost follows the number of stacks
- *    (x 32 shards), never the number of blocks.
+ *    (x 32 shards), never the number of blocks. The same row also counts
+ *    bytes and blocks ever allocated (pprof's alloc_space/alloc_objects),
+ *    two more plain stores in the cache line the live totals already hold.
  *  - All tables come from mmap, never from malloc: the tracker cannot
  *    recurse into the allocator it watches, and cannot be counted by it.
  *  - No lock is held while calling malloc/free, so a hook that runs
@@ -52,8 +54,10 @@ typedef struct stack_rec {
 /* Written only under the owning shard's lock; read lock-free by snapshots
  * (relaxed atomics: whole 64-bit values, never torn). */
 typedef struct site_totals {
-    _Atomic uint64_t size;  /* live bytes from this stack, in this shard */
-    _Atomic uint64_t count; /* live blocks from this stack, in this shard */
+    _Atomic uint64_t size;        /* live bytes from this stack, in this shard */
+    _Atomic uint64_t count;       /* live blocks from this stack, in this shard */
+    _Atomic uint64_t alloc_size;  /* bytes ever allocated from it (since start), never decreases */
+    _Atomic uint64_t alloc_count; /* blocks ever allocated from it (since start), never decreases */
 } site_totals;
 
 typedef struct intern_table {
@@ -337,16 +341,30 @@ static void site_move_unlocked(shard *sh, uint32_t id, uint64_t size, int sign)
     atomic_store_explicit(&st->count, sign > 0 ? ct + 1 : ct - 1, memory_order_relaxed);
 }
 
-/* Live totals of stack id, summed over the shards. */
-static void site_sum(uint32_t id, uint64_t *size, uint64_t *count)
+/* Count one new block of size from stack id in the cumulative totals of
+ * shard sh (not for a block put back after a failed realloc). Caller holds
+ * sh->lock. */
+static void site_count_alloc_unlocked(shard *sh, uint32_t id, uint64_t size)
 {
-    uint64_t sz = 0, ct = 0;
+    site_totals *st = &sh->sites[id];
+    uint64_t sz = atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
+    uint64_t ct = atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
+    atomic_store_explicit(&st->alloc_size, sz + size, memory_order_relaxed);
+    atomic_store_explicit(&st->alloc_count, ct + 1, memory_order_relaxed);
+}
+
+/* Live and cumulative totals of stack id, summed over the shards, into
+ * row (all fields but stack_id). */
+static void site_sum(uint32_t id, tracker_site_stat *row)
+{
+    memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSHARDS; i++) {
-        sz += atomic_load_explicit(&T.shards[i].sites[id].size, memory_order_relaxed);
-        ct += atomic_load_explicit(&T.shards[i].sites[id].count, memory_order_relaxed);
+        const site_totals *st = &T.shards[i].sites[id];
+        row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
+        row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
+        row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
+        row->alloc_count += atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
     }
-    *size = sz;
-    *count = ct;
 }
 
 /* ------------------------------------------------------------------ */
@@ -465,8 +483,10 @@ static int blocks_find(const void *p, int take, uint64_t *size, uint32_t *id)
 }
 
 /* Insert p. A stale record at the same address (a free we never saw) is
- * replaced and its totals taken back. Returns -1 when out of bookkeeping. */
-static int blocks_put(const void *p, uint64_t size, uint32_t id)
+ * replaced and its totals taken back. fresh: a new allocation, also counted
+ * in the cumulative totals (0: a block put back). Returns -1 when out of
+ * bookkeeping. */
+static int blocks_put(const void *p, uint64_t size, uint32_t id, int fresh)
 {
     uint64_t k = block_key(p);
     if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
@@ -500,6 +520,7 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
     sh->slots[j].size = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
     sh->count++;
     site_move_unlocked(sh, id, size, 1);
+    if (fresh) site_count_alloc_unlocked(sh, id, size);
     pthread_mutex_unlock(&sh->lock);
     return 0;
 }
@@ -516,7 +537,7 @@ void tracker_record_alloc(void *ptr, size_t size, void *frame)
     uintptr_t frames[TRACKER_MAX_FRAMES];
     int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
     uint32_t id;
-    if (intern(frames, n, &id) != 0 || blocks_put(ptr, size, id) != 0)
+    if (intern(frames, n, &id) != 0 || blocks_put(ptr, size, id, 1) != 0)
         atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
 }
 
@@ -533,7 +554,7 @@ int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
 
 void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id)
 {
-    if (blocks_put(ptr, size, stack_id) != 0)
+    if (blocks_put(ptr, size, stack_id, 0) != 0)
         atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
 }
 
@@ -552,17 +573,20 @@ int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
 /* ------------------------------------------------------------------ */
 
 /* One pass over the first n stacks: totals into *out and, when rows is not
- * NULL, one row per stack with live blocks (*nrows of them). Snapshot and
+ * NULL, one row per stack with live blocks (*nrows of them; all_stacks:
+ * also those with none live that allocated since start). Snapshot and
  * totals share it, so a snapshot's totals are the sum of its own rows. */
-static void collect(uint32_t n, tracker_site_stat *rows, size_t *nrows, tracker_totals *out)
+static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t *nrows,
+                    tracker_totals *out)
 {
     memset(out, 0, sizeof *out);
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t sz, ct;
-        site_sum(i, &sz, &ct);
-        out->live_bytes += sz;
-        out->live_blocks += ct;
-        if (rows && ct) rows[(*nrows)++] = (tracker_site_stat){ .stack_id = i, .size = sz, .count = ct };
+        tracker_site_stat row;
+        site_sum(i, &row);
+        row.stack_id = i;
+        out->live_bytes += row.size;
+        out->live_blocks += row.count;
+        if (rows && (row.count || (all_stacks && row.alloc_count))) rows[(*nrows)++] = row;
     }
     out->stacks = n;
     out->lost_records = atomic_load(&T.lost);
@@ -575,10 +599,15 @@ static void collect(uint32_t n, tracker_site_stat *rows, size_t *nrows, tracker_
 
 void tracker_get_totals(tracker_totals *out)
 {
-    collect(atomic_load(&T.ready) ? atomic_load(&T.nstacks) : 0, NULL, NULL, out);
+    collect(atomic_load(&T.ready) ? atomic_load(&T.nstacks) : 0, 0, NULL, NULL, out);
 }
 
 tracker_snapshot *tracker_snapshot_take(void)
+{
+    return tracker_snapshot_take_flags(0);
+}
+
+tracker_snapshot *tracker_snapshot_take_flags(unsigned flags)
 {
     /* The snapshot's own memory is not tracked: like tracemalloc, the
      * report never shows the tracker's working memory. */
@@ -589,7 +618,7 @@ tracker_snapshot *tracker_snapshot_take(void)
     if (!s) goto done;
     s->stats = malloc((n ? n : 1) * sizeof *s->stats);
     if (!s->stats) { free(s); s = NULL; goto done; }
-    collect(n, s->stats, &s->nstats, &s->totals);
+    collect(n, (flags & TRACKER_SNAP_ALL_STACKS) != 0, s->stats, &s->nstats, &s->totals);
     s->taken_at = tracker_now();
     s->take_seconds = s->taken_at - t0;
 done:

@@ -70,13 +70,15 @@ void tracker_guard_leave(void);
 /* ---- snapshots: a copy of per-stack aggregates, cost O(stacks) ---- */
 
 typedef struct tracker_site_stat {
-    uint32_t stack_id; /* id of the interned call stack */
-    uint64_t size;     /* live bytes allocated from this stack */
-    uint64_t count;    /* live blocks allocated from this stack */
+    uint32_t stack_id;    /* id of the interned call stack */
+    uint64_t size;        /* live bytes allocated from this stack */
+    uint64_t count;       /* live blocks allocated from this stack */
+    uint64_t alloc_bytes; /* bytes allocated from this stack since start (freed ones too) */
+    uint64_t alloc_count; /* blocks allocated from this stack since start (freed ones too) */
 } tracker_site_stat;
 
 typedef struct tracker_snapshot {
-    tracker_site_stat *stats; /* one entry per stack with live blocks */
+    tracker_site_stat *stats; /* one entry per stack with live blocks (see flags) */
     size_t nstats;            /* entries in stats */
     tracker_totals totals;    /* totals when the snapshot was taken */
     double taken_at;          /* CLOCK_MONOTONIC seconds */
@@ -85,6 +87,13 @@ typedef struct tracker_snapshot {
 
 /* Take a snapshot. Returns NULL only if its own copy cannot be allocated. */
 tracker_snapshot *tracker_snapshot_take(void);
+
+/* Flags of tracker_snapshot_take_flags. */
+#define TRACKER_SNAP_ALL_STACKS 1u /* also stacks with no live block that allocated
+                                      since start (pprof's alloc_* need them) */
+
+/* tracker_snapshot_take with flags (0: the same as tracker_snapshot_take). */
+tracker_snapshot *tracker_snapshot_take_flags(unsigned flags);
 
 /* Free a snapshot (NULL is a no-op). */
 void tracker_snapshot_free(tracker_snapshot *snap);

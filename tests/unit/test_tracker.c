@@ -94,6 +94,13 @@ __attribute__((noipa)) static void *alloc_at_site_b(void *p, size_t n)
     return q;
 }
 
+__attribute__((noipa)) static void *alloc_at_site_c(size_t n)
+{
+    void *p = malloc(n); /* SITE-C */
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
 /* One allocating helper, two callers: same line, two stacks. noipa keeps
  * gcc -O2 from folding identical functions into one (-fipa-icf). */
 __attribute__((noipa)) static void *shared_helper(size_t n)
@@ -227,6 +234,50 @@ static void test_realloc_moves(void)
     size_t sz = 0;
     CHECK(r == NULL && tracker_lookup((void *)keep, &sz, NULL) && sz == 64, "a failed realloc keeps the old record (%zu B)", sz);
     free((void *)keep);
+}
+
+/* The SITE-C row of a snapshot taken with flags: found (0/1) and its fields. */
+static int site_c_row(unsigned flags, tracker_site_stat *out)
+{
+    int line = marker_line("SITE-C"), found = 0;
+    tracker_snapshot *s = tracker_snapshot_take_flags(flags);
+    for (size_t i = 0; s && i < s->nstats && !found; i++) {
+        int n;
+        tracker_frame_info info;
+        tracker_symbolize(tracker_stack_frames(s->stats[i].stack_id, &n)[0], &info);
+        if (info.file && strstr(info.file, "test_tracker.c") && info.line == line) {
+            *out = s->stats[i];
+            found = 1;
+        }
+    }
+    tracker_snapshot_free(s);
+    return found;
+}
+
+static void test_cumulative(void)
+{
+    enum { N = 300 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) p[i] = alloc_at_site_c(50);
+    for (int i = 0; i < N / 3; i++) free(p[i]);
+    tracker_site_stat r = { 0 };
+    int found = site_c_row(0, &r);
+    CHECK(found && r.count == N - N / 3 && r.size == (N - N / 3) * 50 && r.alloc_count == N &&
+          r.alloc_bytes == N * 50,
+          "SITE-C after %d mallocs, %d frees: live %llu/%llu B, allocated %llu/%llu B", N, N / 3,
+          (unsigned long long)r.count, (unsigned long long)r.size,
+          (unsigned long long)r.alloc_count, (unsigned long long)r.alloc_bytes);
+    void *keep = p[N - 1];
+    void *q = realloc(keep, (size_t)-1 / 2); /* fails: the block is put back, not allocated again */
+    found = site_c_row(0, &r);
+    CHECK(q == NULL && found && r.alloc_count == N, "a failed realloc is not counted as an allocation (%llu)",
+          (unsigned long long)r.alloc_count);
+    for (int i = N / 3; i < N; i++) free(p[i]);
+    CHECK(!site_c_row(0, &r), "a default snapshot leaves out a stack with nothing live");
+    found = site_c_row(TRACKER_SNAP_ALL_STACKS, &r);
+    CHECK(found && r.count == 0 && r.size == 0 && r.alloc_count == N && r.alloc_bytes == N * 50,
+          "TRACKER_SNAP_ALL_STACKS keeps it: live %llu, allocated %llu blocks, %llu B",
+          (unsigned long long)r.count, (unsigned long long)r.alloc_count, (unsigned long long)r.alloc_bytes);
 }
 
 static void test_two_callers(void)
@@ -448,6 +499,7 @@ int main(void)
     test_entry_points();
     test_known_line();
     test_realloc_moves();
+    test_cumulative();
     test_two_callers();
     test_threads();
     test_no_frame_pointer_code();
