@@ -45,7 +45,7 @@ void capture_query_init(capture_query *q)
     q->opts.top = 10;
     q->opts.key = TRACKER_KEY_LINENO;
     q->opts.frames = 0;
-    q->opts.json = 0;
+    q->opts.format = TRACKER_FORMAT_TEXT;
     q->seen = 0;
 }
 
@@ -92,9 +92,9 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
         return 0;
     default: /* SEEN_FORMAT */
         if (strcmp(value, "text") == 0)
-            q->opts.json = 0;
+            q->opts.format = TRACKER_FORMAT_TEXT;
         else if (strcmp(value, "json") == 0)
-            q->opts.json = 1;
+            q->opts.format = TRACKER_FORMAT_JSON;
         else {
             snprintf(err, errlen, "format: unknown format '%s' (expected text or json)",
                      http_printable(value, shown, sizeof shown));
@@ -156,11 +156,11 @@ enum MHD_Result capture_handle(struct MHD_Connection *conn)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad /capture query: %s", w.err);
     capture_query_finish(&w.q);
 
-    body = tracker_baseline_report(&baseline, 1, &w.q.opts, &len, NULL);
+    body = tracker_baseline_report(&baseline, TRACKER_BASELINE_DIFF, &w.q.opts, &len, NULL);
     if (body == NULL)
         return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                  "out of memory while taking the capture (see rss_kb in /stats)");
-    return http_reply(conn, MHD_HTTP_OK, w.q.opts.json ? HTTP_REPLY_JSON : HTTP_REPLY_TEXT, body,
+    return http_reply(conn, MHD_HTTP_OK, w.q.opts.format == TRACKER_FORMAT_JSON ? HTTP_REPLY_JSON : HTTP_REPLY_TEXT, body,
                       len, MHD_RESPMEM_MUST_FREE);
 }
 

@@ -4,8 +4,8 @@
 
 #include <stdlib.h>
 
-char *tracker_baseline_report(tracker_baseline *b, int keep, const tracker_report_opts *opts,
-                              size_t *len, int *no)
+char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
+                              const tracker_report_opts *opts, size_t *len, int *no)
 {
     char *text = NULL;
     tracker_report_opts o = *opts;
@@ -13,6 +13,7 @@ char *tracker_baseline_report(tracker_baseline *b, int keep, const tracker_repor
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
     o.capture_no = b->reports + 1;
+    int keep = mode == TRACKER_BASELINE_DIFF;
     text = tracker_report(snap, keep ? b->prev : NULL, &o, len);
     if (!text) { /* baseline unchanged: the next report still diffs from it */
         tracker_snapshot_free(snap);

@@ -1,6 +1,7 @@
 /* hooks.c - the malloc-family entry points: call glibc's allocator, then tell the tracker (a thin shim). */
 
 #include "tracker.h"
+#include "tracker_internal.h"
 
 #include <errno.h>
 #include <stdint.h>

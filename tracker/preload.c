@@ -47,7 +47,7 @@ static struct {
     int pipe_fd[2];           /* signal handler -> reporter thread */
     int signo;                /* 0 = no on-demand reports */
     tracker_baseline base;    /* last on-demand snapshot, for diffs; report count */
-} P = { .pipe_fd = { -1, -1 }, .base = TRACKER_BASELINE_INIT };
+} preload = { .pipe_fd = { -1, -1 }, .base = TRACKER_BASELINE_INIT };
 
 static int env_int(const char *name, int def, int lo, int hi)
 {
@@ -66,15 +66,15 @@ static int env_int(const char *name, int def, int lo, int hi)
 static void set_path(const char *tmpl)
 {
     size_t o = 0;
-    for (const char *s = tmpl; *s && o + 24 < sizeof P.path; s++) {
+    for (const char *s = tmpl; *s && o + 24 < sizeof preload.path; s++) {
         if (s[0] == '%' && s[1] == 'p') {
-            o += (size_t)snprintf(P.path + o, sizeof P.path - o, "%ld", (long)getpid());
+            o += (size_t)snprintf(preload.path + o, sizeof preload.path - o, "%ld", (long)getpid());
             s++;
         } else {
-            P.path[o++] = *s;
+            preload.path[o++] = *s;
         }
     }
-    P.path[o] = '\0';
+    preload.path[o] = '\0';
 }
 
 static void write_all(int fd, const char *buf, size_t len)
@@ -88,22 +88,22 @@ static void write_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* Write one report; diff against the previous on-demand snapshot when asked
- * (and keep this one as the next baseline). */
-static void write_report(const char *why, int diff)
+/* Write one report: on demand, the difference since the previous one (this
+ * one becomes the next baseline); at exit, absolute. */
+static void write_report(const char *why, tracker_baseline_mode mode)
 {
     size_t len = 0;
     int no = 0;
-    char *text = tracker_baseline_report(&P.base, diff, &P.opts, &len, &no);
+    char *text = tracker_baseline_report(&preload.base, mode, &preload.opts, &len, &no);
     int fd = 2;
-    if (P.path[0]) fd = open(P.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (preload.path[0]) fd = open(preload.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        fprintf(stderr, "tracker: cannot open %s: %s\n", P.path, strerror(errno));
+        fprintf(stderr, "tracker: cannot open %s: %s\n", preload.path, strerror(errno));
     } else {
         char head[160];
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n",
                           no, (long)getpid(), why);
-        if (text && !P.opts.json) write_all(fd, head, (size_t)hn);
+        if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
         else {
             static const char oom[] = "tracker: out of memory while making the report\n";
@@ -119,7 +119,7 @@ static void on_signal(int signo)
     (void)signo;
     int saved = errno;
     char c = 1;
-    ssize_t w = write(P.pipe_fd[1], &c, 1); /* full pipe: a report is pending anyway */
+    ssize_t w = write(preload.pipe_fd[1], &c, 1); /* full pipe: a report is pending anyway */
     (void)w;
     errno = saved;
 }
@@ -130,10 +130,10 @@ static void *reporter(void *arg)
     tracker_guard_enter(); /* this thread's own allocations are the tracker's */
     for (;;) {
         char c;
-        ssize_t r = read(P.pipe_fd[0], &c, 1);
+        ssize_t r = read(preload.pipe_fd[0], &c, 1);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return NULL;
-        write_report("on demand", 1);
+        write_report("on demand", TRACKER_BASELINE_DIFF);
     }
 }
 
@@ -143,17 +143,17 @@ __attribute__((constructor(200))) static void preload_init(void)
     tracker_init();
     const char *out = getenv("TRACKER_OUT");
     if (out && *out) set_path(out);
-    P.opts.top = env_int("TRACKER_TOP", 10, 1, 10000);
-    P.opts.frames = env_int("TRACKER_FRAMES", 8, 1, TRACKER_MAX_FRAMES);
+    preload.opts.top = env_int("TRACKER_TOP", 10, 1, 10000);
+    preload.opts.frames = env_int("TRACKER_FRAMES", 8, 1, TRACKER_MAX_FRAMES);
     const char *key = getenv("TRACKER_KEY");
-    if (key && *key && tracker_key_parse(key, &P.opts.key) != 0)
+    if (key && *key && tracker_key_parse(key, &preload.opts.key) != 0)
         fprintf(stderr, "tracker: ignoring TRACKER_KEY=%s (want lineno, traceback or filename)\n", key);
     const char *fmt = getenv("TRACKER_FORMAT");
-    P.opts.json = fmt && strcmp(fmt, "json") == 0;
-    P.signo = env_int("TRACKER_SIGNAL", SIGUSR2, 0, SIGRTMAX);
+    preload.opts.format = fmt && strcmp(fmt, "json") == 0 ? TRACKER_FORMAT_JSON : TRACKER_FORMAT_TEXT;
+    preload.signo = env_int("TRACKER_SIGNAL", SIGUSR2, 0, SIGRTMAX);
 
-    if (P.signo && pipe2(P.pipe_fd, O_CLOEXEC | O_NONBLOCK) == 0) {
-        fcntl(P.pipe_fd[0], F_SETFL, 0); /* the reader blocks; the writer never does */
+    if (preload.signo && pipe2(preload.pipe_fd, O_CLOEXEC | O_NONBLOCK) == 0) {
+        fcntl(preload.pipe_fd[0], F_SETFL, 0); /* the reader blocks; the writer never does */
         pthread_t tid;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -163,7 +163,7 @@ __attribute__((constructor(200))) static void preload_init(void)
         sa.sa_handler = on_signal;
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
-        if (pthread_create(&tid, &attr, reporter, NULL) == 0) sigaction(P.signo, &sa, NULL);
+        if (pthread_create(&tid, &attr, reporter, NULL) == 0) sigaction(preload.signo, &sa, NULL);
         pthread_attr_destroy(&attr);
     }
     if (g) tracker_guard_leave();
@@ -172,6 +172,6 @@ __attribute__((constructor(200))) static void preload_init(void)
 __attribute__((destructor)) static void preload_fini(void)
 {
     int g = tracker_guard_enter();
-    write_report("at exit: still live", 0);
+    write_report("at exit: still live", TRACKER_BASELINE_ABSOLUTE);
     if (g) tracker_guard_leave();
 }

@@ -45,11 +45,11 @@ static struct {
     _Atomic int cur;              /* index of the set hooks read: always complete, sorted */
     pthread_mutex_t refresh_lock; /* one refresh at a time */
     int use_dwarf;                /* TRACKER_UNWIND=dwarf: glibc backtrace(), set at init */
-} W = { .refresh_lock = PTHREAD_MUTEX_INITIALIZER };
+} walker = { .refresh_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Top of this thread's stack; 0 = not looked up yet, 1 = lookup failed
  * (walks then stop at frame 0, and the lookup is not retried on every malloc).
- * TLS, so not in W. */
+ * TLS, so not in walker. */
 static TRACKER_TLS uintptr_t stack_hi;
 
 /* ---- loaded code ranges ---- */
@@ -72,17 +72,17 @@ static int collect_range(struct dl_phdr_info *info, size_t size, void *arg)
 
 void tracker_stackwalk_refresh(void)
 {
-    pthread_mutex_lock(&W.refresh_lock);
-    int next = !atomic_load(&W.cur);
-    W.ranges[next].n = 0;
-    dl_iterate_phdr(collect_range, &W.ranges[next]);
-    atomic_store(&W.cur, next);
-    pthread_mutex_unlock(&W.refresh_lock);
+    pthread_mutex_lock(&walker.refresh_lock);
+    int next = !atomic_load(&walker.cur);
+    walker.ranges[next].n = 0;
+    dl_iterate_phdr(collect_range, &walker.ranges[next]);
+    atomic_store(&walker.cur, next);
+    pthread_mutex_unlock(&walker.refresh_lock);
 }
 
 static int in_code(uintptr_t pc)
 {
-    const range_set *rs = &W.ranges[atomic_load_explicit(&W.cur, memory_order_acquire)];
+    const range_set *rs = &walker.ranges[atomic_load_explicit(&walker.cur, memory_order_acquire)];
     int lo = 0, hi = rs->n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
@@ -119,7 +119,7 @@ void tracker_stackwalk_init(void)
          * now, at init, never for the first time inside a hook. */
         void *warm[4];
         backtrace(warm, 4);
-        W.use_dwarf = 1;
+        walker.use_dwarf = 1;
     }
 }
 
@@ -146,7 +146,7 @@ int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
     int n = 0;
 
     out[n++] = fp[1]; /* the hook's return address: exact */
-    if (W.use_dwarf) {
+    if (walker.use_dwarf) {
         int k = walk_dwarf(fp[1], out, max);
         if (k > 0) return k;
     }

@@ -34,7 +34,7 @@ static struct {
     size_t count;               /* used slots */
     char cwd[4096];             /* prefix stripped from absolute paths */
     size_t cwd_len;             /* 0 when unknown */
-} S = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} symbols = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* DWARF inside the module itself only, by default: a libc6-dbg or other
  * separate debug file on the machine would cost ~25 MB of RSS and ~80 ms
@@ -61,24 +61,24 @@ static Dwfl_Callbacks callbacks = {
 
 static int report_modules_unlocked(void)
 {
-    dwfl_report_begin_add(S.dwfl);
-    int rc = dwfl_linux_proc_report(S.dwfl, getpid());
-    dwfl_report_end(S.dwfl, NULL, NULL);
+    dwfl_report_begin_add(symbols.dwfl);
+    int rc = dwfl_linux_proc_report(symbols.dwfl, getpid());
+    dwfl_report_end(symbols.dwfl, NULL, NULL);
     return rc;
 }
 
 static int open_dwfl_unlocked(void)
 {
-    if (S.dwfl) return 0;
-    if (S.dwfl_failed) return -1;
-    if (getcwd(S.cwd, sizeof S.cwd)) S.cwd_len = strlen(S.cwd);
+    if (symbols.dwfl) return 0;
+    if (symbols.dwfl_failed) return -1;
+    if (getcwd(symbols.cwd, sizeof symbols.cwd)) symbols.cwd_len = strlen(symbols.cwd);
     const char *dbg = getenv("TRACKER_DEBUGINFO");
     if (dbg && strcmp(dbg, "system") == 0) callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
-    S.dwfl = dwfl_begin(&callbacks);
-    if (!S.dwfl || report_modules_unlocked() != 0) {
-        if (S.dwfl) dwfl_end(S.dwfl);
-        S.dwfl = NULL;
-        S.dwfl_failed = 1;
+    symbols.dwfl = dwfl_begin(&callbacks);
+    if (!symbols.dwfl || report_modules_unlocked() != 0) {
+        if (symbols.dwfl) dwfl_end(symbols.dwfl);
+        symbols.dwfl = NULL;
+        symbols.dwfl_failed = 1;
         return -1;
     }
     return 0;
@@ -102,8 +102,8 @@ static const char *base_name(const char *path)
 static const char *relative_path(const char *file)
 {
     while (file[0] == '.' && file[1] == '/') file += 2;
-    if (S.cwd_len && strncmp(file, S.cwd, S.cwd_len) == 0 && file[S.cwd_len] == '/')
-        file += S.cwd_len + 1;
+    if (symbols.cwd_len && strncmp(file, symbols.cwd, symbols.cwd_len) == 0 && file[symbols.cwd_len] == '/')
+        file += symbols.cwd_len + 1;
     return file;
 }
 
@@ -148,8 +148,8 @@ static void lookup_unlocked(uintptr_t pc, tracker_frame_info *out)
     out->module = "?";
     if (open_dwfl_unlocked() != 0) return;
     Dwarf_Addr addr = pc - 1; /* inside the call instruction, not after it */
-    Dwfl_Module *mod = dwfl_addrmodule(S.dwfl, addr);
-    if (!mod && report_modules_unlocked() == 0) mod = dwfl_addrmodule(S.dwfl, addr); /* dlopen'ed since */
+    Dwfl_Module *mod = dwfl_addrmodule(symbols.dwfl, addr);
+    if (!mod && report_modules_unlocked() == 0) mod = dwfl_addrmodule(symbols.dwfl, addr); /* dlopen'ed since */
     if (!mod) return;
     Dwarf_Addr start = 0;
     const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
@@ -182,18 +182,18 @@ static size_t pc_slot(uintptr_t pc, size_t mask)
 
 static int cache_grow_unlocked(void)
 {
-    size_t nslots = S.cache ? (S.mask + 1) * 2 : 1024;
+    size_t nslots = symbols.cache ? (symbols.mask + 1) * 2 : 1024;
     sym_entry *nc = calloc(nslots, sizeof *nc);
     if (!nc) return -1;
-    for (size_t i = 0; S.cache && i <= S.mask; i++) {
-        if (!S.cache[i].pc) continue;
-        size_t j = pc_slot(S.cache[i].pc, nslots - 1);
+    for (size_t i = 0; symbols.cache && i <= symbols.mask; i++) {
+        if (!symbols.cache[i].pc) continue;
+        size_t j = pc_slot(symbols.cache[i].pc, nslots - 1);
         while (nc[j].pc) j = (j + 1) & (nslots - 1);
-        nc[j] = S.cache[i];
+        nc[j] = symbols.cache[i];
     }
-    free(S.cache);
-    S.cache = nc;
-    S.mask = nslots - 1;
+    free(symbols.cache);
+    symbols.cache = nc;
+    symbols.mask = nslots - 1;
     return 0;
 }
 
@@ -204,20 +204,20 @@ void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
         return;
     }
     int g = tracker_guard_enter();
-    pthread_mutex_lock(&S.lock);
-    if (S.cache) {
-        for (size_t i = pc_slot(pc, S.mask); S.cache[i].pc; i = (i + 1) & S.mask)
-            if (S.cache[i].pc == pc) { *out = S.cache[i].info; goto done; }
+    pthread_mutex_lock(&symbols.lock);
+    if (symbols.cache) {
+        for (size_t i = pc_slot(pc, symbols.mask); symbols.cache[i].pc; i = (i + 1) & symbols.mask)
+            if (symbols.cache[i].pc == pc) { *out = symbols.cache[i].info; goto done; }
     }
     lookup_unlocked(pc, out);
-    if ((S.count + 1) * 2 > (S.cache ? S.mask + 1 : 0) && cache_grow_unlocked() != 0) goto done;
-    size_t i = pc_slot(pc, S.mask);
-    while (S.cache[i].pc) i = (i + 1) & S.mask;
-    S.cache[i].pc = pc;
-    S.cache[i].info = *out;
-    S.count++;
+    if ((symbols.count + 1) * 2 > (symbols.cache ? symbols.mask + 1 : 0) && cache_grow_unlocked() != 0) goto done;
+    size_t i = pc_slot(pc, symbols.mask);
+    while (symbols.cache[i].pc) i = (i + 1) & symbols.mask;
+    symbols.cache[i].pc = pc;
+    symbols.cache[i].info = *out;
+    symbols.count++;
 done:
-    pthread_mutex_unlock(&S.lock);
+    pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
 }
 

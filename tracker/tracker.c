@@ -106,7 +106,7 @@ static struct {
     _Atomic uint64_t lost;             /* records dropped: no bookkeeping memory */
     _Atomic uint64_t table_bytes;      /* bytes of intern and shard tables */
     _Atomic int fail_next;             /* test hook: fail n bookkeeping maps */
-} T = {
+} tables = {
     .init_lock = PTHREAD_MUTEX_INITIALIZER,
     .intern_lock = PTHREAD_MUTEX_INITIALIZER,
     .big_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -140,16 +140,16 @@ void tracker_guard_leave(void)
 
 void tracker_debug_fail_bookkeeping(int n)
 {
-    atomic_store(&T.fail_next, n);
+    atomic_store(&tables.fail_next, n);
 }
 
 /* Map zeroed bookkeeping memory. Returns NULL when the system (or the test
  * hook) says no; the caller then counts a lost record. */
 static void *bk_map(size_t bytes, int reserve_only)
 {
-    int f = atomic_load_explicit(&T.fail_next, memory_order_relaxed);
+    int f = atomic_load_explicit(&tables.fail_next, memory_order_relaxed);
     while (f > 0) {
-        if (atomic_compare_exchange_weak(&T.fail_next, &f, f - 1)) return NULL;
+        if (atomic_compare_exchange_weak(&tables.fail_next, &f, f - 1)) return NULL;
     }
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | (reserve_only ? MAP_NORESERVE : 0);
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -182,16 +182,16 @@ static uint64_t hash_frames(const uintptr_t *frames, int n)
  * intern, shards, big) before fork and release them on both sides. */
 static void fork_prepare(void)
 {
-    pthread_mutex_lock(&T.intern_lock);
-    for (unsigned i = 0; i < NSHARDS; i++) pthread_mutex_lock(&T.shards[i].lock);
-    pthread_mutex_lock(&T.big_lock);
+    pthread_mutex_lock(&tables.intern_lock);
+    for (unsigned i = 0; i < NSHARDS; i++) pthread_mutex_lock(&tables.shards[i].lock);
+    pthread_mutex_lock(&tables.big_lock);
 }
 
 static void fork_release(void)
 {
-    pthread_mutex_unlock(&T.big_lock);
-    for (unsigned i = NSHARDS; i-- > 0;) pthread_mutex_unlock(&T.shards[i].lock);
-    pthread_mutex_unlock(&T.intern_lock);
+    pthread_mutex_unlock(&tables.big_lock);
+    for (unsigned i = NSHARDS; i-- > 0;) pthread_mutex_unlock(&tables.shards[i].lock);
+    pthread_mutex_unlock(&tables.intern_lock);
 }
 
 static intern_table *intern_table_new(uint32_t slots)
@@ -200,35 +200,35 @@ static intern_table *intern_table_new(uint32_t slots)
     intern_table *t = bk_map(bytes, 0);
     if (!t) return NULL;
     t->mask = slots - 1;
-    atomic_fetch_add(&T.table_bytes, bytes);
+    atomic_fetch_add(&tables.table_bytes, bytes);
     return t;
 }
 
 void tracker_init(void)
 {
-    if (atomic_load(&T.ready)) return;
-    pthread_mutex_lock(&T.init_lock);
-    if (!atomic_load(&T.ready)) {
+    if (atomic_load(&tables.ready)) return;
+    pthread_mutex_lock(&tables.init_lock);
+    if (!atomic_load(&tables.ready)) {
         int sites_ok = 1;
         for (unsigned i = 0; i < NSHARDS; i++) {
-            pthread_mutex_init(&T.shards[i].lock, NULL);
-            T.shards[i].sites = bk_map(MAX_STACKS * sizeof(site_totals), 1);
-            sites_ok = sites_ok && T.shards[i].sites;
+            pthread_mutex_init(&tables.shards[i].lock, NULL);
+            tables.shards[i].sites = bk_map(MAX_STACKS * sizeof(site_totals), 1);
+            sites_ok = sites_ok && tables.shards[i].sites;
         }
-        T.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
-        T.arena = bk_map(ARENA_RESERVE, 1);
+        tables.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
+        tables.arena = bk_map(ARENA_RESERVE, 1);
         intern_table *t = intern_table_new(INTERN_MIN);
-        if (T.stacks && sites_ok && T.arena && t) {
-            atomic_store(&T.itab, t);
+        if (tables.stacks && sites_ok && tables.arena && t) {
+            atomic_store(&tables.itab, t);
             pthread_atfork(fork_prepare, fork_release, fork_release);
             tracker_stackwalk_refresh();
             tracker_stackwalk_init();
-            if (!getenv("TRACKER_OFF")) atomic_store(&T.enabled, 1);
-            atomic_store(&T.ready, 1);
+            if (!getenv("TRACKER_OFF")) atomic_store(&tables.enabled, 1);
+            atomic_store(&tables.ready, 1);
         }
         /* else: stay not ready; every hook then just forwards. */
     }
-    pthread_mutex_unlock(&T.init_lock);
+    pthread_mutex_unlock(&tables.init_lock);
 }
 
 /* Runs before main() in a program that links the tracker, and when the
@@ -242,12 +242,12 @@ __attribute__((constructor)) static void tracker_ctor(void)
 
 void tracker_set_enabled(int on)
 {
-    atomic_store(&T.enabled, on ? 1 : 0);
+    atomic_store(&tables.enabled, on ? 1 : 0);
 }
 
 int tracker_is_active(void)
 {
-    return tracker_hooks_linked() && atomic_load(&T.ready) && atomic_load(&T.enabled);
+    return tracker_hooks_linked() && atomic_load(&tables.ready) && atomic_load(&tables.enabled);
 }
 
 /* ------------------------------------------------------------------ */
@@ -267,7 +267,7 @@ static uint32_t intern_find(intern_table *t, uint64_t h, const uintptr_t *f, int
     for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
         uint32_t v = atomic_load_explicit(&t->slot[i], memory_order_acquire);
         if (v == 0) return 0;
-        if (stack_equal(T.stacks[v - 1], h, f, n)) return v;
+        if (stack_equal(tables.stacks[v - 1], h, f, n)) return v;
     }
 }
 
@@ -284,33 +284,33 @@ static void intern_put_unlocked(intern_table *t, uint64_t h, uint32_t v)
 static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
 {
     int rc = -1;
-    pthread_mutex_lock(&T.intern_lock);
-    intern_table *t = atomic_load(&T.itab);
+    pthread_mutex_lock(&tables.intern_lock);
+    intern_table *t = atomic_load(&tables.itab);
     uint32_t v = intern_find(t, h, f, n);
     if (v) { *id = v - 1; rc = 0; goto done; }
 
-    uint32_t nst = atomic_load(&T.nstacks);
+    uint32_t nst = atomic_load(&tables.nstacks);
     size_t need = sizeof(stack_rec) + (size_t)n * sizeof(uintptr_t);
-    if (nst >= MAX_STACKS || T.arena_used + need > ARENA_RESERVE) goto done;
+    if (nst >= MAX_STACKS || tables.arena_used + need > ARENA_RESERVE) goto done;
     if ((uint64_t)(nst + 1) * 2 > (uint64_t)t->mask + 1) { /* keep load <= 1/2 */
         intern_table *nt = intern_table_new((t->mask + 1) * 2);
         if (!nt) goto done;
-        for (uint32_t i = 0; i < nst; i++) intern_put_unlocked(nt, T.stacks[i]->hash, i + 1);
-        atomic_store(&T.itab, nt);
+        for (uint32_t i = 0; i < nst; i++) intern_put_unlocked(nt, tables.stacks[i]->hash, i + 1);
+        atomic_store(&tables.itab, nt);
         t = nt;
     }
-    stack_rec *s = (stack_rec *)(T.arena + T.arena_used);
-    T.arena_used += need;
+    stack_rec *s = (stack_rec *)(tables.arena + tables.arena_used);
+    tables.arena_used += need;
     s->hash = h;
     s->nframes = (uint32_t)n;
     memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
-    T.stacks[nst] = s;
-    atomic_store(&T.nstacks, nst + 1);
+    tables.stacks[nst] = s;
+    atomic_store(&tables.nstacks, nst + 1);
     intern_put_unlocked(t, h, nst + 1);
     *id = nst;
     rc = 0;
 done:
-    pthread_mutex_unlock(&T.intern_lock);
+    pthread_mutex_unlock(&tables.intern_lock);
     return rc;
 }
 
@@ -318,16 +318,16 @@ done:
 static int intern(const uintptr_t *f, int n, uint32_t *id)
 {
     uint64_t h = hash_frames(f, n);
-    uint32_t v = intern_find(atomic_load_explicit(&T.itab, memory_order_acquire), h, f, n);
+    uint32_t v = intern_find(atomic_load_explicit(&tables.itab, memory_order_acquire), h, f, n);
     if (v) { *id = v - 1; return 0; }
     return intern_add(h, f, n, id);
 }
 
 const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
 {
-    if (stack_id >= atomic_load(&T.nstacks)) { *nframes = 0; return NULL; }
-    *nframes = (int)T.stacks[stack_id]->nframes;
-    return T.stacks[stack_id]->frames;
+    if (stack_id >= atomic_load(&tables.nstacks)) { *nframes = 0; return NULL; }
+    *nframes = (int)tables.stacks[stack_id]->nframes;
+    return tables.stacks[stack_id]->frames;
 }
 
 /* Add (sign 1) or take back (sign -1) one block of size from stack id in
@@ -359,7 +359,7 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSHARDS; i++) {
-        const site_totals *st = &T.shards[i].sites[id];
+        const site_totals *st = &tables.shards[i].sites[id];
         row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
         row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
         row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
@@ -375,17 +375,17 @@ static uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 4; }
 static uint64_t slot_key(const block_slot *s) { return s->key_lo | ((uint64_t)(s->hi_stack & 0xfff) << 32); }
 static uint32_t slot_stack(const block_slot *s) { return s->hi_stack >> 12; }
 static uint64_t key_hash(uint64_t k) { return mix64(k); }
-static shard *shard_of(uint64_t k) { return &T.shards[(k * 0x9e3779b97f4a7c15ULL) >> 59]; }
+static shard *shard_of(uint64_t k) { return &tables.shards[(k * 0x9e3779b97f4a7c15ULL) >> 59]; }
 
 /* Keep the exact size of a >= 4 GiB block. Returns -1 when all BIG_MAX
  * entries are taken (the caller then counts a lost record). */
 static int big_put(uintptr_t addr, uint64_t size)
 {
     int rc = -1;
-    pthread_mutex_lock(&T.big_lock);
+    pthread_mutex_lock(&tables.big_lock);
     for (int i = 0; i < BIG_MAX && rc; i++)
-        if (!T.big[i].addr) { T.big[i].addr = addr; T.big[i].size = size; rc = 0; }
-    pthread_mutex_unlock(&T.big_lock);
+        if (!tables.big[i].addr) { tables.big[i].addr = addr; tables.big[i].size = size; rc = 0; }
+    pthread_mutex_unlock(&tables.big_lock);
     return rc;
 }
 
@@ -393,14 +393,14 @@ static int big_put(uintptr_t addr, uint64_t size)
 static uint64_t big_get(uintptr_t addr, int take)
 {
     uint64_t size = 0;
-    pthread_mutex_lock(&T.big_lock);
+    pthread_mutex_lock(&tables.big_lock);
     for (int i = 0; i < BIG_MAX; i++)
-        if (T.big[i].addr == addr) {
-            size = T.big[i].size;
-            if (take) T.big[i].addr = 0;
+        if (tables.big[i].addr == addr) {
+            size = tables.big[i].size;
+            if (take) tables.big[i].addr = 0;
             break;
         }
-    pthread_mutex_unlock(&T.big_lock);
+    pthread_mutex_unlock(&tables.big_lock);
     return size;
 }
 
@@ -430,9 +430,9 @@ static int shard_grow_unlocked(shard *sh)
             ns[j] = sh->slots[i];
         }
         munmap(sh->slots, (size_t)(sh->mask + 1) * sizeof(block_slot));
-        atomic_fetch_sub(&T.table_bytes, (uint64_t)(sh->mask + 1) * sizeof(block_slot));
+        atomic_fetch_sub(&tables.table_bytes, (uint64_t)(sh->mask + 1) * sizeof(block_slot));
     }
-    atomic_fetch_add(&T.table_bytes, (uint64_t)nslots * sizeof(block_slot));
+    atomic_fetch_add(&tables.table_bytes, (uint64_t)nslots * sizeof(block_slot));
     sh->slots = ns;
     sh->mask = nmask;
     return 0;
@@ -531,19 +531,19 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id, int fresh)
 
 void tracker_record_alloc(void *ptr, size_t size, void *frame)
 {
-    if (!atomic_load_explicit(&T.enabled, memory_order_relaxed) ||
-        !atomic_load_explicit(&T.ready, memory_order_acquire))
+    if (!atomic_load_explicit(&tables.enabled, memory_order_relaxed) ||
+        !atomic_load_explicit(&tables.ready, memory_order_acquire))
         return;
     uintptr_t frames[TRACKER_MAX_FRAMES];
     int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
     uint32_t id;
     if (intern(frames, n, &id) != 0 || blocks_put(ptr, size, id, 1) != 0)
-        atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
 }
 
 int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
 {
-    if (!ptr || !atomic_load_explicit(&T.ready, memory_order_acquire)) return 0;
+    if (!ptr || !atomic_load_explicit(&tables.ready, memory_order_acquire)) return 0;
     uint64_t sz;
     uint32_t id;
     if (!blocks_find(ptr, 1, &sz, &id)) return 0;
@@ -555,14 +555,14 @@ int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
 void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id)
 {
     if (blocks_put(ptr, size, stack_id, 0) != 0)
-        atomic_fetch_add_explicit(&T.lost, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
 }
 
 int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
 {
     uint64_t sz;
     uint32_t id;
-    if (!ptr || !atomic_load(&T.ready) || !blocks_find(ptr, 0, &sz, &id)) return 0;
+    if (!ptr || !atomic_load(&tables.ready) || !blocks_find(ptr, 0, &sz, &id)) return 0;
     if (size) *size = (size_t)sz;
     if (stack_id) *stack_id = id;
     return 1;
@@ -589,17 +589,17 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
         if (rows && (row.count || (all_stacks && row.alloc_count))) rows[(*nrows)++] = row;
     }
     out->stacks = n;
-    out->lost_records = atomic_load(&T.lost);
-    pthread_mutex_lock(&T.intern_lock);
-    size_t arena = T.arena_used;
-    pthread_mutex_unlock(&T.intern_lock);
-    out->bookkeeping_bytes = atomic_load(&T.table_bytes) + arena +
+    out->lost_records = atomic_load(&tables.lost);
+    pthread_mutex_lock(&tables.intern_lock);
+    size_t arena = tables.arena_used;
+    pthread_mutex_unlock(&tables.intern_lock);
+    out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena +
                              (uint64_t)n * (sizeof(stack_rec *) + NSHARDS * sizeof(site_totals));
 }
 
 void tracker_get_totals(tracker_totals *out)
 {
-    collect(atomic_load(&T.ready) ? atomic_load(&T.nstacks) : 0, 0, NULL, NULL, out);
+    collect(atomic_load(&tables.ready) ? atomic_load(&tables.nstacks) : 0, 0, NULL, NULL, out);
 }
 
 tracker_snapshot *tracker_snapshot_take(void)
@@ -612,9 +612,10 @@ tracker_snapshot *tracker_snapshot_take_flags(unsigned flags)
     /* The snapshot's own memory is not tracked: like tracemalloc, the
      * report never shows the tracker's working memory. */
     int g = tracker_guard_enter();
+    tracker_stackwalk_refresh(); /* libraries loaded since the last snapshot */
     double t0 = tracker_now();
     tracker_snapshot *s = calloc(1, sizeof *s);
-    uint32_t n = atomic_load(&T.ready) ? atomic_load(&T.nstacks) : 0;
+    uint32_t n = atomic_load(&tables.ready) ? atomic_load(&tables.nstacks) : 0;
     if (!s) goto done;
     s->stats = malloc((n ? n : 1) * sizeof *s->stats);
     if (!s->stats) { free(s); s = NULL; goto done; }

@@ -1,4 +1,4 @@
-/* tracker.h - public contract of the allocation tracker: live heap blocks by call stack. */
+/* tracker.h - what a consumer of the allocation tracker needs: live heap blocks by call stack, and reports of them. */
 #ifndef TRACKER_H
 #define TRACKER_H
 
@@ -12,6 +12,11 @@
  *
  * Counts are exact: every block allocated while the tracker is enabled is
  * recorded with its size and the id of its (interned) call stack.
+ *
+ * This header is for programs that read the tracker (the lab server, a
+ * user's own code). The entry points of the hooks and of the tracker's
+ * tests (recording, the recursion guard, fault injection) are in
+ * tracker_internal.h.
  */
 
 #include <pthread.h>
@@ -29,9 +34,6 @@ typedef struct tracker_totals {
     uint64_t bookkeeping_bytes; /* memory the tracker's own tables occupy */
 } tracker_totals;
 
-/* Set up the tables. Idempotent; run by a constructor before main(). */
-void tracker_init(void);
-
 /* 1 when hooks are linked in (tracker/hooks.c), 0 in builds without them. */
 int tracker_hooks_linked(void);
 
@@ -44,28 +46,6 @@ int tracker_is_active(void);
 
 /* Fill *out with the current totals. Never fails. */
 void tracker_get_totals(tracker_totals *out);
-
-/* ---- hot path: called by the hooks only (guarded against recursion) ---- */
-
-/* Record block ptr of size bytes, allocated by the code whose frame chain
- * starts at frame (the hook's __builtin_frame_address(0)). */
-void tracker_record_alloc(void *ptr, size_t size, void *frame);
-
-/* Forget block ptr before the real free. Returns 1 and, when the out
- * pointers are not NULL, the block's size and stack id if it was tracked;
- * returns 0 (and changes nothing) for unknown pointers. */
-int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id);
-
-/* Put back a record taken by tracker_record_free (a realloc that failed). */
-void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id);
-
-/* Look up a live block: its size and stack id. Returns 0 if not tracked. */
-int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
-
-/* Thread-local recursion guard shared with the hooks: while it is set, the
- * calling thread's allocations are not recorded (the tracker's own, libdw's). */
-int tracker_guard_enter(void); /* returns 0 if already inside (do nothing) */
-void tracker_guard_leave(void);
 
 /* ---- snapshots: a copy of per-stack aggregates, cost O(stacks) ---- */
 
@@ -85,7 +65,10 @@ typedef struct tracker_snapshot {
     double take_seconds;      /* time the copy took */
 } tracker_snapshot;
 
-/* Take a snapshot. Returns NULL only if its own copy cannot be allocated. */
+/* Take a snapshot. Also re-reads the list of loaded code (libraries
+ * dlopen'ed since the last one), so stacks reported from it are named with
+ * the modules loaded now. Returns NULL only if its own copy cannot be
+ * allocated. Not from inside a malloc hook. */
 tracker_snapshot *tracker_snapshot_take(void);
 
 /* Flags of tracker_snapshot_take_flags. */
@@ -126,12 +109,17 @@ typedef enum tracker_key {
     TRACKER_KEY_FILENAME   /* group by file of the allocating frame */
 } tracker_key;
 
+typedef enum tracker_format {
+    TRACKER_FORMAT_TEXT, /* tracemalloc's lines, then "# ..." summary lines */
+    TRACKER_FORMAT_JSON  /* one JSON object */
+} tracker_format;
+
 typedef struct tracker_report_opts {
-    tracker_key key; /* grouping */
-    int top;         /* number of groups to show, >= 1 */
-    int frames;      /* frames shown per group, 1..TRACKER_MAX_FRAMES */
-    int json;        /* 0: text lines, 1: a JSON object */
-    int capture_no;  /* sequence number shown in the report (1 = first) */
+    tracker_key key;       /* grouping */
+    int top;               /* number of groups to show, >= 1 */
+    int frames;            /* frames shown per group, 1..TRACKER_MAX_FRAMES */
+    tracker_format format; /* text or JSON */
+    int capture_no;        /* sequence number shown in the report (1 = first) */
 } tracker_report_opts;
 
 /* Format now (compared to prev when prev is not NULL, as
@@ -151,25 +139,23 @@ typedef struct tracker_baseline {
 
 #define TRACKER_BASELINE_INIT { PTHREAD_MUTEX_INITIALIZER, NULL, 0 }
 
-/* Take a snapshot and report it. keep = 1: the difference since b's
- * previous kept snapshot (absolute the first time), and the new snapshot
- * becomes the baseline. keep = 0: absolute, the baseline left alone.
- * opts->capture_no is replaced by the report's number, also stored in *no
- * when no is not NULL. Returns malloc'ed text, or NULL when out of memory,
- * with b unchanged. */
-char *tracker_baseline_report(tracker_baseline *b, int keep, const tracker_report_opts *opts,
-                              size_t *len, int *no);
+typedef enum tracker_baseline_mode {
+    TRACKER_BASELINE_DIFF,    /* the difference since b's previous kept snapshot
+                                 (absolute the first time); the new snapshot
+                                 becomes the baseline */
+    TRACKER_BASELINE_ABSOLUTE /* absolute statistics; the baseline left alone */
+} tracker_baseline_mode;
+
+/* Take a snapshot and report it as mode says. opts->capture_no is replaced
+ * by the report's number, also stored in *no when no is not NULL. Returns
+ * malloc'ed text, or NULL when out of memory, with b unchanged. */
+char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
+                              const tracker_report_opts *opts, size_t *len, int *no);
 
 /* Free the kept snapshot (at exit); the next kept report is absolute. */
 void tracker_baseline_clear(tracker_baseline *b);
 
 /* Parse "lineno"/"traceback"/"filename". Returns 0 on success, -1 otherwise. */
 int tracker_key_parse(const char *s, tracker_key *out);
-
-/* ---- for the tracker's own tests ---- */
-
-/* Make the next n bookkeeping allocations (table growth, stack storage)
- * fail, as if the system had no memory left. */
-void tracker_debug_fail_bookkeeping(int n);
 
 #endif /* TRACKER_H */

@@ -1,4 +1,4 @@
-/* tracker_internal.h - declarations shared by the tracker's own files, not part of the public contract. */
+/* tracker_internal.h - entry points of the tracker's hooks, own files and tests: not for consumers (they read tracker.h). */
 #ifndef TRACKER_INTERNAL_H
 #define TRACKER_INTERNAL_H
 
@@ -9,13 +9,44 @@
  * usable from inside malloc (a preloaded library gets static TLS too). */
 #define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
 
+/* tracker.c: set up the tables. Idempotent; run by a constructor before main(). */
+void tracker_init(void);
+
+/* ---- tracker.c, hot path: called by the hooks only (guarded against recursion) ---- */
+
+/* Record block ptr of size bytes, allocated by the code whose frame chain
+ * starts at frame (the hook's __builtin_frame_address(0)). */
+void tracker_record_alloc(void *ptr, size_t size, void *frame);
+
+/* Forget block ptr before the real free. Returns 1 and, when the out
+ * pointers are not NULL, the block's size and stack id if it was tracked;
+ * returns 0 (and changes nothing) for unknown pointers. */
+int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id);
+
+/* Put back a record taken by tracker_record_free (a realloc that failed). */
+void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id);
+
+/* Thread-local recursion guard shared with the hooks: while it is set, the
+ * calling thread's allocations are not recorded (the tracker's own, libdw's). */
+int tracker_guard_enter(void); /* returns 0 if already inside (do nothing) */
+void tracker_guard_leave(void);
+
+/* ---- tracker.c, for the tracker's own tests ---- */
+
+/* Look up a live block: its size and stack id. Returns 0 if not tracked. */
+int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
+
+/* Make the next n bookkeeping allocations (table growth, stack storage)
+ * fail, as if the system had no memory left. */
+void tracker_debug_fail_bookkeeping(int n);
+
 /* stackwalk.c: fill out[] with up to max return addresses, innermost first,
  * starting at the frame of a hook (its __builtin_frame_address(0)). Reads
  * only inside the calling thread's stack. Returns the number of frames (>= 1). */
 int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max);
 
 /* stackwalk.c: re-read the list of loaded code ranges (after dlopen). Must
- * not run inside a hook; called at init and before each report. */
+ * not run inside a hook; called at init and by tracker_snapshot_take. */
 void tracker_stackwalk_refresh(void);
 
 /* stackwalk.c: once, at init: the calling (main) thread's stack bounds and

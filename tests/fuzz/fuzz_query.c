@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(q.opts.key == TRACKER_KEY_LINENO || q.opts.key == TRACKER_KEY_TRACEBACK ||
                     q.opts.key == TRACKER_KEY_FILENAME,
                 "key is a known key");
-        require(q.opts.json == 0 || q.opts.json == 1, "json is 0 or 1");
+        require(q.opts.format == TRACKER_FORMAT_TEXT || q.opts.format == TRACKER_FORMAT_JSON, "format is text or json");
     }
     free(copy);
     return 0;

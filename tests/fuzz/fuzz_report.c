@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../tracker/tracker.h"
+#include "../../tracker/tracker_internal.h"
 
 /*
  * Linked with tracker/nohooks.c: AddressSanitizer owns malloc here, so no
@@ -244,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.key = (tracker_key)(take(&r, 1) % 3);
     opts.top = (int)(int8_t)take(&r, 1);     /* -128..127: clamped to >= 1 */
     opts.frames = (int)(int8_t)take(&r, 1);  /* clamped to 1..TRACKER_MAX_FRAMES */
-    opts.json = (int)(flags & 1);
+    opts.format = (flags & 1) ? TRACKER_FORMAT_JSON : TRACKER_FORMAT_TEXT;
     opts.capture_no = (int)(int16_t)take(&r, 2);
     fill_snapshot(&r, &now, now_rows, 100.0 + (double)take(&r, 2) / 1000);
     fill_snapshot(&r, &prev, prev_rows, 100.0);
@@ -253,7 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     require(report != NULL, "tracker_report returns a report", NULL);
     require(strlen(report) == len, "*len is the report's length", report);
     require(len > 0 && report[len - 1] == '\n', "the report ends in a newline", report);
-    if (opts.json) {
+    if (opts.format == TRACKER_FORMAT_JSON) {
         const char *end = json_value(report, 0);
         require(end != NULL && *json_ws(end) == '\0', "a JSON report is one valid JSON value", report);
     } else {

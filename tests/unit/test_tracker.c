@@ -1,6 +1,7 @@
 /* test_tracker.c - unit tests of the tracker core, linked with the hooks like the server is. */
 
 #include "tracker.h"
+#include "tracker_internal.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -307,7 +308,7 @@ static void test_two_callers(void)
     CHECK(count == 3 && nst == 2, "key=lineno: one line, %llu blocks from %d stacks", (unsigned long long)count, nst);
 
     tracker_snapshot *s = tracker_snapshot_take();
-    tracker_report_opts o = { .key = TRACKER_KEY_TRACEBACK, .top = 20, .frames = 4, .json = 1, .capture_no = 1 };
+    tracker_report_opts o = { .key = TRACKER_KEY_TRACEBACK, .top = 20, .frames = 4, .format = TRACKER_FORMAT_JSON, .capture_no = 1 };
     size_t len;
     char *json = tracker_report(s, NULL, &o, &len);
     int ones = 0, twos = 0;

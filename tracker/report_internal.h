@@ -1,0 +1,83 @@
+/* report_internal.h - the pieces of tracker_report shared by its files: a growable string, groups, text and JSON output. */
+#ifndef REPORT_INTERNAL_H
+#define REPORT_INTERNAL_H
+
+#include "tracker.h"
+#include "tracker_internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * tracker_report (report.c) runs in three steps, one file each:
+ *   report_group.c  one row per (snapshot, stack), keyed, merged into groups, sorted;
+ *   report_text.c   groups as tracemalloc's lines;
+ *   report_json.c   groups as one JSON object.
+ * All of it runs under the tracker's recursion guard: its memory is not tracked.
+ */
+
+/* ---- report_buf.c: a growable string ---- */
+
+typedef struct strbuf {
+    char *buf;  /* NUL-terminated text so far */
+    size_t len; /* bytes used, without the NUL */
+    size_t cap; /* bytes allocated */
+    int oom;    /* an append failed: the result is discarded */
+} strbuf;
+
+void sb_append(strbuf *sb, const char *s, size_t n);
+__attribute__((format(printf, 2, 3))) void sb_printf(strbuf *sb, const char *fmt, ...);
+
+/* ---- report_group.c ---- */
+
+/* What a report compares. */
+typedef enum report_mode {
+    REPORT_ABSOLUTE, /* statistics of one snapshot */
+    REPORT_DIFF      /* now compared to prev, as Snapshot.compare_to */
+} report_mode;
+
+typedef struct group {
+    const char *key;        /* group key text (owned by the grouping) */
+    uint64_t size, count;   /* in now */
+    uint64_t psize, pcount; /* in prev */
+    uint32_t rep;           /* stack shown for the group: biggest in now (else prev) */
+    uint64_t rep_size;      /* its size */
+    int rep_from_now;       /* rep comes from now */
+} group;
+
+typedef struct grouping {
+    group *groups;  /* sorted, biggest (growth) first */
+    size_t ngroups; /* entries in groups */
+    char **keys;    /* key texts, freed with the grouping */
+    size_t nkeys;   /* entries in keys */
+} grouping;
+
+/* Group now (and prev in REPORT_DIFF) by opts->key. Returns 0, or -1 when
+ * out of memory (out then holds nothing to free). */
+int report_group(const tracker_snapshot *now, const tracker_snapshot *prev, report_mode mode,
+                 const tracker_report_opts *opts, grouping *out);
+void report_group_free(grouping *g);
+
+/* now - before as a signed number, without signed overflow (wraps like
+ * the counters themselves would past 2^63: never in practice). */
+static inline long long report_delta(uint64_t now, uint64_t before) { return (long long)(now - before); }
+
+/* Symbolize pc into *info and write its "file:line" or "[module] function" into buf. */
+static inline void report_site_of(uintptr_t pc, char *buf, size_t len, tracker_frame_info *info)
+{
+    tracker_symbolize(pc, info);
+    tracker_format_site(info, buf, len);
+}
+
+/* "lineno", "traceback" or "filename". */
+const char *report_key_name(tracker_key k);
+
+/* ---- report_text.c and report_json.c: the whole report for one grouping ---- */
+
+/* t0: when the report started (tracker_now), for its own timing line. */
+void report_text(strbuf *sb, const grouping *g, const tracker_snapshot *now, const tracker_snapshot *prev,
+                 report_mode mode, const tracker_report_opts *opts, double t0);
+void report_json(strbuf *sb, const grouping *g, const tracker_snapshot *now, const tracker_snapshot *prev,
+                 report_mode mode, const tracker_report_opts *opts, double t0);
+
+#endif /* REPORT_INTERNAL_H */

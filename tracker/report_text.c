@@ -1,0 +1,88 @@
+/* report_text.c - a grouped report as tracemalloc prints it: one line per group, then "# ..." summary lines. */
+
+#include "report_internal.h"
+
+#include <stdio.h>
+
+/* _format_size() from Lib/tracemalloc.py: "392 MiB", "+39.3 KiB", "12 B". */
+static void format_size(char *out, size_t len, double size, int sign)
+{
+    static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    for (int u = 0;; u++) {
+        double a = size < 0 ? -size : size;
+        if (a < 100 && u > 0) {
+            snprintf(out, len, sign ? "%+.1f %s" : "%.1f %s", size, units[u]);
+            return;
+        }
+        if (a < 10 * 1024 || u == 4) {
+            snprintf(out, len, sign ? "%+.0f %s" : "%.0f %s", size, units[u]);
+            return;
+        }
+        size /= 1024;
+    }
+}
+
+/*   file:line: size=392 MiB (+392 MiB), count=10000 (+10000), average=40 KiB
+ * then, for key=traceback or frames > 1, one "    #i site in function" line per frame. */
+static void text_group(strbuf *sb, const group *g, report_mode mode, const tracker_report_opts *opts)
+{
+    char size[32], sdiff[32], avg[32];
+    int n = 0;
+    const uintptr_t *f = tracker_stack_frames(g->rep, &n);
+    char head[512];
+    tracker_frame_info info;
+    if (opts->key == TRACKER_KEY_TRACEBACK && n > 0) report_site_of(f[0], head, sizeof head, &info);
+    else snprintf(head, sizeof head, "%s", g->key);
+
+    format_size(size, sizeof size, (double)g->size, 0);
+    if (mode == REPORT_DIFF) {
+        format_size(sdiff, sizeof sdiff, (double)g->size - (double)g->psize, 1);
+        sb_printf(sb, "%s: size=%s (%s), count=%llu (%+lld)", head, size, sdiff,
+                  (unsigned long long)g->count, report_delta(g->count, g->pcount));
+    } else {
+        sb_printf(sb, "%s: size=%s, count=%llu", head, size, (unsigned long long)g->count);
+    }
+    if (g->count) {
+        format_size(avg, sizeof avg, (double)g->size / (double)g->count, 0);
+        sb_printf(sb, ", average=%s", avg);
+    }
+    sb_append(sb, "\n", 1);
+    if (opts->frames > 1 || opts->key == TRACKER_KEY_TRACEBACK) {
+        for (int i = 0; i < n && i < opts->frames; i++) {
+            char site[512];
+            report_site_of(f[i], site, sizeof site, &info);
+            if (info.file && info.function) sb_printf(sb, "    #%d %s in %s\n", i, site, info.function);
+            else sb_printf(sb, "    #%d %s\n", i, site);
+        }
+    }
+}
+
+void report_text(strbuf *sb, const grouping *gr, const tracker_snapshot *now, const tracker_snapshot *prev,
+                 report_mode mode, const tracker_report_opts *opts, double t0)
+{
+    size_t shown = gr->ngroups < (size_t)opts->top ? gr->ngroups : (size_t)opts->top;
+    for (size_t i = 0; i < shown; i++) text_group(sb, &gr->groups[i], mode, opts);
+
+    const tracker_totals *tt = &now->totals;
+    int diff = mode == REPORT_DIFF;
+    long long dsize = diff ? report_delta(tt->live_bytes, prev->totals.live_bytes) : 0;
+    long long dcount = diff ? report_delta(tt->live_blocks, prev->totals.live_blocks) : 0;
+    double per_block = tt->live_blocks ? (double)tt->bookkeeping_bytes / (double)tt->live_blocks : 0;
+    char tsize[32], tdiff[32], bk[32];
+    format_size(tsize, sizeof tsize, (double)tt->live_bytes, 0);
+    format_size(tdiff, sizeof tdiff, (double)dsize, 1);
+    format_size(bk, sizeof bk, (double)tt->bookkeeping_bytes, 0);
+    if (diff)
+        sb_printf(sb, "# capture %d: differences since capture %d (%.1f s earlier), key=%s, top %zu of %zu\n",
+                  opts->capture_no, opts->capture_no - 1, now->taken_at - prev->taken_at,
+                  report_key_name(opts->key), shown, gr->ngroups);
+    else
+        sb_printf(sb, "# capture %d: live memory by %s, top %zu of %zu (the next capture shows differences)\n",
+                  opts->capture_no, report_key_name(opts->key), shown, gr->ngroups);
+    sb_printf(sb, "# total: size=%s (%s), count=%llu (%+lld)\n", tsize, tdiff,
+              (unsigned long long)tt->live_blocks, dcount);
+    sb_printf(sb, "# tracker: %llu stacks, %llu lost records, bookkeeping %s (%.1f B per live block), "
+                  "snapshot %.3f ms, report %.3f ms\n",
+              (unsigned long long)tt->stacks, (unsigned long long)tt->lost_records, bk, per_block,
+              now->take_seconds * 1e3, (tracker_now() - t0) * 1e3);
+}
