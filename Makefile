@@ -92,9 +92,12 @@ bin/server: $(call objs,O2,$(HOOKED_SRC)) | bin
 bin/server-O0: $(call objs,O0,$(HOOKED_SRC)) | bin
 	$(LINK) $(LIBS)
 
-# The tracker on its own, for LD_PRELOAD on any program.
-bin/libtracker.so: $(call objs,pic,$(TRACKER_SRC) tracker/hooks.c tracker/preload.c) | bin
-	$(LINK) -shared $(TRACKER_LIBS)
+# The tracker on its own, for LD_PRELOAD on any program. It exports only the
+# malloc family and _exit/_Exit (tracker/libtracker.map; everything else is
+# hidden), so it cannot clash with a program's own symbols.
+build/obj/pic/%.o: XFLAGS = -fvisibility=hidden
+bin/libtracker.so: $(call objs,pic,$(TRACKER_SRC) tracker/hooks.c tracker/preload.c) tracker/libtracker.map | bin
+	$(CC) $(LDFLAGS) -pthread -shared -Wl,--version-script=tracker/libtracker.map -o $@ $(filter %.o,$^) $(TRACKER_LIBS)
 
 bin/rss_sampler: $(call objs,O2,loadgen/rss_sampler.c) | bin
 	$(LINK)

@@ -77,9 +77,9 @@ if cc -std=c11 -D_GNU_SOURCE -g -O2 -o "$prog" tests/preload/leaky_prog.c; then
     rec_line=$(grep -n 'LEAK-RECORD' tests/preload/leaky_prog.c | head -1 | cut -d: -f1)
     name_line=$(grep -n 'LEAK-NAME' tests/preload/leaky_prog.c | head -1 | cut -d: -f1)
     out="$TEST_TMP/report.txt"
-    LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_OUT="$out" "$prog" 300 "$out" >/dev/null 2>&1
+    LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_SIGNAL=USR2 TRACKER_OUT="$out" "$prog" 300 "$out" >/dev/null 2>&1
     check_eq "preload: program runs unchanged (exit 0)" 0 "$?"
-    check "preload: an on-demand report (SIGUSR2) was written" grep -q 'tracker report 1 (pid [0-9]*, on demand)' "$out"
+    check "preload: an on-demand report (TRACKER_SIGNAL=USR2) was written" grep -q 'tracker report 1 (pid [0-9]*, on demand)' "$out"
     check "preload: a report at exit was written" grep -q 'tracker report 2 (pid [0-9]*, at exit' "$out"
     check "preload: the report names the leaking line with its count" \
         grep -q "^tests/preload/leaky_prog.c:$rec_line: size=.*, count=300," "$out"

@@ -1,15 +1,24 @@
 /* baseline.c - reports against a kept baseline: each report is the difference since the previous one. */
 
 #include "tracker.h"
+#include "tracker_internal.h"
 
 #include <stdlib.h>
+
+/* One report at a time in the process, whatever the baseline: a report is
+ * the outermost of the tracker's locks (tracker.c's fork handlers take it
+ * first), and one lock is what fork() needs to know of. */
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tracker_baseline_fork_lock(void) { pthread_mutex_lock(&report_lock); }
+void tracker_baseline_fork_unlock(void) { pthread_mutex_unlock(&report_lock); }
 
 char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
                               const tracker_report_opts *opts, size_t *len, int *no)
 {
     char *text = NULL;
     tracker_report_opts o = *opts;
-    pthread_mutex_lock(&b->lock);
+    pthread_mutex_lock(&report_lock);
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
     o.capture_no = b->reports + 1;
@@ -28,14 +37,14 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
         tracker_snapshot_free(snap);
     }
 done:
-    pthread_mutex_unlock(&b->lock);
+    pthread_mutex_unlock(&report_lock);
     return text;
 }
 
 void tracker_baseline_clear(tracker_baseline *b)
 {
-    pthread_mutex_lock(&b->lock);
+    pthread_mutex_lock(&report_lock);
     tracker_snapshot_free(b->prev);
     b->prev = NULL;
-    pthread_mutex_unlock(&b->lock);
+    pthread_mutex_unlock(&report_lock);
 }

@@ -31,99 +31,130 @@ extern void *__libc_pvalloc(size_t size);
 
 int tracker_hooks_linked(void) { return 1; }
 
-/* Record block p for the caller of the hook whose frame is fr. */
-#define RECORD(p, size, fr)                                        \
-    do {                                                           \
-        if ((p) && tracker_guard_enter()) {                        \
-            tracker_record_alloc((p), (size), (fr));               \
-            tracker_guard_leave();                                 \
-        }                                                          \
+/* The hooks are the only symbols bin/libtracker.so exports (with
+ * -fvisibility=hidden and tracker/libtracker.map); a program's own
+ * tracker_init or report can then never be bound to ours, nor ours to it. */
+#define TRACKER_EXPORT __attribute__((visibility("default")))
+
+atomic_int tracker_hooks_pending;
+void (*tracker_hooks_deferred)(void);
+
+/* Every hook holds the recursion guard across the real call too, so a
+ * signal handler that interrupts an allocation and allocates itself is
+ * forwarded untouched, and finds the guard taken if it calls _exit.
+ * Recording never changes errno: a successful call leaves it as glibc did. */
+#define HOOK_BEGIN int g_ = tracker_guard_enter()
+
+/* Record block p (if any) for the caller of this hook, run a deferred
+ * report if one is asked, and release the guard. */
+#define HOOK_END(p, size)                                                    \
+    do {                                                                     \
+        if (!g_) break;                                                      \
+        int e_ = errno;                                                      \
+        if (p) tracker_record_alloc((p), (size), __builtin_frame_address(0)); \
+        if (atomic_load_explicit(&tracker_hooks_pending, memory_order_relaxed) && tracker_hooks_deferred) tracker_hooks_deferred(); \
+        errno = e_;                                                          \
+        tracker_guard_leave();                                               \
     } while (0)
 
-void *malloc(size_t size)
+TRACKER_EXPORT void *malloc(size_t size)
 {
+    HOOK_BEGIN;
     void *p = __libc_malloc(size);
-    RECORD(p, size, __builtin_frame_address(0));
+    HOOK_END(p, size);
     return p;
 }
 
-void *calloc(size_t n, size_t size)
+TRACKER_EXPORT void *calloc(size_t n, size_t size)
 {
+    HOOK_BEGIN;
     void *p = __libc_calloc(n, size);
-    RECORD(p, n * size, __builtin_frame_address(0)); /* no overflow: calloc succeeded */
+    HOOK_END(p, n * size); /* no overflow: calloc succeeded */
     return p;
 }
 
-void free(void *ptr)
+TRACKER_EXPORT void free(void *ptr)
 {
     if (!ptr) return;
     int saved = errno; /* free must not change errno (POSIX 2024, glibc >= 2.33) */
-    if (tracker_guard_enter()) {
-        tracker_record_free(ptr, NULL, NULL);
-        tracker_guard_leave();
-    }
+    HOOK_BEGIN;
+    if (g_) tracker_record_free(ptr, NULL, NULL);
     __libc_free(ptr);
+    HOOK_END((void *)NULL, 0);
     errno = saved;
 }
 
-void *realloc(void *ptr, size_t size)
+TRACKER_EXPORT void *realloc(void *ptr, size_t size)
 {
     size_t old_size = 0;
     uint32_t old_id = 0;
     int had = 0;
-    int g = tracker_guard_enter();
-    if (g && ptr) had = tracker_record_free(ptr, &old_size, &old_id);
+    HOOK_BEGIN;
+    if (g_ && ptr) had = tracker_record_free(ptr, &old_size, &old_id);
     void *p = __libc_realloc(ptr, size);
-    if (g) {
-        if (p) tracker_record_alloc(p, size, __builtin_frame_address(0));
-        else if (had && size != 0) /* failed (size 0 means glibc freed it): the old block is still live */
-            tracker_record_restore(ptr, old_size, old_id);
-        tracker_guard_leave();
+    if (g_ && !p && had && size != 0) { /* failed (size 0 means glibc freed it): the old block is still live */
+        int e = errno;
+        tracker_record_restore(ptr, old_size, old_id);
+        errno = e;
     }
+    HOOK_END(p, size);
     return p;
 }
 
-void *reallocarray(void *ptr, size_t n, size_t size)
+/* glibc 2.36's reallocarray: ENOMEM on overflow, else realloc (which
+ * glibc also calls through the interposable symbol). */
+TRACKER_EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
 {
     size_t bytes;
     if (__builtin_mul_overflow(n, size, &bytes)) { errno = ENOMEM; return NULL; }
     return realloc(ptr, bytes);
 }
 
-void *memalign(size_t align, size_t size)
+/* __libc_memalign is glibc's memalign (a non-power-of-two alignment is
+ * rounded up, > SIZE_MAX/2+1 is EINVAL), and in 2.36 aligned_alloc is the
+ * same function (no alignment check of its own). */
+TRACKER_EXPORT void *memalign(size_t align, size_t size)
 {
+    HOOK_BEGIN;
     void *p = __libc_memalign(align, size);
-    RECORD(p, size, __builtin_frame_address(0));
+    HOOK_END(p, size);
     return p;
 }
 
-void *aligned_alloc(size_t align, size_t size)
+TRACKER_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
+    HOOK_BEGIN;
     void *p = __libc_memalign(align, size);
-    RECORD(p, size, __builtin_frame_address(0));
+    HOOK_END(p, size);
     return p;
 }
 
-int posix_memalign(void **out, size_t align, size_t size)
+/* glibc's checks, in its order: EINVAL (and *out untouched) unless align
+ * is a power-of-two multiple of sizeof(void *); ENOMEM on failure. */
+TRACKER_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-    if (align % sizeof(void *) != 0 || (align & (align - 1)) != 0) return EINVAL;
+    if (align == 0 || align % sizeof(void *) != 0 || ((align / sizeof(void *)) & (align / sizeof(void *) - 1)) != 0)
+        return EINVAL;
+    HOOK_BEGIN;
     void *p = __libc_memalign(align, size);
+    HOOK_END(p, size);
     if (!p) return ENOMEM;
-    RECORD(p, size, __builtin_frame_address(0));
     *out = p;
     return 0;
 }
 
-void *valloc(size_t size)
+TRACKER_EXPORT void *valloc(size_t size)
 {
+    HOOK_BEGIN;
     void *p = __libc_valloc(size);
-    RECORD(p, size, __builtin_frame_address(0));
+    HOOK_END(p, size);
     return p;
 }
 
-void *pvalloc(size_t size)
+TRACKER_EXPORT void *pvalloc(size_t size)
 {
+    HOOK_BEGIN;
     void *p = __libc_pvalloc(size);
-    RECORD(p, size, __builtin_frame_address(0));
+    HOOK_END(p, size);
     return p;
 }

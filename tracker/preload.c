@@ -1,31 +1,40 @@
-/* preload.c - LD_PRELOAD glue: writes tracker reports of any program at exit and when signalled. */
+/* preload.c - LD_PRELOAD glue: writes a tracker report of any program at exit, and on a signal the user names. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /*
- * Usage:
+ * Usage (bin/leak-report sets all this up: prefer it):
  *   LD_PRELOAD=bin/libtracker.so TRACKER_OUT=leaks.%p.txt ./program
- *   kill -USR2 <pid>     # a report now: differences since the last one
  *
  * Environment (all optional):
- *   TRACKER_OUT     file to append reports to; %p becomes the pid.
+ *   TRACKER_OUT     file to append reports to; %p becomes the pid of the
+ *                   process writing (so a forked child has its own file).
+ *                   A relative path is made absolute once, at load.
  *                   Default: standard error.
+ *   TRACKER_SIGNAL  a signal name or number (USR2, SIGUSR2, 12) for
+ *                   on-demand reports; default none: no handler is
+ *                   installed and the signal keeps its default action
+ *   TRACKER_SIGNAL_THREAD  1: with TRACKER_SIGNAL, a thread of ours (all
+ *                   signals blocked) writes the report at once, even when
+ *                   the program is idle; default 0: no thread
  *   TRACKER_TOP     groups per report (default 10)
  *   TRACKER_FRAMES  frames shown per group (default 8)
  *   TRACKER_KEY     lineno | traceback | filename (default lineno)
  *   TRACKER_FORMAT  text | json (default text)
- *   TRACKER_SIGNAL  signal number for on-demand reports (default SIGUSR2;
- *                   0 disables it and no helper thread is started)
  *   TRACKER_UNWIND  fp (default): frame-pointer walk, a few ns per malloc;
  *                   dwarf: glibc backtrace(), ~1 us per malloc, but full
  *                   stacks through code built without frame pointers
@@ -34,20 +43,261 @@
  *                   default: only DWARF inside each module
  *   TRACKER_OFF     set: load but record nothing
  *
+ * What the library leaves alone in the program (README, "What the preload
+ * changes"): no thread, no signal handler unless TRACKER_SIGNAL names one,
+ * no fd kept open (report files are opened, written and closed, O_CLOEXEC),
+ * no environment change, errno and exit status untouched.
+ *
+ * On-demand reports need no thread: the handler only sets a flag, and the
+ * report is written by the next thread that enters a malloc-family call
+ * outside the tracker (hooks.c), after its allocation is complete. An
+ * idle program writes it when it next allocates (or at exit).
+ *
  * At exit the report lists what is still live: absolute, not a diff,
  * since everything live at exit is either a leak or a long-lived object.
- * The on-demand report runs on a helper thread woken through a pipe by
- * the signal handler (the handler itself only calls write(), which is
- * async-signal-safe; building a report allocates and takes locks).
+ * Exit paths with a report: exit(), return from main (a destructor), and
+ * _exit()/_Exit() called by the program (interposed here; skipped, with a
+ * line saying so, when unsafe: see exit_report()). Fatal signals and
+ * abort() write none: catching them would need handlers of ours.
+ *
+ * With TRACKER_OUT set, each process also writes a "started" line when it
+ * loads the library or is forked, so a process that ended without a
+ * report (killed, or exec'd a static program) can be told apart from one
+ * that never ran (bin/leak-report lists them).
  */
 
 static struct {
-    char path[4096];          /* report file, "" = stderr */
+    char out[PATH_MAX];       /* TRACKER_OUT made absolute, %p kept; "" = stderr */
     tracker_report_opts opts; /* from the environment */
-    int pipe_fd[2];           /* signal handler -> reporter thread */
-    int signo;                /* 0 = no on-demand reports */
+    int signo;                /* on-demand signal, 0 = none (the default) */
+    pid_t pid;                /* this process; a hook seeing another pid runs in a vfork child */
+    atomic_int exit_done;     /* the exit report is written (or refused): never twice */
+    volatile sig_atomic_t thread; /* 1: the opt-in reporter thread runs in this process */
+    sem_t wake;               /* signal handler -> reporter thread (no fd needed) */
     tracker_baseline base;    /* last on-demand snapshot, for diffs; report count */
-} preload = { .pipe_fd = { -1, -1 }, .base = TRACKER_BASELINE_INIT };
+} preload = { .base = TRACKER_BASELINE_INIT };
+
+/* ------------------------------------------------------------------ */
+/* Output                                                               */
+/* ------------------------------------------------------------------ */
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
+/* Decimal of v into buf (no stdio: also used in the atfork child). */
+static size_t fmt_long(char *buf, long v)
+{
+    char tmp[24];
+    size_t n = 0, o = 0;
+    unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
+    do { tmp[n++] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) buf[o++] = '-';
+    while (n) buf[o++] = tmp[--n];
+    return o;
+}
+
+/* Open this process's report file (TRACKER_OUT with %p = our pid now),
+ * for appending. Returns 2 (stderr) when no file is set, -1 on error. The
+ * fd lives only while one report is written. Async-signal-safe. */
+static int open_out(char *path, size_t cap)
+{
+    if (!preload.out[0]) return 2;
+    size_t o = 0;
+    for (const char *s = preload.out; *s && o + 24 < cap; s++) {
+        if (s[0] == '%' && s[1] == 'p') {
+            o += fmt_long(path + o, (long)getpid());
+            s++;
+        } else {
+            path[o++] = *s;
+        }
+    }
+    path[o] = '\0';
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+/* One line "== tracker: pid N <what> (<program>) ==" to the report file
+ * (files only: never on the program's stderr). Async-signal-safe. */
+static void note(const char *what)
+{
+    if (!preload.out[0]) return;
+    char path[PATH_MAX], line[PATH_MAX + 128];
+    int fd = open_out(path, sizeof path);
+    if (fd < 0) return;
+    size_t n = 0;
+    const char *parts[] = { "== tracker: pid ", NULL, what, " (", program_invocation_name, ") ==\n" };
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        if (!parts[i]) { n += fmt_long(line + n, (long)getpid()); continue; }
+        size_t l = strnlen(parts[i], sizeof line - n - 64);
+        memcpy(line + n, parts[i], l);
+        n += l;
+    }
+    write_all(fd, line, n);
+    close(fd);
+}
+
+/* Write one report: on demand, the difference since the previous one (this
+ * one becomes the next baseline); at exit, absolute. errno is left as it was. */
+static void write_report(const char *why, tracker_baseline_mode mode)
+{
+    int saved = errno;
+    int g = tracker_guard_enter();
+    size_t len = 0;
+    int no = 0;
+    char *text = tracker_baseline_report(&preload.base, mode, &preload.opts, &len, &no);
+    char path[PATH_MAX];
+    int fd = open_out(path, sizeof path);
+    if (fd < 0) {
+        char msg[PATH_MAX + 128];
+        int n = snprintf(msg, sizeof msg, "tracker: cannot open %s: %s (report of pid %ld lost)\n", path,
+                         strerror(errno), (long)getpid());
+        write_all(2, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0);
+    } else {
+        char head[160];
+        int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
+        if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
+        if (text) write_all(fd, text, len);
+        else {
+            static const char oom[] = "tracker: out of memory while making the report\n";
+            write_all(fd, oom, sizeof oom - 1);
+        }
+        if (fd != 2) close(fd);
+    }
+    free(text);
+    if (g) tracker_guard_leave();
+    errno = saved;
+}
+
+/* ------------------------------------------------------------------ */
+/* On-demand reports: a flag, written by the next hook                  */
+/* ------------------------------------------------------------------ */
+
+static void on_signal(int signo)
+{
+    (void)signo;
+    int saved = errno;
+    atomic_store(&tracker_hooks_pending, 1); /* lock-free: async-signal-safe */
+    if (preload.thread) sem_post(&preload.wake);        /* async-signal-safe too */
+    errno = saved;
+}
+
+/* hooks.c calls this when tracker_hooks_pending is set, on a thread that
+ * holds the recursion guard and has just finished an allocation call. */
+static void run_pending(void)
+{
+    if (getpid() != preload.pid) return; /* a vfork child shares our memory: not here */
+    if (atomic_exchange(&tracker_hooks_pending, 0)) write_report("on demand", TRACKER_BASELINE_DIFF);
+}
+
+/* TRACKER_SIGNAL_THREAD=1: reports at once even in an idle program, from
+ * a thread that blocks every signal (none is ever delivered to it) and
+ * waits on a semaphore (no fd). The cost: one thread, as gdb shows it, and
+ * glibc's single-thread fast paths are off. Not restarted in a forked
+ * child, which falls back to the hooks. */
+static void *reporter(void *arg)
+{
+    (void)arg;
+    tracker_guard_enter(); /* this thread's own allocations are the tracker's */
+    for (;;) {
+        if (sem_wait(&preload.wake) != 0) continue; /* EINTR cannot happen: all signals blocked */
+        if (atomic_exchange(&tracker_hooks_pending, 0)) write_report("on demand", TRACKER_BASELINE_DIFF);
+    }
+    return NULL;
+}
+
+static void start_reporter(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_t attr;
+    pthread_t tid;
+    if (sem_init(&preload.wake, 0, 0) != 0 || pthread_attr_init(&attr) != 0) return;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits: every signal blocked */
+    if (pthread_create(&tid, &attr, reporter, NULL) == 0) preload.thread = 1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+/* Parse "USR2", "SIGUSR2", "12", "RTMIN+3". Returns the number, 0 for
+ * "" / "0" / unset, -1 when not a signal we can use. */
+static int parse_signal(const char *s)
+{
+    if (!s || !*s) return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*end) return v >= 0 && v <= SIGRTMAX && v != SIGKILL && v != SIGSTOP ? (int)v : -1;
+    if (strncmp(s, "SIG", 3) == 0) s += 3;
+    static const struct { const char *name; int no; } names[] = {
+        { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+        { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CONT", SIGCONT }, { "TTIN", SIGTTIN },
+        { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "WINCH", SIGWINCH }, { "PROF", SIGPROF }, { "PWR", SIGPWR },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(s, names[i].name) == 0) return names[i].no;
+    if (strncmp(s, "RTMIN+", 6) == 0) {
+        v = strtol(s + 6, &end, 10);
+        if (!*end && v >= 0 && SIGRTMIN + v <= SIGRTMAX) return SIGRTMIN + (int)v;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Exit paths                                                           */
+/* ------------------------------------------------------------------ */
+
+/* The at-exit report, once. Refused (with a line in the report file)
+ * where making it could hang or corrupt the program: inside the tracker or
+ * an allocation on this thread (a signal handler that interrupted malloc
+ * and calls _exit), or in a vfork child (it shares its parent's memory). */
+static void exit_report(const char *why)
+{
+    if (getpid() != preload.pid) return; /* vfork child: no note either (nothing of the parent may change) */
+    if (atomic_exchange(&preload.exit_done, 1)) return;
+    int g = tracker_guard_enter();
+    if (!g) {
+        note(" ended inside an allocation (_exit from a signal handler?): no report");
+        return;
+    }
+    write_report(why, TRACKER_BASELINE_ABSOLUTE);
+    tracker_guard_leave();
+}
+
+/* _exit and _Exit are interposed so that a program leaving through them
+ * (dash, the child of a fork) still has its report; exit() reaches glibc's
+ * _exit internally, not through here. Then the same system call as glibc. */
+__attribute__((noreturn)) static void real_exit(int status)
+{
+    for (;;) syscall(SYS_exit_group, status);
+}
+
+__attribute__((visibility("default"))) void _exit(int status)
+{
+    exit_report("at _exit: still live");
+    real_exit(status);
+}
+
+__attribute__((visibility("default"))) void _Exit(int status)
+{
+    exit_report("at _Exit: still live");
+    real_exit(status);
+}
+
+__attribute__((destructor)) static void preload_fini(void)
+{
+    exit_report("at exit: still live");
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up                                                             */
+/* ------------------------------------------------------------------ */
 
 static int env_int(const char *name, int def, int lo, int hi)
 {
@@ -62,87 +312,45 @@ static int env_int(const char *name, int def, int lo, int hi)
     return (int)v;
 }
 
-/* Expand %p in TRACKER_OUT. */
-static void set_path(const char *tmpl)
+/* TRACKER_OUT, made absolute now: the program may chdir later. */
+static void set_out(const char *tmpl)
 {
     size_t o = 0;
-    for (const char *s = tmpl; *s && o + 24 < sizeof preload.path; s++) {
-        if (s[0] == '%' && s[1] == 'p') {
-            o += (size_t)snprintf(preload.path + o, sizeof preload.path - o, "%ld", (long)getpid());
-            s++;
-        } else {
-            preload.path[o++] = *s;
+    if (tmpl[0] != '/') {
+        if (!getcwd(preload.out, sizeof preload.out - 1)) {
+            fprintf(stderr, "tracker: cannot resolve TRACKER_OUT=%s (getcwd: %s): reports go to stderr\n",
+                    tmpl, strerror(errno));
+            preload.out[0] = '\0';
+            return;
         }
+        o = strlen(preload.out);
+        preload.out[o++] = '/';
     }
-    preload.path[o] = '\0';
+    if (o + strlen(tmpl) >= sizeof preload.out - 24) {
+        fprintf(stderr, "tracker: TRACKER_OUT too long: reports go to stderr\n");
+        preload.out[0] = '\0';
+        return;
+    }
+    strcpy(preload.out + o, tmpl);
 }
 
-static void write_all(int fd, const char *buf, size_t len)
+/* A forked child: its own pid, no on-demand report inherited, a line. */
+static void preload_atfork_child(void)
 {
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        buf += w;
-        len -= (size_t)w;
-    }
-}
-
-/* Write one report: on demand, the difference since the previous one (this
- * one becomes the next baseline); at exit, absolute. */
-static void write_report(const char *why, tracker_baseline_mode mode)
-{
-    size_t len = 0;
-    int no = 0;
-    char *text = tracker_baseline_report(&preload.base, mode, &preload.opts, &len, &no);
-    int fd = 2;
-    if (preload.path[0]) fd = open(preload.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "tracker: cannot open %s: %s\n", preload.path, strerror(errno));
-    } else {
-        char head[160];
-        int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n",
-                          no, (long)getpid(), why);
-        if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
-        if (text) write_all(fd, text, len);
-        else {
-            static const char oom[] = "tracker: out of memory while making the report\n";
-            write_all(fd, oom, sizeof oom - 1);
-        }
-        if (fd != 2) close(fd);
-    }
-    free(text);
-}
-
-static void on_signal(int signo)
-{
-    (void)signo;
-    int saved = errno;
-    char c = 1;
-    ssize_t w = write(preload.pipe_fd[1], &c, 1); /* full pipe: a report is pending anyway */
-    (void)w;
-    errno = saved;
-}
-
-static void *reporter(void *arg)
-{
-    (void)arg;
-    tracker_guard_enter(); /* this thread's own allocations are the tracker's */
-    for (;;) {
-        char c;
-        ssize_t r = read(preload.pipe_fd[0], &c, 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return NULL;
-        write_report("on demand", TRACKER_BASELINE_DIFF);
-    }
+    preload.pid = getpid();
+    preload.thread = 0; /* not in the child */
+    atomic_store(&tracker_hooks_pending, 0);
+    note(" forked");
 }
 
 __attribute__((constructor(200))) static void preload_init(void)
 {
     int g = tracker_guard_enter();
+    int saved = errno;
     tracker_init();
+    preload.pid = getpid();
     const char *out = getenv("TRACKER_OUT");
-    if (out && *out) set_path(out);
+    if (out && *out) set_out(out);
     preload.opts.top = env_int("TRACKER_TOP", 10, 1, 10000);
     preload.opts.frames = env_int("TRACKER_FRAMES", 8, 1, TRACKER_MAX_FRAMES);
     const char *key = getenv("TRACKER_KEY");
@@ -150,28 +358,24 @@ __attribute__((constructor(200))) static void preload_init(void)
         fprintf(stderr, "tracker: ignoring TRACKER_KEY=%s (want lineno, traceback or filename)\n", key);
     const char *fmt = getenv("TRACKER_FORMAT");
     preload.opts.format = fmt && strcmp(fmt, "json") == 0 ? TRACKER_FORMAT_JSON : TRACKER_FORMAT_TEXT;
-    preload.signo = env_int("TRACKER_SIGNAL", SIGUSR2, 0, SIGRTMAX);
-
-    if (preload.signo && pipe2(preload.pipe_fd, O_CLOEXEC | O_NONBLOCK) == 0) {
-        fcntl(preload.pipe_fd[0], F_SETFL, 0); /* the reader blocks; the writer never does */
-        pthread_t tid;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    preload.signo = parse_signal(getenv("TRACKER_SIGNAL"));
+    if (preload.signo < 0) {
+        fprintf(stderr, "tracker: ignoring TRACKER_SIGNAL=%s (want a signal name or number, e.g. USR2)\n",
+                getenv("TRACKER_SIGNAL"));
+        preload.signo = 0;
+    }
+    pthread_atfork(NULL, NULL, preload_atfork_child);
+    note(" started");
+    if (preload.signo) {
+        tracker_hooks_deferred = run_pending;
+        if (env_int("TRACKER_SIGNAL_THREAD", 0, 0, 1)) start_reporter();
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
-        if (pthread_create(&tid, &attr, reporter, NULL) == 0) sigaction(preload.signo, &sa, NULL);
-        pthread_attr_destroy(&attr);
+        sigaction(preload.signo, &sa, NULL);
     }
-    if (g) tracker_guard_leave();
-}
-
-__attribute__((destructor)) static void preload_fini(void)
-{
-    int g = tracker_guard_enter();
-    write_report("at exit: still live", TRACKER_BASELINE_ABSOLUTE);
+    errno = saved;
     if (g) tracker_guard_leave();
 }

@@ -80,6 +80,9 @@ void tracker_stackwalk_refresh(void)
     pthread_mutex_unlock(&walker.refresh_lock);
 }
 
+void tracker_stackwalk_fork_lock(void) { pthread_mutex_lock(&walker.refresh_lock); }
+void tracker_stackwalk_fork_unlock(void) { pthread_mutex_unlock(&walker.refresh_lock); }
+
 static int in_code(uintptr_t pc)
 {
     const range_set *rs = &walker.ranges[atomic_load_explicit(&walker.cur, memory_order_acquire)];

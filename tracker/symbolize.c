@@ -221,6 +221,9 @@ done:
     if (g) tracker_guard_leave();
 }
 
+void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock); }
+void tracker_symbolize_fork_unlock(void) { pthread_mutex_unlock(&symbols.lock); }
+
 void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len)
 {
     if (info->file)

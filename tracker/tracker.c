@@ -178,10 +178,23 @@ static uint64_t hash_frames(const uintptr_t *frames, int n)
 /* ------------------------------------------------------------------ */
 
 /* fork(): a lock held by another thread at that moment would stay locked
- * forever in the child. Take them all (in the one order used anywhere:
- * intern, shards, big) before fork and release them on both sides. */
+ * forever in the child. The prepare handler takes every lock of the
+ * tracker, in the one order any code path nests them, and both sides
+ * release them in reverse:
+ *   1. the report lock (baseline.c): held across a whole report
+ *   2. the code-range refresh lock (stackwalk.c): taken inside a report
+ *   3. the symbolizer's cache lock (symbolize.c): taken inside a report
+ *   4. intern_lock, 5. the 32 shard locks in index order, 6. big_lock
+ *      (shard then big in blocks_put/find; intern is never held with them)
+ * An unwinder lock goes after 3 (taken inside a report or a hook, never
+ * around one). Not taken: init_lock, held only inside tracker_init, which
+ * registers these handlers itself (glibc's atfork lock is held while the
+ * handlers run, so taking init_lock here could deadlock with it). */
 static void fork_prepare(void)
 {
+    tracker_baseline_fork_lock();
+    tracker_stackwalk_fork_lock();
+    tracker_symbolize_fork_lock();
     pthread_mutex_lock(&tables.intern_lock);
     for (unsigned i = 0; i < NSHARDS; i++) pthread_mutex_lock(&tables.shards[i].lock);
     pthread_mutex_lock(&tables.big_lock);
@@ -192,6 +205,9 @@ static void fork_release(void)
     pthread_mutex_unlock(&tables.big_lock);
     for (unsigned i = NSHARDS; i-- > 0;) pthread_mutex_unlock(&tables.shards[i].lock);
     pthread_mutex_unlock(&tables.intern_lock);
+    tracker_symbolize_fork_unlock();
+    tracker_stackwalk_fork_unlock();
+    tracker_baseline_fork_unlock();
 }
 
 static intern_table *intern_table_new(uint32_t slots)

@@ -131,13 +131,14 @@ char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
 
 /* ---- reports against a kept baseline (GET /capture, the preload's reports) ---- */
 
+/* Guarded by the tracker's one report lock (baseline.c): one report at a
+ * time in the process, and fork() waits for it. */
 typedef struct tracker_baseline {
-    pthread_mutex_t lock;   /* one report at a time; guards the fields below */
     tracker_snapshot *prev; /* snapshot of the last kept report, NULL before the first */
     int reports;            /* reports made so far (the next is number reports + 1) */
 } tracker_baseline;
 
-#define TRACKER_BASELINE_INIT { PTHREAD_MUTEX_INITIALIZER, NULL, 0 }
+#define TRACKER_BASELINE_INIT { NULL, 0 }
 
 typedef enum tracker_baseline_mode {
     TRACKER_BASELINE_DIFF,    /* the difference since b's previous kept snapshot

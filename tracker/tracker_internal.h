@@ -2,6 +2,7 @@
 #ifndef TRACKER_INTERNAL_H
 #define TRACKER_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,21 @@ void tracker_stackwalk_refresh(void);
 /* stackwalk.c: once, at init: the calling (main) thread's stack bounds and
  * the unwinding mode (TRACKER_UNWIND). */
 void tracker_stackwalk_init(void);
+
+/* hooks.c: a report asked for from a signal handler (preload.c sets the
+ * flag, async-signal-safe); the next hook that holds the recursion guard,
+ * its allocation done, calls tracker_hooks_deferred (NULL: nothing). */
+extern atomic_int tracker_hooks_pending;
+extern void (*tracker_hooks_deferred)(void);
+
+/* fork(): each module's locks, taken by tracker.c's atfork prepare handler
+ * in the one order documented there, and released on both sides. */
+void tracker_baseline_fork_lock(void);
+void tracker_baseline_fork_unlock(void);
+void tracker_stackwalk_fork_lock(void);
+void tracker_stackwalk_fork_unlock(void);
+void tracker_symbolize_fork_lock(void);
+void tracker_symbolize_fork_unlock(void);
 
 /* tracker.c: seconds on CLOCK_MONOTONIC. */
 double tracker_now(void);

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 /* usage: leaky_prog N [REPORT_FILE]: leaks N records and N names; with
- * REPORT_FILE, asks for an on-demand report (SIGUSR2) and waits for it. */
+ * REPORT_FILE, asks for an on-demand report (SIGUSR2: run it with
+ * TRACKER_SIGNAL=USR2) and waits for it, allocating as it waits: the
+ * preload writes an on-demand report at the program's next allocation. */
 
 struct record { int id; char payload[200]; };
 
@@ -27,6 +29,18 @@ static char *make_name(int id)
     return strdup(buf); /* LEAK-NAME (allocated inside libc's strdup) */
 }
 
+/* 1 when file holds an on-demand report. */
+static int reported(const char *file)
+{
+    char line[256];
+    int found = 0;
+    FILE *f = fopen(file, "r");
+    if (!f) return 0;
+    while (!found && fgets(line, sizeof line, f)) found = strstr(line, "on demand") != NULL;
+    fclose(f);
+    return found;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -41,7 +55,8 @@ int main(int argc, char **argv)
     }
     if (argc > 2) {
         kill(getpid(), SIGUSR2);
-        for (int i = 0; i < 100 && access(argv[2], F_OK) != 0; i++) { /* at most 5 s */
+        for (int i = 0; i < 100 && !reported(argv[2]); i++) { /* at most 5 s */
+            free(malloc(64));
             struct timespec ts = { 0, 50 * 1000 * 1000 };
             nanosleep(&ts, NULL);
         }
