@@ -132,6 +132,20 @@ build/unit/test_tracker_O2: $(call objs,O2,$(UNIT_SRC)) | build/unit
 build/unit/%:
 	$(LINK) $(TRACKER_LIBS)
 
+# The unwinder's safety test (tests/unit/test_unwind.c): the test's own code
+# with frame pointers (_fp) and without (_nofp), the tracker always with; and
+# a library it dlopens, built without, in build/unit/lib/ (not run as a test).
+unit: build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so
+build/obj/O2/tests/unit/test_unwind.o: XFLAGS = -Itracker
+build/obj/O2/tests/unit/test_unwind_nofp.o: XFLAGS = -Itracker -fomit-frame-pointer -momit-leaf-frame-pointer
+build/obj/O2/tests/unit/test_unwind_nofp.o: tests/unit/test_unwind.c | build/deps-ok
+	$(COMPILE)
+build/unit/test_unwind_fp: $(call objs,O2,tests/unit/test_unwind.c $(TRACKER_SRC) tracker/hooks.c) | build/unit
+build/unit/test_unwind_nofp: $(call objs,O2,tests/unit/test_unwind_nofp.c $(TRACKER_SRC) tracker/hooks.c) | build/unit
+build/unit/lib/unwind_dl.so: tests/unit/unwind_dl.c | build/deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) -O2 -fomit-frame-pointer -momit-leaf-frame-pointer -fPIC -shared -o $@ $<
+
 # ---------------------------------------------------------------- test tools (built by the tests that use them)
 # Client-side helpers (plain C, no sanitizer).
 build/tools/%: build/obj/O2/tests/tools/%.o | build/tools

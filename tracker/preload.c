@@ -35,9 +35,6 @@
  *   TRACKER_FRAMES  frames shown per group (default 8)
  *   TRACKER_KEY     lineno | traceback | filename (default lineno)
  *   TRACKER_FORMAT  text | json (default text)
- *   TRACKER_UNWIND  fp (default): frame-pointer walk, a few ns per malloc;
- *                   dwarf: glibc backtrace(), ~1 us per malloc, but full
- *                   stacks through code built without frame pointers
  *   TRACKER_DEBUGINFO  system: also read separate debug files (libc6-dbg,
  *                   /usr/lib/debug) so system libraries show file:line;
  *                   default: only DWARF inside each module

@@ -1,173 +1,234 @@
-/* stackwalk.c - call stacks by frame-pointer walk, bounded to the thread's own stack and to loaded code. */
+/* stackwalk.c - call stacks from the call-frame information: each step applies the cached CFI rule of its address, inside the bounds of the stack the hook runs on. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "cfi.h"
 
-#include <execinfo.h>
-#include <link.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /*
- * Why frame pointers and not backtrace()/libunwind: glibc's backtrace()
- * costs ~1 us for 8 frames (DWARF CFI unwinding) against ~2-9 ns for this
- * walk, and the tracker runs on every malloc. Our own code is built with
- * -fno-omit-frame-pointer. Debian's libc and libmicrohttpd are not, so
- * through them %rbp may hold anything: every step is checked before it is
- * followed (inside this thread's stack, moving up, aligned) and every
- * return address must fall in a loaded executable segment. A frame that
- * fails a check ends the walk: stacks through such code may be shorter
- * than the truth, never wrong memory reads.
+ * Every x86-64 ELF module carries .eh_frame: for each code address, where
+ * the caller's frame (the CFA) is and where the return address and the
+ * saved registers were stored. Debian builds nothing with frame pointers,
+ * so that is the only way to get through libc, libstdc++, libgcc_s,
+ * libmicrohttpd or a program built with plain -O2. tracker/cfi.c reduces
+ * libdw's answer for an address to a cached 64-bit rule; this file applies
+ * the rules, one per frame, starting from the hook's own frame (ours, with
+ * a frame pointer: frame 0 is exact). Frame pointers are used only where
+ * the CFI itself says the CFA is %rbp-based at that address.
  *
- * Frame 0 (the hook's own return address) is always exact: the hooks are
- * ours and keep a frame pointer.
+ * A frame is kept only when it is proven:
+ *  - the address it comes from has a CFI rule (a module's FDE covers it);
+ *  - the step moves up (CFA above the current %rsp), and every read lies
+ *    between the current %rsp and the top of the stack the hook is running
+ *    on: the thread's stack, the sigaltstack the kernel reports as in use,
+ *    or (a coroutine or makecontext stack) the mapping that holds %rsp in
+ *    /proc/self/maps, checked with mincore() each time it is reused;
+ *  - the return address lies in a loaded module (dl_iterate_phdr, looked
+ *    at again on any address that is not in one: dlopen'ed code is unwound
+ *    from its first allocation).
+ * The walk ends cleanly at an address without CFI (JIT code, stripped
+ * asm), at the outermost frame (the CFI marks the return address undefined
+ * in _start, clone and makecontext's trampoline) and at the stack's top.
+ * Signal frames are unwound through: glibc's __restore_rt has CFI (the
+ * kernel's saved context); the interrupted pc is exact, so it is stored
+ * plus one, like a return address, and looked up at itself. The
+ * interrupted code may run on another stack than the handler (sigaltstack):
+ * its bounds are found again for its %rsp.
  */
 
-#define MAX_RANGES 256
+/* This thread's stack [lo, hi); hi = 0: not looked up yet, 1: lookup failed. */
+static TRACKER_TLS uintptr_t t_lo, t_hi;
+/* The last other stack seen on this thread (coroutine), from /proc/self/maps. */
+static TRACKER_TLS uintptr_t o_lo, o_hi;
 
-typedef struct code_range {
-    uintptr_t lo, hi; /* [lo, hi) of one PF_X PT_LOAD segment */
-} code_range;
+#define PAGE        4096u
+#define OTHER_MAX   (4u << 20) /* read at most this far above %rsp on other stacks */
 
-typedef struct range_set {
-    int n;                          /* ranges in use, sorted by lo */
-    code_range r[MAX_RANGES];
-} range_set;
-
-/* A walk that overlaps two refreshes (two captures within its few
- * nanoseconds) could read a set being rewritten: at worst one wrong frame
- * kept or dropped. Return addresses are only compared, never followed, so
- * this can never become a bad memory read. */
-static struct {
-    range_set ranges[2];          /* refresh fills the one not in use, then flips */
-    _Atomic int cur;              /* index of the set hooks read: always complete, sorted */
-    pthread_mutex_t refresh_lock; /* one refresh at a time */
-    int use_dwarf;                /* TRACKER_UNWIND=dwarf: glibc backtrace(), set at init */
-} walker = { .refresh_lock = PTHREAD_MUTEX_INITIALIZER };
-
-/* Top of this thread's stack; 0 = not looked up yet, 1 = lookup failed
- * (walks then stop at frame 0, and the lookup is not retried on every malloc).
- * TLS, so not in walker. */
-static TRACKER_TLS uintptr_t stack_hi;
-
-/* ---- loaded code ranges ---- */
-
-static int collect_range(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    range_set *rs = arg;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || rs->n >= MAX_RANGES) continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        code_range cr = { lo, lo + ph->p_memsz };
-        int j = rs->n++;
-        while (j > 0 && rs->r[j - 1].lo > cr.lo) { rs->r[j] = rs->r[j - 1]; j--; }
-        rs->r[j] = cr;
-    }
-    return 0;
-}
-
-void tracker_stackwalk_refresh(void)
-{
-    pthread_mutex_lock(&walker.refresh_lock);
-    int next = !atomic_load(&walker.cur);
-    walker.ranges[next].n = 0;
-    dl_iterate_phdr(collect_range, &walker.ranges[next]);
-    atomic_store(&walker.cur, next);
-    pthread_mutex_unlock(&walker.refresh_lock);
-}
-
-void tracker_stackwalk_fork_lock(void) { pthread_mutex_lock(&walker.refresh_lock); }
-void tracker_stackwalk_fork_unlock(void) { pthread_mutex_unlock(&walker.refresh_lock); }
-
-static int in_code(uintptr_t pc)
-{
-    const range_set *rs = &walker.ranges[atomic_load_explicit(&walker.cur, memory_order_acquire)];
-    int lo = 0, hi = rs->n - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (pc < rs->r[mid].lo) hi = mid - 1;
-        else if (pc >= rs->r[mid].hi) lo = mid + 1;
-        else return 1;
-    }
-    return 0;
-}
-
-/* ---- this thread's stack ---- */
+/* ---- stack bounds ---- */
 
 /* pthread_getattr_np may allocate (for the main thread it reads
  * /proc/self/maps); the caller holds the recursion guard, so those
  * allocations go straight to glibc. */
-static uintptr_t find_stack_hi(void)
+static void find_thread_stack(void)
 {
     pthread_attr_t attr;
     void *addr;
     size_t size;
-    uintptr_t hi = 1;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 1;
-    if (pthread_attr_getstack(&attr, &addr, &size) == 0) hi = (uintptr_t)addr + size;
-    pthread_attr_destroy(&attr);
+    int saved = errno;
+    t_hi = 1;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            t_lo = (uintptr_t)addr;
+            t_hi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    errno = saved;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* The mapping of /proc/self/maps that holds sp. No allocation: a small
+ * buffer on the stack, lines parsed as they stream in. */
+static int maps_find(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[256];
+    uintptr_t a = 0, b = 0;
+    int field = 0, found = 0; /* field 0: start, 1: end, 2: rest of the line */
+    ssize_t got;
+    while (!found && (got = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < got && !found; i++) {
+            int v = hexval(buf[i]);
+            if (field == 0) {
+                if (v >= 0) a = a * 16 + (uintptr_t)v;
+                else field = buf[i] == '-' ? 1 : 2;
+            } else if (field == 1) {
+                if (v >= 0) b = b * 16 + (uintptr_t)v;
+                else { found = sp >= a && sp < b; field = 2; }
+            }
+            if (field == 2 && buf[i] == '\n') { field = 0; a = b = 0; }
+        }
+    }
+    close(fd);
+    if (found) { *lo = a; *hi = b; }
+    return found;
+}
+
+/* Is [from, to) still mapped? One mincore() call (ENOMEM if not). The
+ * page vector is never read: threads may share it. */
+static unsigned char mincore_vec[OTHER_MAX / PAGE + 1];
+static int mapped(uintptr_t from, uintptr_t to)
+{
+    from &= ~(uintptr_t)(PAGE - 1);
+    return mincore((void *)from, to - from, mincore_vec) == 0;
+}
+
+/* Top of the stack holding sp: 0 when it cannot be found. */
+static uintptr_t stack_top(uintptr_t sp)
+{
+    if (!t_hi) find_thread_stack();
+    if (sp >= t_lo && sp < t_hi) return t_hi;
+    int saved = errno;
+    uintptr_t hi = 0;
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp >= (uintptr_t)ss.ss_sp &&
+        sp < (uintptr_t)ss.ss_sp + ss.ss_size) {
+        hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+    } else {
+        int known = sp >= o_lo && sp < o_hi;
+        uintptr_t cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX;
+        if (!known || !mapped(sp, o_hi < cap ? o_hi : cap)) {
+            o_lo = o_hi = 0;
+            known = maps_find(sp, &o_lo, &o_hi);
+        }
+        if (known) hi = o_hi < cap ? o_hi : cap;
+    }
+    errno = saved;
     return hi;
 }
 
 void tracker_stackwalk_init(void)
 {
-    if (!stack_hi) stack_hi = find_stack_hi();
-    const char *mode = getenv("TRACKER_UNWIND");
-    if (mode && strcmp(mode, "dwarf") == 0) {
-        /* backtrace()'s first call dlopens libgcc_s and allocates: do it
-         * now, at init, never for the first time inside a hook. */
-        void *warm[4];
-        backtrace(warm, 4);
-        walker.use_dwarf = 1;
-    }
+    tracker_cfi_init();
+    if (!t_hi) find_thread_stack();
 }
 
-/* TRACKER_UNWIND=dwarf: full stacks through code without frame pointers
- * (a program built with plain -O2), at ~1 us per allocation instead of a
- * few ns. backtrace() starts in this file; drop frames up to the hook's. */
-static int walk_dwarf(uintptr_t frame0, uintptr_t *out, int max)
+void tracker_stackwalk_refresh(void)
 {
-    void *buf[TRACKER_MAX_FRAMES + 8];
-    int n = backtrace(buf, TRACKER_MAX_FRAMES + 8);
-    for (int i = 0; i < n; i++) {
-        if ((uintptr_t)buf[i] != frame0) continue;
-        int k = 0;
-        for (; i < n && k < max; i++) out[k++] = (uintptr_t)buf[i];
-        return k;
+    tracker_cfi_refresh();
+}
+
+void tracker_stackwalk_fork_lock(void) { tracker_cfi_fork_lock(); }
+void tracker_stackwalk_fork_unlock(void) { tracker_cfi_fork_unlock(); }
+
+/* ---- the walk ---- */
+
+typedef struct regs {
+    uintptr_t pc, sp, bp;
+    int bp_ok;      /* bp holds the frame's real %rbp */
+    uintptr_t hi;   /* top of the stack sp is on */
+} regs;
+
+static int inside(const regs *r, uintptr_t at, uintptr_t end)
+{
+    return at >= r->sp && at + sizeof(uintptr_t) <= end && !(at & 7);
+}
+
+/* One normal step: CFA from %rsp or %rbp, return address and %rbp from
+ * the frame. Returns 0 when the rule cannot be applied safely. */
+static int step_cfa(regs *r, uint64_t rule)
+{
+    if (cfi_kind(rule) == CFI_CFA_RBP && !r->bp_ok) return 0;
+    uintptr_t cfa = (cfi_kind(rule) == CFI_CFA_RSP ? r->sp : r->bp) + (uintptr_t)cfi_cfa_off(rule);
+    if (cfa <= r->sp || cfa > r->hi || (cfa & 7)) return 0;
+    uintptr_t ra_at = cfa + (uintptr_t)cfi_ra_off(rule);
+    if (!inside(r, ra_at, cfa)) return 0;
+    if (cfi_bp(rule) == CFI_BP_SAVED) {
+        uintptr_t bp_at = cfa + (uintptr_t)cfi_bp_off(rule);
+        if (!inside(r, bp_at, cfa)) return 0;
+        r->bp = *(const uintptr_t *)bp_at;
+    } else if (cfi_bp(rule) == CFI_BP_LOST) {
+        r->bp_ok = 0;
     }
-    return 0; /* hook's frame not seen: let the frame-pointer walk answer */
+    r->pc = *(const uintptr_t *)ra_at;
+    r->sp = cfa;
+    return 1;
+}
+
+/* Through the kernel's signal frame: the interrupted registers are in the
+ * saved context at %rsp. */
+static int step_signal(regs *r, uint64_t rule)
+{
+    uintptr_t sp_at = r->sp + (uintptr_t)cfi_cfa_off(rule), pc_at = r->sp + (uintptr_t)cfi_ra_off(rule);
+    uintptr_t bp_at = r->sp + (uintptr_t)cfi_bp_off(rule);
+    if (!inside(r, sp_at, r->hi) || !inside(r, pc_at, r->hi) ||
+        (cfi_bp(rule) == CFI_BP_SAVED && !inside(r, bp_at, r->hi)))
+        return 0;
+    uintptr_t nsp = *(const uintptr_t *)sp_at;
+    if (nsp > r->sp && nsp < r->hi) {
+        /* the interrupted code ran on the same stack, above the handler */
+    } else {
+        uintptr_t hi = stack_top(nsp); /* another stack (the handler ran on a sigaltstack) */
+        if (!hi || (nsp >= r->sp && nsp < r->hi)) return 0;
+        r->hi = hi;
+    }
+    r->bp_ok = cfi_bp(rule) == CFI_BP_SAVED;
+    if (r->bp_ok) r->bp = *(const uintptr_t *)bp_at;
+    r->pc = *(const uintptr_t *)pc_at + 1; /* exact pc, stored like a return address */
+    r->sp = nsp;
+    return 1;
 }
 
 int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
 {
     const uintptr_t *fp = hook_frame;
-    uintptr_t lo = (uintptr_t)__builtin_frame_address(0);
+    regs r = { .pc = fp[1], .sp = (uintptr_t)(fp + 2), .bp = fp[0], .bp_ok = 1 };
     int n = 0;
-
-    out[n++] = fp[1]; /* the hook's return address: exact */
-    if (walker.use_dwarf) {
-        int k = walk_dwarf(fp[1], out, max);
-        if (k > 0) return k;
-    }
-    if (!stack_hi) stack_hi = find_stack_hi();
-    uintptr_t hi = stack_hi;
-    /* A hook running on another stack (sigaltstack, coroutines): frame 0 only. */
-    if ((uintptr_t)fp < lo || (uintptr_t)fp >= hi) return n;
-
-    uintptr_t next = fp[0];
+    out[n++] = r.pc; /* the hook's return address: exact */
+    if (!(r.hi = stack_top(r.sp))) return n;
+    uint64_t rule = tracker_cfi_rule(r.pc - 1);
     while (n < max) {
-        /* The caller's frame record must lie above the current one, inside
-         * the stack, aligned, with room for {saved fp, return address}. */
-        if (next <= (uintptr_t)fp || (next & 7) || next > hi - 2 * sizeof(uintptr_t)) break;
-        fp = (const uintptr_t *)next;
-        uintptr_t ret = fp[1];
-        if (!in_code(ret)) break;
-        out[n++] = ret;
-        next = fp[0];
+        unsigned kind = cfi_kind(rule);
+        int ok = kind == CFI_CFA_RSP || kind == CFI_CFA_RBP ? step_cfa(&r, rule)
+               : kind == CFI_SIGNAL                         ? step_signal(&r, rule)
+                                                            : 0;
+        if (!ok) break;
+        rule = tracker_cfi_rule(r.pc - 1);
+        if (cfi_kind(rule) == CFI_NOT_CODE || cfi_kind(rule) == CFI_BUSY) break;
+        out[n++] = r.pc;
     }
     return n;
 }

@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "cfi.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -182,12 +183,12 @@ static uint64_t hash_frames(const uintptr_t *frames, int n)
  * tracker, in the one order any code path nests them, and both sides
  * release them in reverse:
  *   1. the report lock (baseline.c): held across a whole report
- *   2. the code-range refresh lock (stackwalk.c): taken inside a report
+ *   2. the unwinder's lock (cfi.c, through stackwalk.c): taken inside a
+ *      report or by a hook's rule-cache miss, nothing nested in it
  *   3. the symbolizer's cache lock (symbolize.c): taken inside a report
  *   4. intern_lock, 5. the 32 shard locks in index order, 6. big_lock
  *      (shard then big in blocks_put/find; intern is never held with them)
- * An unwinder lock goes after 3 (taken inside a report or a hook, never
- * around one). Not taken: init_lock, held only inside tracker_init, which
+ * Not taken: init_lock, held only inside tracker_init, which
  * registers these handlers itself (glibc's atfork lock is held while the
  * handlers run, so taking init_lock here could deadlock with it). */
 static void fork_prepare(void)
@@ -237,7 +238,6 @@ void tracker_init(void)
         if (tables.stacks && sites_ok && tables.arena && t) {
             atomic_store(&tables.itab, t);
             pthread_atfork(fork_prepare, fork_release, fork_release);
-            tracker_stackwalk_refresh();
             tracker_stackwalk_init();
             if (!getenv("TRACKER_OFF")) atomic_store(&tables.enabled, 1);
             atomic_store(&tables.ready, 1);
@@ -609,7 +609,7 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
     pthread_mutex_lock(&tables.intern_lock);
     size_t arena = tables.arena_used;
     pthread_mutex_unlock(&tables.intern_lock);
-    out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena +
+    out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena + tracker_cfi_bytes() +
                              (uint64_t)n * (sizeof(stack_rec *) + NSHARDS * sizeof(site_totals));
 }
 

@@ -42,16 +42,17 @@ int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
 void tracker_debug_fail_bookkeeping(int n);
 
 /* stackwalk.c: fill out[] with up to max return addresses, innermost first,
- * starting at the frame of a hook (its __builtin_frame_address(0)). Reads
- * only inside the calling thread's stack. Returns the number of frames (>= 1). */
+ * starting at the frame of a hook (its __builtin_frame_address(0)), by the
+ * modules' CFI. Reads only inside the stack the caller runs on. Returns the
+ * number of frames (>= 1). */
 int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max);
 
-/* stackwalk.c: re-read the list of loaded code ranges (after dlopen). Must
- * not run inside a hook; called at init and by tracker_snapshot_take. */
+/* stackwalk.c: notice modules loaded or unloaded (rule-cache misses do it
+ * too). Must not run inside a hook; called by tracker_snapshot_take. */
 void tracker_stackwalk_refresh(void);
 
-/* stackwalk.c: once, at init: the calling (main) thread's stack bounds and
- * the unwinding mode (TRACKER_UNWIND). */
+/* stackwalk.c: once, at init: the CFI rule cache and module list, the
+ * calling (main) thread's stack bounds. */
 void tracker_stackwalk_init(void);
 
 /* hooks.c: a report asked for from a signal handler (preload.c sets the

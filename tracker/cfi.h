@@ -1,0 +1,73 @@
+/* cfi.h - unwind rules per code address (tracker/cfi.c), the encoding shared with the stack walk. */
+#ifndef TRACKER_CFI_H
+#define TRACKER_CFI_H
+
+#include <stdint.h>
+
+/*
+ * A rule is one 64-bit word, how to go from a frame at code address a
+ * (a return address minus one, or an exact interrupted pc) to its caller:
+ *   bits 0-3   kind (below)
+ *   bits 4-5   how %rbp is recovered (CFI_BP_*)
+ *   bits 8-15  return address offset / 8, signed
+ *   bits 16-23 saved %rbp offset / 8, signed
+ *   bits 32-63 CFA offset, signed
+ * CFI_CFA_RSP / CFI_CFA_RBP: CFA = %rsp or %rbp + CFA offset; the return
+ * address is at CFA + its offset, the saved %rbp (CFI_BP_SAVED) at CFA +
+ * its offset; the caller's %rsp is the CFA.
+ * CFI_SIGNAL: a - 0 is the kernel's signal trampoline (__restore_rt): %rsp
+ * points at the saved context; the caller's %rsp is *(%rsp + CFA offset),
+ * its pc *(%rsp + return address offset), exact (not after a call), its
+ * %rbp *(%rsp + saved %rbp offset).
+ */
+enum {
+    CFI_NONE = 0,     /* not in the cache (never stored) */
+    CFI_STOP = 1,     /* no usable CFI here, or the outermost frame: the stack ends */
+    CFI_NOT_CODE = 2, /* the address is in no loaded module: not a return address */
+    CFI_BUSY = 3,     /* could not be computed now (lock busy): end the stack (never stored) */
+    CFI_CFA_RSP = 4,
+    CFI_CFA_RBP = 5,
+    CFI_SIGNAL = 6,
+};
+enum { CFI_BP_SAME = 0, CFI_BP_SAVED = 1, CFI_BP_LOST = 2 };
+
+static inline uint64_t cfi_rule_make(unsigned kind, unsigned bp, int32_t cfa_off, int ra_off8, int bp_off8)
+{
+    return (uint64_t)kind | (uint64_t)bp << 4 | (uint64_t)(uint8_t)(int8_t)ra_off8 << 8 |
+           (uint64_t)(uint8_t)(int8_t)bp_off8 << 16 | (uint64_t)(uint32_t)cfa_off << 32;
+}
+static inline unsigned cfi_kind(uint64_t r)    { return (unsigned)(r & 15); }
+static inline unsigned cfi_bp(uint64_t r)      { return (unsigned)(r >> 4) & 3; }
+static inline int64_t cfi_ra_off(uint64_t r)   { return (int64_t)(int8_t)(uint8_t)(r >> 8) * 8; }
+static inline int64_t cfi_bp_off(uint64_t r)   { return (int64_t)(int8_t)(uint8_t)(r >> 16) * 8; }
+static inline int64_t cfi_cfa_off(uint64_t r)  { return (int64_t)(int32_t)(uint32_t)(r >> 32); }
+
+/* The cached rule for a, or CFI_NONE. Lock-free, no allocation. */
+uint64_t tracker_cfi_cached(uintptr_t a);
+
+/* Compute (with libdw), cache and return the rule for a; CFI_BUSY when the
+ * lock is held by this thread or stays busy. May allocate and open the
+ * module's file: call under the tracker's recursion guard. Keeps errno. */
+uint64_t tracker_cfi_miss(uintptr_t a);
+
+/* The rule for a: the cache, else a miss. */
+static inline uint64_t tracker_cfi_rule(uintptr_t a)
+{
+    uint64_t r = tracker_cfi_cached(a);
+    return r != CFI_NONE ? r : tracker_cfi_miss(a);
+}
+
+/* Once, at init: map the rule table, read the module list. */
+void tracker_cfi_init(void);
+
+/* Notice modules loaded or unloaded since the last look (not in a hook). */
+void tracker_cfi_refresh(void);
+
+/* Bytes of rule tables mapped. */
+uint64_t tracker_cfi_bytes(void);
+
+/* For the tracker's pthread_atfork handlers: hold the miss lock across fork. */
+void tracker_cfi_fork_lock(void);
+void tracker_cfi_fork_unlock(void);
+
+#endif /* TRACKER_CFI_H */
