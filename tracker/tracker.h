@@ -58,7 +58,7 @@ typedef struct tracker_site_stat {
 } tracker_site_stat;
 
 typedef struct tracker_snapshot {
-    tracker_site_stat *stats; /* one entry per stack with live blocks (see flags) */
+    tracker_site_stat *stats; /* one entry per stack with live blocks (see flags), by ascending stack_id */
     size_t nstats;            /* entries in stats */
     tracker_totals totals;    /* totals when the snapshot was taken */
     double taken_at;          /* CLOCK_MONOTONIC seconds */

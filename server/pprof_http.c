@@ -1,0 +1,84 @@
+/* pprof_http.c - GET /debug/pprof/heap: validates ?seconds=, takes the snapshots and sends the encoded profile. */
+#include "pprof_http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "decimal.h"
+#include "http_reply.h"
+#include "../tracker/pprof.h"
+
+/* State of one pass over the query arguments. */
+typedef struct heap_query {
+    unsigned long seconds; /* 0: an absolute profile */
+    int seen;              /* ?seconds= given already */
+    char err[160];         /* the reason, when one was rejected */
+} heap_query;
+
+static enum MHD_Result walk_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    heap_query *q = cls;
+    char shown[48];
+
+    (void)kind;
+    if (strcmp(key, "seconds") != 0)
+        snprintf(q->err, sizeof q->err, "unknown parameter '%s' (known: seconds)",
+                 http_printable(key, shown, sizeof shown));
+    else if (q->seen++)
+        snprintf(q->err, sizeof q->err, "parameter 'seconds' given more than once");
+    else if (value == NULL || decimal_parse(value, PPROF_SECONDS_MAX, &q->seconds) != 0 ||
+             q->seconds < 1 || q->seconds > PPROF_SECONDS_MAX)
+        snprintf(q->err, sizeof q->err, "seconds: '%s' is not a whole number from 1 to %d",
+                 http_printable(value, shown, sizeof shown), PPROF_SECONDS_MAX);
+    return q->err[0] ? MHD_NO : MHD_YES; /* stop at the first bad parameter */
+}
+
+/* Sleep s seconds, whatever signals arrive (the server's workers block them anyway). */
+static void wait_seconds(unsigned long s)
+{
+    struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = 0 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+enum MHD_Result pprof_http_heap(struct MHD_Connection *conn)
+{
+    heap_query q = { 0 };
+    tracker_snapshot *base = NULL, *now = NULL;
+    unsigned char *body = NULL;
+    size_t len = 0;
+
+    if (!tracker_hooks_linked()) /* bin/server-asan, -plain, -lsan: another tool owns malloc */
+        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "tracker is off: this build has no allocation hooks (use bin/server)");
+    if (!tracker_is_active())
+        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "tracker is off (server started with --no-tracker)");
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, walk_arg, &q);
+    if (q.err[0])
+        return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad %s query: %s", PPROF_HTTP_PATH, q.err);
+
+    if (q.seconds) {
+        base = tracker_snapshot_take_flags(TRACKER_SNAP_ALL_STACKS);
+        if (base == NULL)
+            goto oom;
+        wait_seconds(q.seconds);
+    }
+    now = tracker_snapshot_take_flags(TRACKER_SNAP_ALL_STACKS);
+    if (now == NULL || tracker_pprof_heap(now, base, &body, &len) != 0)
+        goto oom;
+    tracker_snapshot_free(base);
+    tracker_snapshot_free(now);
+    return http_reply_header(conn, MHD_HTTP_OK, "application/octet-stream", (const char *)body, len,
+                             MHD_RESPMEM_MUST_FREE, "Content-Disposition",
+                             "attachment; filename=\"heap\"");
+oom:
+    tracker_snapshot_free(base);
+    tracker_snapshot_free(now);
+    return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             "out of memory while encoding the heap profile (see rss_kb in /stats)");
+}

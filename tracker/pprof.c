@@ -1,0 +1,543 @@
+/* pprof.c - encodes tracker snapshots as gzipped pprof profiles: protobuf-c (Google's profile.proto) and zlib. */
+
+#include "pprof.h"
+#include "tracker_internal.h"
+
+#include <elf.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "profile.pb-c.h" /* generated at build time by protoc-c from vendor/pprof/profile.proto */
+
+/*
+ * The profile is built in three tables that pprof's format asks for, each
+ * deduplicated with a small hash index: strings (string_table, index 0 is
+ * ""), functions (name + file), locations (one per return address, with
+ * its lines). Samples point at locations, locations at functions and at
+ * the mapping of the module they fall in. Everything the messages point
+ * to lives in one arena, freed in one go after packing.
+ */
+
+typedef Perftools__Profiles__Profile pb_profile;
+typedef Perftools__Profiles__ValueType pb_value_type;
+typedef Perftools__Profiles__Sample pb_sample;
+typedef Perftools__Profiles__Mapping pb_mapping;
+typedef Perftools__Profiles__Location pb_location;
+typedef Perftools__Profiles__Line pb_line;
+typedef Perftools__Profiles__Function pb_function;
+
+#define NVALUES 4          /* alloc_objects, alloc_space, inuse_objects, inuse_space */
+#define MAX_MODULES 512    /* executable segments of loaded modules kept */
+#define BUILD_ID_MAX 64    /* bytes of a build ID note we show (GNU's are 20) */
+
+/* ------------------------------------------------------------------ */
+/* Arena and growing arrays                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct chunk {
+    struct chunk *next; /* older chunk */
+    size_t used, size;  /* bytes of data[] handed out / available */
+    _Alignas(16) unsigned char data[];
+} chunk;
+
+/* Zeroed memory that lives until arena_free; NULL when out of memory. */
+static void *arena_alloc(chunk **arena, size_t bytes)
+{
+    bytes = (bytes + 15) & ~(size_t)15;
+    chunk *c = *arena;
+    if (!c || c->size - c->used < bytes) {
+        size_t size = bytes > 60000 ? bytes : 60000;
+        c = malloc(sizeof *c + size);
+        if (!c) return NULL;
+        c->next = *arena;
+        c->used = 0;
+        c->size = size;
+        *arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += bytes;
+    return memset(p, 0, bytes);
+}
+
+static void arena_free(chunk *c)
+{
+    while (c) {
+        chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
+/* Room for one more element of elem bytes in *arr (n used, *cap allocated).
+ * Returns 0, or -1 when out of memory (*arr unchanged). */
+static int grow(void *arr, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap) return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *p = realloc(*(void **)arr, ncap * elem);
+    if (!p) return -1;
+    *(void **)arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hash index: 64-bit key -> 32-bit id (ids >= 1)                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct id_map {
+    uint64_t *keys;
+    uint32_t *ids;   /* 0 = empty slot */
+    size_t mask;     /* slots - 1 */
+    size_t count;    /* used slots */
+} id_map;
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Slot of key, or of the empty slot where it would go. */
+static size_t idmap_slot(const id_map *m, uint64_t key)
+{
+    size_t i = mix(key) & m->mask;
+    while (m->ids[i] && m->keys[i] != key) i = (i + 1) & m->mask;
+    return i;
+}
+
+/* Id of key, 0 when absent. */
+static uint32_t idmap_get(const id_map *m, uint64_t key)
+{
+    return m->ids ? m->ids[idmap_slot(m, key)] : 0;
+}
+
+/* Add key (absent) with id. Returns 0, or -1 when out of memory. */
+static int idmap_put(id_map *m, uint64_t key, uint32_t id)
+{
+    if (!m->ids || (m->count + 1) * 2 > m->mask + 1) { /* load <= 1/2 */
+        size_t nslots = m->ids ? (m->mask + 1) * 2 : 256;
+        id_map n = { calloc(nslots, sizeof *n.keys), calloc(nslots, sizeof *n.ids), nslots - 1, 0 };
+        if (!n.keys || !n.ids) { free(n.keys); free(n.ids); return -1; }
+        for (size_t i = 0; m->ids && i <= m->mask; i++) {
+            if (!m->ids[i]) continue;
+            size_t j = idmap_slot(&n, m->keys[i]);
+            n.keys[j] = m->keys[i];
+            n.ids[j] = m->ids[i];
+        }
+        n.count = m->count;
+        free(m->keys);
+        free(m->ids);
+        *m = n;
+    }
+    size_t i = idmap_slot(m, key);
+    m->keys[i] = key;
+    m->ids[i] = id;
+    m->count++;
+    return 0;
+}
+
+static void idmap_free(id_map *m)
+{
+    free(m->keys);
+    free(m->ids);
+}
+
+/* ------------------------------------------------------------------ */
+/* Loaded modules: executable segments, file names, build IDs           */
+/* ------------------------------------------------------------------ */
+
+typedef struct module {
+    uint64_t start, limit, offset; /* page-aligned executable segment, its file offset */
+    const char *file;              /* path (arena), "[vdso]" for the vDSO */
+    const char *build_id;          /* hex (arena), "" when the module has none */
+    int has_functions;             /* some location in it was named */
+} module;
+
+typedef struct module_walk {
+    module *mods;
+    size_t n;
+    chunk **arena;
+    int failed; /* out of memory */
+} module_walk;
+
+/* Hex of the NT_GNU_BUILD_ID note among the notes of [p, end), or "". */
+static const char *build_id_of(chunk **arena, const unsigned char *p, const unsigned char *end, size_t align)
+{
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+        const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+        size_t name = (nh->n_namesz + align - 1) & ~(align - 1);
+        size_t desc = (nh->n_descsz + align - 1) & ~(align - 1);
+        const unsigned char *d = p + sizeof *nh + name;
+        if (d + desc > end) break;
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(p + sizeof *nh, "GNU", 4) == 0) {
+            size_t n = nh->n_descsz < BUILD_ID_MAX ? nh->n_descsz : BUILD_ID_MAX;
+            char *hex = arena_alloc(arena, 2 * n + 1);
+            if (!hex) return NULL;
+            for (size_t i = 0; i < n; i++) {
+                hex[2 * i] = "0123456789abcdef"[d[i] >> 4];
+                hex[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
+            }
+            return hex;
+        }
+        p = d + desc;
+    }
+    return "";
+}
+
+static char *arena_strdup(chunk **arena, const char *s)
+{
+    size_t n = strlen(s);
+    char *d = arena_alloc(arena, n + 1);
+    return d ? memcpy(d, s, n + 1) : NULL;
+}
+
+static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    module_walk *w = arg;
+    (void)size;
+    const char *build_id = "";
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+        build_id = build_id_of(w->arena, p, p + ph->p_memsz, ph->p_align == 8 ? 8 : 4);
+        if (!build_id) { w->failed = 1; return 1; }
+        if (*build_id) break;
+    }
+    const char *file;
+    char exe[4096];
+    if (w->n == 0 && info->dlpi_name[0] == '\0') { /* the program itself comes first */
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        file = exe;
+    } else if (strncmp(info->dlpi_name, "linux-vdso", 10) == 0 || info->dlpi_name[0] == '\0') {
+        file = "[vdso]"; /* pprof knows not to look for it on disk */
+    } else {
+        file = info->dlpi_name;
+    }
+    for (int i = 0; i < info->dlpi_phnum && w->n < MAX_MODULES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+        module *m = &w->mods[w->n];
+        m->start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+        m->limit = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        m->offset = ph->p_offset & ~(page - 1);
+        m->file = arena_strdup(w->arena, file);
+        m->build_id = build_id;
+        m->has_functions = 0;
+        if (!m->file) { w->failed = 1; return 1; }
+        w->n++;
+    }
+    return 0;
+}
+
+/* Index of the module holding pc, or -1. */
+static int module_of(const module_walk *w, uintptr_t pc)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (pc >= w->mods[i].start && pc < w->mods[i].limit) return (int)i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The profile being built                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct builder {
+    chunk *arena;                 /* every message and string the profile points to */
+    module_walk mods;             /* loaded modules = mappings (ids = index + 1) */
+
+    char **strs;                  /* string_table; strs[0] = "" */
+    size_t nstrs, capstrs;
+    uint32_t *str_slot;           /* open addressing: string index + 1, 0 empty */
+    size_t str_mask;
+
+    pb_function **fns;            /* functions, id = index + 1 */
+    size_t nfns, capfns;
+    id_map fn_index;              /* (name << 32 | file) -> id */
+
+    pb_location **locs;           /* locations, id = index + 1 */
+    size_t nlocs, caplocs;
+    id_map loc_index;             /* pc -> id */
+
+    pb_sample **samples;
+    size_t nsamples, capsamples;
+} builder;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+/* Index of s in the string table, added (copied) when new; -1 when out of memory. */
+static int64_t str_id(builder *b, const char *s)
+{
+    if (!s) s = "";
+    if ((b->nstrs + 1) * 2 > b->str_mask + 1) { /* rehash into twice the slots */
+        size_t nslots = b->str_mask ? (b->str_mask + 1) * 2 : 1024;
+        uint32_t *ns = calloc(nslots, sizeof *ns);
+        if (!ns) return -1;
+        for (size_t i = 0; i < b->nstrs; i++) {
+            size_t j = hash_str(b->strs[i]) & (nslots - 1);
+            while (ns[j]) j = (j + 1) & (nslots - 1);
+            ns[j] = (uint32_t)i + 1;
+        }
+        free(b->str_slot);
+        b->str_slot = ns;
+        b->str_mask = nslots - 1;
+    }
+    size_t j = hash_str(s) & b->str_mask;
+    for (; b->str_slot[j]; j = (j + 1) & b->str_mask)
+        if (strcmp(b->strs[b->str_slot[j] - 1], s) == 0) return b->str_slot[j] - 1;
+    char *copy = arena_strdup(&b->arena, s);
+    if (!copy || grow(&b->strs, b->nstrs, &b->capstrs, sizeof *b->strs) != 0) return -1;
+    b->strs[b->nstrs] = copy;
+    b->str_slot[j] = (uint32_t)++b->nstrs;
+    return (int64_t)b->nstrs - 1;
+}
+
+/* Id of the function name in file, added when new; 0 when out of memory. */
+static uint64_t function_id(builder *b, const char *name, const char *file)
+{
+    int64_t n = str_id(b, name), f = str_id(b, file);
+    if (n < 0 || f < 0) return 0;
+    uint64_t key = (uint64_t)n << 32 | (uint64_t)f;
+    uint32_t id = idmap_get(&b->fn_index, key);
+    if (id) return id;
+    pb_function *fn = arena_alloc(&b->arena, sizeof *fn);
+    if (!fn || grow(&b->fns, b->nfns, &b->capfns, sizeof *b->fns) != 0) return 0;
+    perftools__profiles__function__init(fn);
+    fn->id = b->nfns + 1;
+    fn->name = n;
+    fn->system_name = n;
+    fn->filename = f;
+    if (idmap_put(&b->fn_index, key, (uint32_t)fn->id) != 0) return 0;
+    b->fns[b->nfns++] = fn;
+    return fn->id;
+}
+
+/* Id of the location of return address pc, added (symbolized) when new; 0
+ * when out of memory. Its address is pc - 1, inside the call instruction,
+ * where the tracker's symbolizer also looks. */
+static uint64_t location_id(builder *b, uintptr_t pc)
+{
+    uint32_t id = idmap_get(&b->loc_index, pc);
+    if (id) return id;
+    pb_location *loc = arena_alloc(&b->arena, sizeof *loc);
+    if (!loc || grow(&b->locs, b->nlocs, &b->caplocs, sizeof *b->locs) != 0) return 0;
+    perftools__profiles__location__init(loc);
+    loc->id = b->nlocs + 1;
+    loc->address = pc ? pc - 1 : 0;
+    int m = module_of(&b->mods, pc - 1);
+    loc->mapping_id = m >= 0 ? (uint64_t)m + 1 : 0;
+
+    tracker_frame_info info;
+    tracker_symbolize(pc, &info);
+    if (info.function) { /* unknown frames keep only their address: pprof shows it in hex */
+        pb_line *line = arena_alloc(&b->arena, sizeof *line);
+        pb_line **lines = arena_alloc(&b->arena, sizeof *lines);
+        char named[256];
+        if (!line || !lines) return 0;
+        perftools__profiles__line__init(line);
+        /* A function without a symbol is "+0x1a2b" (its offset in the
+         * module): say which module, as "libc.so.6+0x1a2b". */
+        if (info.function[0] == '+')
+            snprintf(named, sizeof named, "%s%s", info.module, info.function);
+        line->function_id = function_id(b, info.function[0] == '+' ? named : info.function, info.file);
+        if (!line->function_id) return 0;
+        line->line = info.line;
+        lines[0] = line;
+        loc->line = lines;
+        loc->n_line = 1;
+        if (m >= 0) b->mods.mods[m].has_functions = 1;
+    }
+    if (idmap_put(&b->loc_index, pc, (uint32_t)loc->id) != 0) return 0;
+    b->locs[b->nlocs++] = loc;
+    return loc->id;
+}
+
+/* Add the sample of stack id with values v. Returns 0, -1 when out of memory. */
+static int add_sample(builder *b, uint32_t stack_id, const int64_t v[NVALUES])
+{
+    int n;
+    const uintptr_t *frames = tracker_stack_frames(stack_id, &n);
+    pb_sample *s = arena_alloc(&b->arena, sizeof *s);
+    uint64_t *ids = arena_alloc(&b->arena, (size_t)(n ? n : 1) * sizeof *ids);
+    int64_t *vals = arena_alloc(&b->arena, NVALUES * sizeof *vals);
+    if (!s || !ids || !vals || grow(&b->samples, b->nsamples, &b->capsamples, sizeof *b->samples) != 0)
+        return -1;
+    perftools__profiles__sample__init(s);
+    for (int i = 0; i < n; i++) /* innermost first, as pprof wants: location_id[0] is the leaf */
+        if (!(ids[i] = location_id(b, frames[i]))) return -1;
+    memcpy(vals, v, NVALUES * sizeof *vals);
+    s->n_location_id = (size_t)n;
+    s->location_id = ids;
+    s->n_value = NVALUES;
+    s->value = vals;
+    b->samples[b->nsamples++] = s;
+    return 0;
+}
+
+/* The samples: now's rows, minus base's rows of the same stack when base is
+ * given (both are in ascending stack id order). Returns 0, -1 when out of memory. */
+static int add_samples(builder *b, const tracker_snapshot *now, const tracker_snapshot *base)
+{
+    static const tracker_site_stat none;
+    size_t i = 0, j = 0, nb = base ? base->nstats : 0;
+    while (i < now->nstats || j < nb) {
+        const tracker_site_stat *a = &none, *z = &none;
+        uint32_t id;
+        if (j >= nb || (i < now->nstats && now->stats[i].stack_id < base->stats[j].stack_id)) {
+            a = &now->stats[i++];
+            id = a->stack_id;
+        } else if (i >= now->nstats || base->stats[j].stack_id < now->stats[i].stack_id) {
+            z = &base->stats[j++];
+            id = z->stack_id;
+        } else {
+            a = &now->stats[i++];
+            z = &base->stats[j++];
+            id = a->stack_id;
+        }
+        /* unsigned differences read as signed: a delta may be negative (freed since base) */
+        int64_t v[NVALUES] = {
+            (int64_t)(a->alloc_count - z->alloc_count), (int64_t)(a->alloc_bytes - z->alloc_bytes),
+            (int64_t)(a->count - z->count), (int64_t)(a->size - z->size),
+        };
+        if (!v[0] && !v[1] && !v[2] && !v[3]) continue;
+        if (add_sample(b, id, v) != 0) return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Packing and gzip                                                     */
+/* ------------------------------------------------------------------ */
+
+/* gzip (RFC 1952) of in[0..n) into a malloc'ed *out. Returns 0, -1 on failure. */
+static int gzip(const unsigned char *in, size_t n, unsigned char **out, size_t *len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    size_t cap = deflateBound(&zs, (uLong)n);
+    unsigned char *buf = malloc(cap);
+    int rc = -1;
+    if (buf) {
+        zs.next_in = (Bytef *)in;
+        zs.avail_in = (uInt)n;
+        zs.next_out = buf;
+        zs.avail_out = (uInt)cap;
+        if (deflate(&zs, Z_FINISH) == Z_STREAM_END) {
+            *out = buf;
+            *len = zs.total_out;
+            rc = 0;
+        } else {
+            free(buf);
+        }
+    }
+    deflateEnd(&zs);
+    return rc;
+}
+
+/* Fill p from b (sample types, mappings, tables). Returns 0, -1 when out of memory. */
+static int finish_profile(builder *b, pb_profile *p, const tracker_snapshot *now, const tracker_snapshot *base)
+{
+    static const char *const types[NVALUES][2] = {
+        { "alloc_objects", "count" }, { "alloc_space", "bytes" },
+        { "inuse_objects", "count" }, { "inuse_space", "bytes" },
+    };
+    pb_value_type *vt = arena_alloc(&b->arena, (NVALUES + 1) * sizeof *vt);
+    pb_value_type **vtp = arena_alloc(&b->arena, NVALUES * sizeof *vtp);
+    pb_mapping *maps = arena_alloc(&b->arena, (b->mods.n + 1) * sizeof *maps);
+    pb_mapping **mapp = arena_alloc(&b->arena, (b->mods.n + 1) * sizeof *mapp);
+    if (!vt || !vtp || !maps || !mapp) return -1;
+    for (int i = 0; i <= NVALUES; i++) {
+        perftools__profiles__value_type__init(&vt[i]);
+        vt[i].type = str_id(b, i < NVALUES ? types[i][0] : "space");
+        vt[i].unit = str_id(b, i < NVALUES ? types[i][1] : "bytes");
+        if (vt[i].type < 0 || vt[i].unit < 0) return -1;
+        if (i < NVALUES) vtp[i] = &vt[i];
+    }
+    for (size_t i = 0; i < b->mods.n; i++) {
+        const module *m = &b->mods.mods[i];
+        perftools__profiles__mapping__init(&maps[i]);
+        maps[i].id = i + 1;
+        maps[i].memory_start = m->start;
+        maps[i].memory_limit = m->limit;
+        maps[i].file_offset = m->offset;
+        maps[i].filename = str_id(b, m->file);
+        maps[i].build_id = str_id(b, m->build_id);
+        if (maps[i].filename < 0 || maps[i].build_id < 0) return -1;
+        /* named by us: pprof must not re-symbolize it (and replace our lines) */
+        maps[i].has_functions = maps[i].has_filenames = maps[i].has_line_numbers = m->has_functions;
+        mapp[i] = &maps[i];
+    }
+    p->n_sample_type = NVALUES;
+    p->sample_type = vtp;
+    p->period_type = &vt[NVALUES];
+    p->period = 1;
+    p->n_sample = b->nsamples;
+    p->sample = b->samples;
+    p->n_mapping = b->mods.n;
+    p->mapping = mapp;
+    p->n_location = b->nlocs;
+    p->location = b->locs;
+    p->n_function = b->nfns;
+    p->function = b->fns;
+    p->n_string_table = b->nstrs;
+    p->string_table = b->strs;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    p->time_nanos = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (base) p->duration_nanos = (int64_t)((now->taken_at - base->taken_at) * 1e9);
+    return 0;
+}
+
+int tracker_pprof_heap(const tracker_snapshot *now, const tracker_snapshot *base,
+                       unsigned char **out, size_t *len)
+{
+    int g = tracker_guard_enter(); /* the encoder's own memory is not tracked */
+    int rc = -1;
+    builder b;
+    memset(&b, 0, sizeof b);
+    unsigned char *packed = NULL;
+    module mods[MAX_MODULES];
+    b.mods.mods = mods;
+    b.mods.arena = &b.arena;
+    dl_iterate_phdr(module_cb, &b.mods);
+    if (b.mods.failed || str_id(&b, "") != 0 || add_samples(&b, now, base) != 0) goto done;
+
+    pb_profile p;
+    perftools__profiles__profile__init(&p);
+    if (finish_profile(&b, &p, now, base) != 0) goto done;
+    size_t n = perftools__profiles__profile__get_packed_size(&p);
+    packed = malloc(n ? n : 1);
+    if (!packed) goto done;
+    perftools__profiles__profile__pack(&p, packed);
+    rc = gzip(packed, n, out, len);
+done:
+    free(packed);
+    free(b.strs);
+    free(b.str_slot);
+    free(b.fns);
+    free(b.locs);
+    free(b.samples);
+    idmap_free(&b.fn_index);
+    idmap_free(&b.loc_index);
+    arena_free(b.arena);
+    if (g) tracker_guard_leave();
+    return rc;
+}
