@@ -105,11 +105,33 @@ check "pprof -http serves a flame graph with fetch_user_data in it" grep -q fetc
 if [ -x /usr/bin/chromium ]; then # the screenshot is for the README (docs/pprof-flamegraph.png), not asserted beyond existing
     mkdir -p results
     timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
-        --user-data-dir="$TEST_TMP/chromium" --window-size=1280,300 --virtual-time-budget=5000 \
+        --user-data-dir="$TEST_TMP/chromium" --window-size=1280,330 --virtual-time-budget=5000 \
         --screenshot="$TEST_ROOT/results/pprof-flamegraph.png" "$FLAME" >/dev/null 2>&1
     check "headless chromium took the flame graph's picture (results/pprof-flamegraph.png)" test -s results/pprof-flamegraph.png
 fi
 stop_pprof
+
+# ---- the preload: TRACKER_FORMAT=pprof writes the same profile for any program
+prog="$TEST_TMP/leaky_prog"
+if cc -std=c11 -D_GNU_SOURCE -g -O2 -o "$prog" tests/preload/leaky_prog.c; then
+    rec_line=$(grep -n 'LEAK-RECORD' tests/preload/leaky_prog.c | head -1 | cut -d: -f1)
+    LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_FORMAT=pprof TRACKER_OUT="$TEST_TMP/prog.%p.pb.gz" \
+        "$prog" 300 >/dev/null 2>"$TEST_TMP/prog.err"
+    check_eq "preload: the program's exit status is untouched" 0 $?
+    pb=$(ls "$TEST_TMP"/prog.*.pb.gz 2>/dev/null | head -1)
+    "$PPROF" -top -lines -sample_index=inuse_objects "${pb:-/nonexistent}" >"$TEST_TMP/prog.top" 2>&1
+    check_eq "preload: pprof reads TRACKER_OUT=prog.%p.pb.gz: 300 live objects at the LEAK-RECORD line" \
+        "300 make_record tests/preload/leaky_prog.c:$rec_line" \
+        "$(awk '$7 ~ /leaky_prog.c:/ && $6 == "make_record" { print $1, $6, $7 }' "$TEST_TMP/prog.top")"
+    LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_FORMAT=pprof TRACKER_OUT="$TEST_TMP/sort.pb.gz" \
+        sort /etc/passwd >/dev/null
+    check "preload: a system program (sort) gets a profile pprof reads" \
+        sh -c "'$PPROF' -top '$TEST_TMP/sort.pb.gz' 2>/dev/null | grep -q '^File: sort'"
+    LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_FORMAT=pprof /bin/true 2>"$TEST_TMP/true.err"
+    check_eq "preload: without TRACKER_OUT, one line says no profile was written, exit 0" "0 1" "$? $(grep -c 'no pprof profile' "$TEST_TMP/true.err")"
+else
+    fail "tests/preload/leaky_prog.c compiles" "exit 0" "a compile error"
+fi
 
 # ---- the tracker off: 503 and a reason
 stop_server

@@ -1,5 +1,6 @@
 /* preload.c - LD_PRELOAD glue: writes a tracker report of any program at exit, and on a signal the user names. */
 
+#include "pprof.h"
 #include "tracker.h"
 #include "tracker_internal.h"
 
@@ -34,7 +35,9 @@
  *   TRACKER_TOP     groups per report (default 10)
  *   TRACKER_FRAMES  frames shown per group (default 8)
  *   TRACKER_KEY     lineno | traceback | filename (default lineno)
- *   TRACKER_FORMAT  text | json (default text)
+ *   TRACKER_FORMAT  text | json | pprof (default text). pprof: each report
+ *                   replaces the TRACKER_OUT file with a gzipped pprof
+ *                   profile of the heap (tracker/pprof.h), for go tool pprof
  *   TRACKER_DEBUGINFO  system: also read separate debug files (libc6-dbg,
  *                   /usr/lib/debug) so system libraries show file:line;
  *                   default: only DWARF inside each module
@@ -67,6 +70,7 @@ static struct {
     char out[PATH_MAX];       /* TRACKER_OUT made absolute, %p kept; "" = stderr */
     tracker_report_opts opts; /* from the environment */
     int signo;                /* on-demand signal, 0 = none (the default) */
+    int pprof;                /* TRACKER_FORMAT=pprof */
     pid_t pid;                /* this process; a hook seeing another pid runs in a vfork child */
     atomic_int exit_done;     /* the exit report is written (or refused): never twice */
     volatile sig_atomic_t thread; /* 1: the opt-in reporter thread runs in this process */
@@ -140,12 +144,38 @@ static void note(const char *what)
     close(fd);
 }
 
+/* TRACKER_FORMAT=pprof: replace the report file with a profile of the
+ * heap now, absolute (pprof -diff_base compares two). Needs TRACKER_OUT. */
+static void write_pprof(void)
+{
+    char path[PATH_MAX];
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    tracker_snapshot *s = tracker_snapshot_take_flags(TRACKER_SNAP_ALL_STACKS);
+    int fd = preload.out[0] ? open_out(path, sizeof path) : -1;
+    if (s && fd >= 0 && ftruncate(fd, 0) == 0 && tracker_pprof_heap(s, NULL, &buf, &len) == 0) {
+        write_all(fd, (const char *)buf, len);
+    } else {
+        static const char msg[] = "tracker: no pprof profile written (TRACKER_OUT unset or unwritable, or out of memory)\n";
+        write_all(2, msg, sizeof msg - 1);
+    }
+    if (fd >= 0) close(fd);
+    free(buf);
+    tracker_snapshot_free(s);
+}
+
 /* Write one report: on demand, the difference since the previous one (this
  * one becomes the next baseline); at exit, absolute. errno is left as it was. */
 static void write_report(const char *why, tracker_baseline_mode mode)
 {
     int saved = errno;
     int g = tracker_guard_enter();
+    if (preload.pprof) {
+        write_pprof();
+        if (g) tracker_guard_leave();
+        errno = saved;
+        return;
+    }
     size_t len = 0;
     int no = 0;
     char *text = tracker_baseline_report(&preload.base, mode, &preload.opts, &len, &no);
@@ -355,6 +385,7 @@ __attribute__((constructor(200))) static void preload_init(void)
         fprintf(stderr, "tracker: ignoring TRACKER_KEY=%s (want lineno, traceback or filename)\n", key);
     const char *fmt = getenv("TRACKER_FORMAT");
     preload.opts.format = fmt && strcmp(fmt, "json") == 0 ? TRACKER_FORMAT_JSON : TRACKER_FORMAT_TEXT;
+    preload.pprof = fmt && strcmp(fmt, "pprof") == 0;
     preload.signo = parse_signal(getenv("TRACKER_SIGNAL"));
     if (preload.signo < 0) {
         fprintf(stderr, "tracker: ignoring TRACKER_SIGNAL=%s (want a signal name or number, e.g. USR2)\n",
