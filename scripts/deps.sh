@@ -21,7 +21,7 @@ for step in "$@"; do
     case "$step" in
         build)   pkgs="$pkgs gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev" ;;
         demo)    pkgs="$pkgs $demo_pkgs" ;;
-        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus $checker_pkgs" ;;
+        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs" ;;
         compare) pkgs="$pkgs $demo_pkgs heaptrack $checker_pkgs" ;;
         browser) pkgs="$pkgs chromium fonts-dejavu-core nodejs npm" ;;
         *) usage ;;

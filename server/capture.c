@@ -95,8 +95,10 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
             q->opts.format = TRACKER_FORMAT_TEXT;
         else if (strcmp(value, "json") == 0)
             q->opts.format = TRACKER_FORMAT_JSON;
+        else if (strcmp(value, "folded") == 0)
+            q->opts.format = TRACKER_FORMAT_FOLDED;
         else {
-            snprintf(err, errlen, "format: unknown format '%s' (expected text or json)",
+            snprintf(err, errlen, "format: unknown format '%s' (expected text, json or folded)",
                      http_printable(value, shown, sizeof shown));
             return -1;
         }
@@ -107,7 +109,8 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
 void capture_query_finish(capture_query *q)
 {
     if (q->opts.frames == 0)
-        q->opts.frames = q->opts.key == TRACKER_KEY_TRACEBACK ? TRACKER_MAX_FRAMES : 1;
+        q->opts.frames = q->opts.key == TRACKER_KEY_TRACEBACK || q->opts.format == TRACKER_FORMAT_FOLDED
+                             ? TRACKER_MAX_FRAMES : 1;
 }
 
 /* ------------------------------------------------------------ handler */

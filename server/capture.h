@@ -14,7 +14,7 @@ typedef struct capture_query {
     /* The report's options, as tracker_report takes them: top (groups shown,
      * 1..CAPTURE_TOP_MAX, default 10), key (default TRACKER_KEY_LINENO),
      * frames (1..TRACKER_MAX_FRAMES; 0 = not given yet, default set by
-     * finish), json (0 text, the default, or 1). */
+     * finish), format (text, the default, json or folded). */
     tracker_report_opts opts;
     unsigned seen;   /* one bit per parameter already given, to reject repeats */
 } capture_query;
@@ -32,7 +32,7 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
                         size_t errlen);
 
 /* Fill in what depends on other parameters (frames defaults to 1 for lineno
- * and filename, TRACKER_MAX_FRAMES for traceback). Never fails. */
+ * and filename, TRACKER_MAX_FRAMES for traceback and format=folded). Never fails. */
 void capture_query_finish(capture_query *q);
 
 /* Answer GET /capture on conn: 200 with the report (text/plain or JSON),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_pprof.sh - GET /debug/pprof/heap read by Go's own pprof: top, diff_base, traces, ?seconds=, a flame graph over -http, and bad queries.
+# test_pprof.sh - GET /debug/pprof/heap read by Go's own pprof (top, diff_base, traces, ?seconds=, -http flame graph, bad queries), folded stacks by flamegraph.pl, and the preload's TRACKER_FORMAT=pprof.
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TEST_ROOT"
@@ -110,6 +110,27 @@ if [ -x /usr/bin/chromium ]; then # the screenshot is for the README (docs/pprof
     check "headless chromium took the flame graph's picture (results/pprof-flamegraph.png)" test -s results/pprof-flamegraph.png
 fi
 stop_pprof
+
+# ---- folded stacks (/capture?format=folded) and the real flamegraph.pl (vendor/flamegraph/)
+cap "?format=folded" >"$TEST_TMP/folded1.txt"
+check "format=folded: every line is 'frame;frame;... bytes'" \
+    awk 'NF < 2 || $NF !~ /^[0-9]+$/ { bad = 1 } END { exit bad || NR == 0 }' "$TEST_TMP/folded1.txt"
+ab -q -n 2000 -c 4 "$(url /)" >/dev/null 2>&1
+cap "?format=folded" >"$TEST_TMP/folded2.txt"
+top=$(sort -t' ' -k2 -n -r <(awk '{ print $NF, $0 }' "$TEST_TMP/folded2.txt") | head -1 | cut -d' ' -f2-)
+leaf=$(echo "$top" | awk '{ sub(/ [0-9]+$/, ""); n = split($0, f, ";"); print f[n] }')
+check_eq "format=folded, second capture: the biggest growth ends at the LEAK-SITE line" \
+    "fetch_user_data (server/fetch_user_data.c:$LEAK_LINE)" "$leaf"
+check_eq "... by 2000 x 40200 B" $((2000 * LEAK_RECORD)) "${top##* }"
+check "... outermost frame first, handle_hello just above the leaf" \
+    sh -c "echo '$top' | grep -q ';handle_hello (server/routes.c:[0-9]*);fetch_user_data (server/fetch_user_data.c:$LEAK_LINE) [0-9]*\$'"
+if perl vendor/flamegraph/flamegraph.pl --countname=bytes --title="leak growth" "$TEST_TMP/folded2.txt" \
+        >"$TEST_TMP/flame.svg" 2>"$TEST_TMP/flame.err"; then
+    check "flamegraph.pl draws it: an SVG with fetch_user_data's frame" \
+        grep -q "<title>fetch_user_data (server/fetch_user_data.c:$LEAK_LINE) ([0-9,]* bytes, 100" "$TEST_TMP/flame.svg"
+else
+    fail "flamegraph.pl reads format=folded" "exit 0" "$(head -c 200 "$TEST_TMP/flame.err")"
+fi
 
 # ---- the preload: TRACKER_FORMAT=pprof writes the same profile for any program
 prog="$TEST_TMP/leaky_prog"

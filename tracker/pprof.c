@@ -352,9 +352,9 @@ static uint64_t location_id(builder *b, uintptr_t pc)
         if (!line || !lines) return 0;
         perftools__profiles__line__init(line);
         /* A function without a symbol is "+0x1a2b" (its offset in the
-         * module): say which module, as "libc.so.6+0x1a2b". */
+         * module): say which module, as /capture does: "[libc.so.6] +0x1a2b". */
         if (info.function[0] == '+')
-            snprintf(named, sizeof named, "%s%s", info.module, info.function);
+            snprintf(named, sizeof named, "[%s] %s", info.module, info.function);
         line->function_id = function_id(b, info.function[0] == '+' ? named : info.function, info.file);
         if (!line->function_id) return 0;
         line->line = info.line;

@@ -42,7 +42,9 @@ char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
     strbuf sb = { 0 };
     char *result = NULL;
     grouping gr;
-    if (report_group(now, prev, mode, &opts, &gr) == 0) {
+    if (opts.format == TRACKER_FORMAT_FOLDED) {
+        report_folded(&sb, now, prev, &opts);
+    } else if (report_group(now, prev, mode, &opts, &gr) == 0) {
         if (opts.format == TRACKER_FORMAT_JSON) report_json(&sb, &gr, now, prev, mode, &opts, t0);
         else report_text(&sb, &gr, now, prev, mode, &opts, t0);
         report_group_free(&gr);

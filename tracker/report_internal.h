@@ -12,7 +12,8 @@
  * tracker_report (report.c) runs in three steps, one file each:
  *   report_group.c  one row per (snapshot, stack), keyed, merged into groups, sorted;
  *   report_text.c   groups as tracemalloc's lines;
- *   report_json.c   groups as one JSON object.
+ *   report_json.c   groups as one JSON object;
+ *   report_folded.c (no grouping) stacks as folded lines, for flame graphs.
  * All of it runs under the tracker's recursion guard: its memory is not tracked.
  */
 
@@ -79,5 +80,9 @@ void report_text(strbuf *sb, const grouping *g, const tracker_snapshot *now, con
                  report_mode mode, const tracker_report_opts *opts, double t0);
 void report_json(strbuf *sb, const grouping *g, const tracker_snapshot *now, const tracker_snapshot *prev,
                  report_mode mode, const tracker_report_opts *opts, double t0);
+
+/* ---- report_folded.c: every stack, not grouped ---- */
+void report_folded(strbuf *sb, const tracker_snapshot *now, const tracker_snapshot *prev,
+                   const tracker_report_opts *opts);
 
 #endif /* REPORT_INTERNAL_H */

@@ -111,7 +111,8 @@ typedef enum tracker_key {
 
 typedef enum tracker_format {
     TRACKER_FORMAT_TEXT, /* tracemalloc's lines, then "# ..." summary lines */
-    TRACKER_FORMAT_JSON  /* one JSON object */
+    TRACKER_FORMAT_JSON,  /* one JSON object */
+    TRACKER_FORMAT_FOLDED /* "outer;...;inner bytes" lines for flame graphs (report_folded.c) */
 } tracker_format;
 
 typedef struct tracker_report_opts {

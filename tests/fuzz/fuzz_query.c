@@ -84,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(q.opts.key == TRACKER_KEY_LINENO || q.opts.key == TRACKER_KEY_TRACEBACK ||
                     q.opts.key == TRACKER_KEY_FILENAME,
                 "key is a known key");
-        require(q.opts.format == TRACKER_FORMAT_TEXT || q.opts.format == TRACKER_FORMAT_JSON, "format is text or json");
+        require(q.opts.format == TRACKER_FORMAT_TEXT || q.opts.format == TRACKER_FORMAT_JSON ||
+                q.opts.format == TRACKER_FORMAT_FOLDED, "format is text, json or folded");
     }
     free(copy);
     return 0;
