@@ -12,6 +12,7 @@
 #include "decimal.h"
 #include "fetch_user_data.h"
 #include "http_reply.h"
+#include "metrics.h"
 #include "pprof_http.h"
 #include "profile_cache.h"
 #include "stats.h"
@@ -161,6 +162,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
         return handle_stats(conn);
     if (strcmp(url, "/capture") == 0)
         return capture_handle(conn);
+    if (strcmp(url, METRICS_PATH) == 0)
+        return metrics_handle(conn);
     if (strcmp(url, PPROF_HTTP_PATH) == 0)
         return pprof_http_heap(conn);
     if (dashboard_match(url))

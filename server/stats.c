@@ -60,6 +60,16 @@ void stats_cancel_leak(uint64_t bytes)
     atomic_fetch_sub_explicit(&st.leaked_blocks, 1, memory_order_relaxed);
 }
 
+void stats_get(stats_counters *out)
+{
+    out->requests = atomic_load(&st.requests);
+    out->leaked_bytes = atomic_load(&st.leaked_bytes);
+    out->leaked_blocks = atomic_load(&st.leaked_blocks);
+    out->capped = atomic_load(&st.capped);
+    out->leak_cap_bytes = st.leak_cap_bytes;
+    out->leak_kind = st.leak_kind;
+}
+
 /* ------------------------------------------------------------ /proc and JSON */
 
 long stats_rss_kb(void)

@@ -23,6 +23,19 @@ int stats_try_leak(uint64_t bytes);
 /* Undo a successful stats_try_leak(bytes) whose block could not be made. */
 void stats_cancel_leak(uint64_t bytes);
 
+/* The counters, each read atomically (for /metrics). */
+typedef struct stats_counters {
+    uint64_t requests;       /* GET/HEAD / answered, 200 or 503 */
+    uint64_t leaked_bytes;   /* bytes leaked so far (<= leak_cap_bytes) */
+    uint64_t leaked_blocks;  /* records leaked so far */
+    uint64_t capped;         /* requests answered 503: leak cap reached */
+    uint64_t leak_cap_bytes; /* --leak-cap-mb in bytes */
+    const char *leak_kind;   /* "drop", "cache" or "none" */
+} stats_counters;
+
+/* Fill *out with the counters now. Thread-safe. */
+void stats_get(stats_counters *out);
+
 /* VmRSS of this process in kB as /proc/self/status prints it; -1 if unreadable. */
 long stats_rss_kb(void);
 
