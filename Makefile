@@ -1,4 +1,4 @@
-# Makefile - builds the leak lab (server, tracker, load sampler); `make test` / `make demo` also install what they need.
+# Makefile - builds the leak lab (server, tracker); `make test` / `make demo` also install what they need.
 #
 # `make` only builds; `make deps` installs the build packages (Debian). Programs
 # a user runs go to bin/; everything else (objects, unit tests, tools, fuzz
@@ -85,9 +85,9 @@ build/deps-ok: scripts/deps.sh
 	@mkdir -p $(@D) && touch $@
 
 # ---------------------------------------------------------------- the lab (make)
-BINS = bin/server bin/server-O0 bin/libtracker.so bin/rss_sampler
+BINS = bin/server bin/server-O0 bin/libtracker.so
 
-.PHONY: all deps demo test bench compare fuzz fuzz-build unit clean
+.PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean
 all: $(BINS)
 
 deps:
@@ -109,9 +109,6 @@ bin/server-O0: $(call objs,O0,$(HOOKED_SRC)) | bin
 build/obj/pic/%.o: XFLAGS = -fvisibility=hidden
 bin/libtracker.so: $(call objs,pic,$(TRACKER_SRC) tracker/hooks.c tracker/preload.c) tracker/libtracker.map | bin
 	$(CC) $(LDFLAGS) -pthread -shared -Wl,--version-script=tracker/libtracker.map -o $@ $(filter %.o,$^) $(TRACKER_LIBS)
-
-bin/rss_sampler: $(call objs,O2,loadgen/rss_sampler.c) | bin
-	$(LINK)
 
 # ---------------------------------------------------------------- servers under other tools (make compare)
 # scripts/compare.sh runs the same leaky load under the tools a C engineer would
@@ -189,27 +186,38 @@ build/fuzz/%:
 	$(FUZZ_CC) $(LDFLAGS) $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
 # ---------------------------------------------------------------- running it
-# Installing comes first, then a recursive make builds: so `make -j demo` never
-# compiles before the packages are there.
+# step DEPS_STEP,TARGETS,COMMAND: install what DEPS_STEP needs, then build
+# TARGETS with a recursive make (so that `make -j demo` never compiles before
+# the packages are there), then run COMMAND.
+define step
+@bash scripts/deps.sh build $(1)
+@$(MAKE) --no-print-directory $(2)
+@$(3)
+endef
 demo:
-	@bash scripts/deps.sh build demo
-	@$(MAKE) --no-print-directory all
-	@bash scripts/demo.sh
-
+	$(call step,demo,all,bash scripts/demo.sh)
 test:
-	@bash scripts/deps.sh build test
-	@$(MAKE) --no-print-directory all unit
-	@bash tests/run.sh
-
+	$(call step,test,all unit,bash tests/run.sh)
 bench:
-	@bash scripts/deps.sh build demo
-	@$(MAKE) --no-print-directory all
-	@bash tests/bench.sh
-
+	$(call step,demo,all,bash tests/bench.sh)
 compare:
-	@bash scripts/deps.sh build compare
-	@$(MAKE) --no-print-directory $(COMPARE_BINS) bin/rss_sampler
-	@bash scripts/compare.sh
+	$(call step,compare,$(COMPARE_BINS),bash scripts/compare.sh)
+
+# ---------------------------------------------------------------- the README's pictures and samples
+# results/ is what the runs write (not in git); docs/img/ and docs/samples/
+# keep the copies the README and the guide show. `make docs-assets` runs the
+# demo and the dashboard test again and copies their output there, with the
+# latest results/compare.md and results/bench.md (from `make compare` and
+# `make bench`) when they exist.
+DOCS_IMG     = rss.png dashboard.png
+DOCS_SAMPLES = summary.md capture-after.txt
+docs-assets:
+	@$(MAKE) --no-print-directory demo
+	@bash tests/run.sh test_dashboard
+	@mkdir -p docs/img docs/samples
+	cp $(addprefix results/,$(DOCS_IMG)) docs/img/
+	cp $(addprefix results/,$(DOCS_SAMPLES)) docs/samples/
+	@for f in compare.md bench.md; do if [ -f results/$$f ]; then cp results/$$f docs/samples/; echo "cp results/$$f docs/samples/"; fi; done
 
 clean:
 	rm -rf bin build

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run_load.sh - drives `ab` against the lab server while bin/rss_sampler records its RSS per request into a CSV.
+# run_load.sh - drives `ab` against the lab server while sampling its RSS (/proc) and request count (/stats) into a CSV.
 set -eu
 
 usage() {
@@ -7,8 +7,9 @@ usage() {
 usage: run_load.sh --port P --pid SERVER_PID --requests N --concurrency C
                    --label LABEL --csv FILE --ab-out FILE [--keepalive]
 Runs `ab -n N -c C [-k] http://127.0.0.1:P/` (its report goes to the --ab-out
-FILE) while bin/rss_sampler appends run,elapsed_s,requests,rss_kb rows for
-SERVER_PID to the --csv FILE (header written if the FILE is new or empty).
+FILE) while it appends a run,elapsed_s,requests,rss_kb row every 100 ms to the
+--csv FILE (header written if the FILE is new or empty): rss_kb is VmRSS of
+SERVER_PID from /proc, requests the server's own count from GET /stats.
 Exits non-zero with a one-line reason if ab fails or the server dies.
 Environment: LOAD_MAX_SECONDS (default 600) bounds the whole load.
 EOF
@@ -56,27 +57,12 @@ done
 max_seconds=${LOAD_MAX_SECONDS:-600}
 
 here=$(cd "$(dirname "$0")" && pwd)
-sampler="$here/../bin/rss_sampler"
-[ -x "$sampler" ] || die "$sampler not found: run 'make bin/rss_sampler' first"
+# shellcheck source=scripts/lib.sh
+. "$here/../scripts/lib.sh"   # stats_field, rss_kb, proc_gone; stops ab at exit
 command -v ab >/dev/null 2>&1 || die "ab not found: run 'bash scripts/deps.sh demo' (package apache2-utils)"
-kill -0 "$server_pid" 2>/dev/null || die "server pid $server_pid is not running"
-
-# ---- cleanup: only the two processes started here ----------------------------
-
-ab_pid="" sampler_pid=""
-cleanup() {
-    for p in $ab_pid $sampler_pid; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in $ab_pid $sampler_pid; do
-        wait "$p" 2>/dev/null || true
-    done
-}
-# `exit` in the INT/TERM traps runs the EXIT trap, so cleanup runs once, with a meaningful
-# status; a second signal during the cleanup is ignored so that it cannot be cut short.
-trap cleanup EXIT
-trap 'trap "" INT TERM; exit 130' INT
-trap 'trap "" INT TERM; exit 143' TERM
+command -v curl >/dev/null 2>&1 || die "curl not found: run 'bash scripts/deps.sh demo'"
+proc_gone "$server_pid" && die "server pid $server_pid is not running"
+PORT=$port
 
 # ---- the load ----------------------------------------------------------------
 
@@ -84,29 +70,52 @@ trap 'trap "" INT TERM; exit 143' TERM
 # walks ids of one digit count), so a length change is a real failure.
 ab $keepalive -n "$requests" -c "$concurrency" "http://127.0.0.1:$port/" >"$ab_out" 2>&1 &
 ab_pid=$!
+started "$ab_pid"
 
-"$sampler" --pid "$server_pid" --port "$port" --out "$csv" --append --run "$label" \
-    --until-pid "$ab_pid" --expect "$requests" --max-seconds "$max_seconds" &
-sampler_pid=$!
+# ---- the sampler: every 100 ms, VmRSS from /proc and "requests" from /stats
+# A shell loop (bash builtins but for curl and sleep): at 10 rows a second the
+# cost of a fork or two per row is noise beside ab and the server, and curl
+# is the robust HTTP client. Each row is appended at once, so the CSV keeps
+# every sample whatever happens next. The load is looked at before each
+# sample, so the sample taken after ab ended is the last one.
+[ -s "$csv" ] || echo "run,elapsed_s,requests,rss_kb" >"$csv"
+t=$EPOCHREALTIME; t0=${t/[.,]/}; next=$t0 us=0 shown=-1000000 base="" failed=0
+[ -t 2 ] && tty=1 || tty=0
+while :; do
+    ab_done=0; proc_gone "$ab_pid" && ab_done=1
+    rss=$(rss_kb "$server_pid") || rss=""
+    [ -n "$rss" ] || die "server pid $server_pid died during the load (ab report so far: $ab_out)"
+    if req=$(stats_field requests); then
+        t=$EPOCHREALTIME; us=$((${t/[.,]/} - t0))
+        printf -v el '%d.%03d' $((us / 1000000)) $((us / 1000 % 1000))
+        echo "$label,$el,$req,$rss" >>"$csv"
+        base=${base:-$req}
+        # Progress: rewritten in place on a terminal, once a second otherwise.
+        if [ "$tty" = 1 ] || [ "$ab_done" = 1 ] || [ $((us - shown)) -ge 1000000 ]; then
+            shown=$us
+            printf -v line '[%s] %d.%d s  requests %d/%d  RSS %s' "$label" $((us / 1000000)) $((us / 100000 % 10)) \
+                $((req - base)) "$requests" "$(mb "$rss")"
+            if [ "$tty" = 1 ]; then printf '\r%s\033[K' "$line" >&2; else echo "$line" >&2; fi
+        fi
+    else
+        proc_gone "$server_pid" && die "server pid $server_pid died during the load (ab report so far: $ab_out)"
+        # A row with a stale counter would bend the curve: skip it, say so once.
+        [ $((failed++)) -gt 0 ] || echo "run_load: GET /stats on port $port failed (row skipped; will retry)" >&2
+    fi
+    [ "$ab_done" = 0 ] || break
+    [ $((us / 1000000)) -lt "$max_seconds" ] ||
+        die "ab did not finish within $max_seconds s (LOAD_MAX_SECONDS); stopped it"
+    next=$((next + 100000)); t=$EPOCHREALTIME; wait_us=$((next - ${t/[.,]/}))
+    if [ "$wait_us" -gt 0 ]; then printf -v s '0.%06d' "$wait_us"; sleep "$s"; else next=${t/[.,]/}; fi
+done
+[ "$tty" = 0 ] || echo >&2
+[ -n "$base" ] || die "no sample kept: GET /stats on port $port never answered"
 
-sampler_rc=0
-wait "$sampler_pid" || sampler_rc=$?
-sampler_pid=""
-
-case "$sampler_rc" in
-    0) ;;
-    3) die "server pid $server_pid died during the load (ab report so far: $ab_out)" ;;
-    4) die "ab did not finish within $max_seconds s (LOAD_MAX_SECONDS); stopped it" ;;
-    *) die "rss_sampler failed (exit $sampler_rc); see the message above" ;;
-esac
-
-# The sampler only returns 0 once ab has exited, so this wait is immediate.
+# ab has exited (the loop ends only then), so this wait is immediate.
 ab_rc=0
 wait "$ab_pid" || ab_rc=$?
-ab_pid=""
+forget_pid "$ab_pid"
 if [ "$ab_rc" -ne 0 ]; then
     die "ab failed (exit $ab_rc): $(grep -v '^Completed\|^Finished' "$ab_out" | tail -n 1)"
 fi
-if ! grep -q '^Complete requests:' "$ab_out"; then
-    die "ab wrote no report to $ab_out"
-fi
+[ "$(ab_field "$ab_out" 'Complete requests')" != 0 ] || die "ab wrote no report to $ab_out"

@@ -27,16 +27,11 @@ done
 case "$port" in ''|*[!0-9]*|0*) echo "capture: --port must be a number, got '$port'" >&2; exit 2 ;; esac
 command -v curl >/dev/null 2>&1 || { echo "capture: curl not found: run 'bash scripts/deps.sh demo'" >&2; exit 1; }
 
-body=$(mktemp)
-cleanup() { rm -f "$body"; }
-trap cleanup EXIT
-trap 'trap "" INT TERM; exit 130' INT
-trap 'trap "" INT TERM; exit 143' TERM
-
-url="http://127.0.0.1:$port/capture${query:+?$query}"
-code=$(curl -s --max-time 30 -o "$body" -w '%{http_code}' "$url") || code=000
+. "$(dirname "$0")/lib.sh"   # http (body in $LAB_TMP/body), removed at exit
+PORT=$port
+code=$(http GET "/capture${query:+?$query}" --max-time 30) || code=000
 case "$code" in
-    200) cat "$body" ;;
+    200) cat "$LAB_TMP/body" ;;
     000) echo "capture: no server answers on 127.0.0.1:$port (start one: bin/server --port $port)" >&2; exit 1 ;;
-    *)   echo "capture: $url answered HTTP $code: $(head -n 1 "$body")" >&2; exit 1 ;;
+    *)   echo "capture: $(url "/capture${query:+?$query}") answered HTTP $code: $(head -n 1 "$LAB_TMP/body")" >&2; exit 1 ;;
 esac

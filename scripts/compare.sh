@@ -52,120 +52,62 @@ for tool in ab curl heaptrack heaptrack_print valgrind vgdb; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found: run 'bash scripts/deps.sh compare'"
 done
 
-# The line every tool should name, found in the source, never written here.
-LEAK_LINE=$(grep -n 'LEAK-SITE' server/fetch_user_data.c | head -1 | cut -d: -f1)
+# The line every tool should name (LEAK_LINE, SITE: found in the source by lib.sh).
+. scripts/lib.sh
 [ -n "$LEAK_LINE" ] || die "no LEAK-SITE marker in server/fetch_user_data.c"
-SITE="fetch_user_data.c:$LEAK_LINE"
+STOP_SECONDS=120   # at exit, valgrind's leak check takes a while
 
 RAW="$RESULTS/compare"
 mkdir -p "$RAW"
 rm -f "$RAW"/*.txt "$RAW"/*.log
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/leaklab-compare.XXXXXX")
+WORK=$LAB_TMP
 
-# ---- cleanup: only the processes this script started, by PID ------------------
-
-started=""   # wrapper and server PIDs of this script
-
-. "$(dirname "$0")/proc.sh"   # stop_pid
-
-cleanup() {
-    local pid
-    trap - EXIT INT TERM
-    for pid in $started; do
-        kill -0 "$pid" 2>/dev/null && stop_pid "$pid" 120   # valgrind's leak check at exit takes a while
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# ---- helpers ------------------------------------------------------------------
+# ---- helpers (start/stop, ports, ab fields: scripts/lib.sh) --------------------
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-# pick_port: set PORT to a free port in 20000..40000 (at most 100 tries).
-pick_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 20001))
-        if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            PORT=$p
-            return 0
-        fi
-    done
-    die "no free port found in 100 tries"
-}
-
-# launch NAME CMD...: start CMD (a server command, maybe behind a tool) on a
-# free port, wait up to 60 s for its ready line. Sets WRAP (the PID we
+# launch NAME CMD...: CMD (a server command, maybe behind a tool) --port P on a
+# free port, ready within 60 s, or stop the comparison. Sets WRAP (the PID we
 # started), SPID (the server's PID, from the ready line), PORT, OUT, ERR.
 launch() {
     local name=$1; shift
-    pick_port
-    OUT="$RAW/$name.out.txt"
-    ERR="$RAW/$name.err.txt"
-    "$@" --port "$PORT" >"$OUT" 2>"$ERR" </dev/null &
-    WRAP=$!
-    started="$started $WRAP"
-    for _ in $(seq 600); do
-        grep -q '^ready: ' "$OUT" 2>/dev/null && break
-        kill -0 "$WRAP" 2>/dev/null || break
-        sleep 0.1
-    done
-    grep -q '^ready: ' "$OUT" || die "$name: no ready line from '$*' in 60 s; stderr: $(head -c 400 "$ERR")"
-    SPID=$(sed -n 's/^ready: .* pid=\([0-9]*\).*/\1/p' "$OUT" | head -1)
-    [ "$SPID" = "$WRAP" ] || started="$started $SPID"
+    pick_port || die "no free port"
+    PORT=$PICKED OUT="$RAW/$name.out.txt" ERR="$RAW/$name.err.txt"
+    launch_server 60 "$OUT" "$ERR" "$@" --port "$PORT" || die "$name: '$*' $LAUNCH_ERROR"
+    WRAP=$LAUNCH_PID SPID=$SERVER_PID
 }
 
-# cpu_ticks: CPU time (user + system, clock ticks) used so far by the server
-# and, when it runs behind a wrapper (heaptrack), by all the wrapper's
-# children: the tool's helper processes cost CPU too.
-cpu_ticks() {
-    local pids=$SPID p
-    [ "$SPID" = "$WRAP" ] || pids=$(ps -o pid= --ppid "$WRAP" || true)
-    for p in $pids; do
-        awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true
-    done | awk '{ s += $1 } END { print s + 0 }'
+# server_cpu: CPU ticks used so far by the server and, when it runs behind a
+# wrapper (heaptrack), by all the wrapper's children: the tool's helper
+# processes cost CPU too.
+server_cpu() {
+    if [ "$SPID" = "$WRAP" ]; then cpu_ticks "$SPID"
+    else cpu_ticks $(ps -o pid= --ppid "$WRAP" || true); fi
 }
 CLK_TCK=$(getconf CLK_TCK)
 
 # load NAME N: N x GET / with ab; sets RPS (requests per second as ab reports it)
-# and CPU_US (CPU microseconds per request of the server and its tool, see cpu_ticks).
+# and CPU_US (CPU microseconds per request of the server and its tool, see server_cpu).
 load() {
-    local name=$1 n=$2 ab_out="$RAW/$1.ab.txt" done_n failed t0
-    t0=$(cpu_ticks)
-    ab -q -n "$n" -c "$CONCURRENCY" "http://127.0.0.1:$PORT/" >"$ab_out" 2>&1 || die "$name: ab failed, see $ab_out"
-    done_n=$(awk '/^Complete requests:/ { print $3 }' "$ab_out")
-    failed=$(awk '/^Failed requests:/ { print $3 }' "$ab_out")
-    if [ "$done_n" != "$n" ] || [ "$failed" != 0 ]; then
-        die "$name: ab completed ${done_n:-?} of $n requests, ${failed:-?} failed (see $ab_out)"
-    fi
-    RPS=$(awk '/^Requests per second:/ { printf "%.0f", $4 }' "$ab_out")
-    CPU_US=$(awk -v a="$t0" -v b="$(cpu_ticks)" -v hz="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1e6 / hz / n }')
-}
-
-# gone PID: 0 when PID has exited (no such process, or a zombie awaiting wait).
-gone() {
-    [ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" = Z ]
+    local name=$1 n=$2 ab_out="$RAW/$1.ab.txt" t0
+    t0=$(server_cpu)
+    ab -q -n "$n" -c "$CONCURRENCY" "$(url /)" >"$ab_out" 2>&1 || die "$name: ab failed, see $ab_out"
+    ab_ok "$ab_out" "$n" || die "$name: ab completed $(ab_field "$ab_out" 'Complete requests') of $n requests," \
+        "$(ab_field "$ab_out" 'Failed requests') failed, $(ab_field "$ab_out" 'Non-2xx responses') non-2xx (see $ab_out)"
+    RPS=$(printf '%.0f' "$(ab_field "$ab_out" 'Requests per second')")
+    CPU_US=$(awk -v a="$t0" -v b="$(server_cpu)" -v hz="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1e6 / hz / n }')
 }
 
 # finish: SIGTERM the server only (the tools write their reports as it leaves
-# through exit()), then wait up to 120 s for the PID we started: heaptrack's
-# wrapper also waits for its writer to finish the data file. Whatever is still
-# there after that is stopped; both PIDs leave the cleanup list.
+# through exit()), then wait up to 120 s for it and for the PID we started:
+# heaptrack's wrapper also waits for its writer to finish the data file.
+# Whatever is still there after that is stopped.
 finish() {
-    local pid
     kill -TERM "$SPID" 2>/dev/null || true
-    for _ in $(seq 1200); do
-        gone "$SPID" && gone "$WRAP" && break
-        sleep 0.05
-    done
-    gone "$WRAP" || stop_pid "$WRAP" 120
-    gone "$SPID" || stop_pid "$SPID" 120
-    wait "$WRAP" 2>/dev/null || true
-    for pid in "$WRAP" "$SPID"; do started=$(echo " $started " | sed "s/ $pid / /"); done
+    wait_gone "$SPID" 120 && wait_gone "$WRAP" 120 || true
+    stop_pid "$WRAP" 120
+    stop_pid "$SPID" 120
 }
 
 # valgrind_kind FILE: how memcheck classed the loss record whose stack names

@@ -37,73 +37,32 @@ say() { echo "== $*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
 [ -x "$SERVER" ] || die "$SERVER not found: run 'make' first"
-[ -x bin/rss_sampler ] || die "bin/rss_sampler not found: run 'make' first"
 for tool in ab curl gnuplot; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found: run 'bash scripts/deps.sh demo'"
 done
 
-# ---- cleanup: only the server and the load this script started ---------------
+# ---- helpers (the server's start/stop, /stats, ab: scripts/lib.sh) ----------
 
-server_pid="" load_pid=""
-
-. "$(dirname "$0")/proc.sh"   # stop_pid
-
-cleanup() {
-    [ -z "$load_pid" ] || stop_pid "$load_pid"      # run_load.sh stops its ab and sampler
-    [ -z "$server_pid" ] || stop_pid "$server_pid"
-    load_pid="" server_pid=""
-}
-# `exit` in the INT/TERM traps runs the EXIT trap, so cleanup runs once, with a meaningful
-# status; a second Ctrl-C during the cleanup is ignored so that it cannot leave a server behind.
-trap cleanup EXIT
+. scripts/lib.sh
+# lib.sh stops what this script started at exit; Ctrl-C says so first.
 trap 'trap "" INT TERM; echo; echo "demo: interrupted; stopping what it started" >&2; exit 130' INT
-trap 'trap "" INT TERM; exit 143' TERM
-
-# ---- helpers -----------------------------------------------------------------
-
-# Prints field NAME (an integer) of GET /stats, or fails.
-stats_field() {
-    local body
-    body=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/stats") || return 1
-    printf '%s\n' "$body" | sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p" | grep . || return 1
-}
-
-mb() { awk -v kb="$1" 'BEGIN { printf "%.1f MB", kb / 1000 }'; }
 
 # GET /capture into file $1; fails with the server's one-line reason.
 capture_to() {
     local code
-    code=$(curl -s --max-time 30 -o "$1" -w '%{http_code}' "http://127.0.0.1:$PORT/capture") || code=000
+    code=$(curl -s --max-time 30 -o "$1" -w '%{http_code}' "$(url /capture)") || code=000
     [ "$code" = 200 ] || die "GET /capture answered HTTP $code: $(head -n 1 "$1" 2>/dev/null)"
 }
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-
-# Starts the server in mode $1, waits for its ready line. Sets server_pid.
-start_server() {
-    local mode=$1 log="$RESULTS/server-$1.log" flag="" rc=0
-    if [ "$mode" = fixed ]; then flag="--fixed"; fi
-    port_busy && die "port $PORT is busy (another server running?): stop it or run PORT=$((PORT % 65535 + 1)) make demo"
-    say "$mode server: starting $SERVER --port $PORT${flag:+ $flag}"
-    : >"$log"   # exists before the background job opens it: the ready loop greps it at once
-    "$SERVER" --port "$PORT" $flag >>"$log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq $((READY_SECONDS * 10))); do
-        grep -q '^ready: ' "$log" && return 0
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            wait "$server_pid" || rc=$?
-            server_pid=""
-            die "$SERVER --port $PORT${flag:+ $flag} exited before it was ready (status $rc): $(tail -n 1 "$log")"
-        fi
-        sleep 0.1
-    done
-    die "$SERVER printed no ready line within $READY_SECONDS s (see $log)"
-}
-
-# First word after "Label:" in ab report $1 (e.g. 'Requests per second:'), or 0 if absent.
-ab_field() {
-    awk -v l="$2" 'index($0, l) == 1 { $0 = substr($0, length(l) + 1); print $1; f = 1; exit }
-                   END { if (!f) print 0 }' "$1"
+# start_mode MODE: the server in MODE (leaky, fixed) on PORT, its output in
+# RESULTS/server-MODE.log; sets SERVER_PID.
+start_mode() {
+    local log="$RESULTS/server-$1.log" flag=""
+    if [ "$1" = fixed ]; then flag="--fixed"; fi
+    port_free "$PORT" || die "port $PORT is busy (another server running?): stop it or run PORT=$((PORT % 65535 + 1)) make demo"
+    say "$1 server: starting $SERVER --port $PORT${flag:+ $flag}"
+    launch_server "$READY_SECONDS" "$log" "$log" "$SERVER" --port "$PORT" $flag ||
+        die "$SERVER --port $PORT${flag:+ $flag} $LAUNCH_ERROR (see $log)"
 }
 
 # ---- one run per mode --------------------------------------------------------
@@ -114,9 +73,9 @@ rm -f "$RESULTS"/rss.csv "$RESULTS"/rss.png "$RESULTS"/summary.md "$RESULTS"/ab-
       "$RESULTS"/capture-*.txt "$RESULTS"/server-*.log
 
 for mode in leaky fixed; do
-    start_server "$mode"
+    start_mode "$mode"
     idle_kb[$mode]=$(stats_field rss_kb) || die "GET /stats on port $PORT gave no rss_kb"
-    say "$mode server: ready (pid $server_pid), idle RSS $(mb "${idle_kb[$mode]}")"
+    say "$mode server: ready (pid $SERVER_PID), idle RSS $(mb "${idle_kb[$mode]}")"
 
     if [ "$mode" = leaky ]; then
         capture_to "$RESULTS/capture-before.txt"
@@ -128,12 +87,13 @@ for mode in leaky fixed; do
     start_req[$mode]=$(stats_field requests) || die "GET /stats on port $PORT gave no requests count"
     say "$mode server: ab -n $REQUESTS -c $CONCURRENCY, RSS $(mb "${start_kb[$mode]}") at the start, sampled every 100 ms"
     load_rc=0
-    bash loadgen/run_load.sh --port "$PORT" --pid "$server_pid" --requests "$REQUESTS" \
+    bash loadgen/run_load.sh --port "$PORT" --pid "$SERVER_PID" --requests "$REQUESTS" \
         --concurrency "$CONCURRENCY" --label "$mode" --csv "$RESULTS/rss.csv" \
         --ab-out "$RESULTS/ab-$mode.txt" &
     load_pid=$!
+    started "$load_pid"   # run_load.sh stops its ab and sampler
     wait "$load_pid" || load_rc=$?
-    load_pid=""
+    forget_pid "$load_pid"
     [ "$load_rc" -eq 0 ] || die "the load on the $mode server failed (see above, $RESULTS/ab-$mode.txt, $RESULTS/server-$mode.log)"
 
     final_kb[$mode]=$(stats_field rss_kb) || die "GET /stats on port $PORT gave no rss_kb after the load"
@@ -148,10 +108,8 @@ for mode in leaky fixed; do
         head -n 3 "$RESULTS/capture-after.txt" | sed 's/^/==     /'
     fi
 
-    pid=$server_pid
-    stop_pid "$server_pid"
-    server_pid=""
-    say "$mode server: stopped (pid $pid, SIGTERM)"
+    stop_pid "$SERVER_PID"
+    say "$mode server: stopped (pid $SERVER_PID, SIGTERM)"
 done
 
 # ---- chart -------------------------------------------------------------------

@@ -1,7 +1,7 @@
 # plot.gp - charts server RSS (MB) against requests completed, leaky vs fixed, as a 1280x720 PNG readable on a projector.
 #
 # usage: gnuplot -e "csv='results/rss.csv'; out='results/rss.png'; term='pngcairo'; plot_title='...'" scripts/plot.gp
-# csv rows are  run,elapsed_s,requests,rss_kb  (bin/rss_sampler); MB = kB/1000.
+# csv rows are  run,elapsed_s,requests,rss_kb  (loadgen/run_load.sh); MB = kB/1000.
 # term is pngcairo when gnuplot has it (scripts/demo.sh checks), else png (libgd).
 
 if (!exists("csv"))        csv = 'results/rss.csv'

@@ -12,14 +12,16 @@ usage() {
 [ $# -eq 0 ] || usage
 
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. scripts/lib.sh
 ROUNDS=${ROUNDS:-3}
 N=${N:-10000}
 OUT=results/bench.md
 mkdir -p results
 
-# cpu_ticks PID: utime + stime of PID in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# start_bench_server CMD...: CMD --port P on a free port (ready within 60 s), or stop the bench.
+start_bench_server() {
+    start_on_port 60 "$@" || { echo "bench: $* did not start: $LAUNCH_ERROR" >&2; exit 1; }
+}
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 HZ=$(getconf CLK_TCK)
 
@@ -30,13 +32,14 @@ one_run() {
     case "$args" in *-k*) n=$((N * 5)) ;; esac
     [ "$mode" = off ] && extra=--no-tracker
     # --fixed: the tracker's cost is what is measured, not the kernel faulting in 40 KB a request.
-    start_server --fixed --threads 8 $extra >/dev/null || { echo "bench: server did not start" >&2; exit 1; }
+    start_bench_server bin/server --fixed --threads 8 $extra
     ab -q -n 1000 $args "$(url /)" >/dev/null 2>&1 # warm-up
     local t0 t1 rps
     t0=$(cpu_ticks "$SERVER_PID")
-    rps=$(ab -q -n "$n" $args "$(url /)" 2>&1 | awk '/^Requests per second/ { print $4 }')
+    ab -q -n "$n" $args "$(url /)" >"$LAB_TMP/ab.txt" 2>&1
+    rps=$(ab_field "$LAB_TMP/ab.txt" 'Requests per second')
     t1=$(cpu_ticks "$SERVER_PID")
-    stop_server
+    stop_pid "$SERVER_PID"
     awk -v r="$rps" -v c=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%s %.1f\n", r, c / hz / n * 1e6 }'
 }
 
@@ -45,13 +48,13 @@ echo | tee -a "$OUT"
 echo "| load | req/s off | req/s on | on/off | CPU us/req off | CPU us/req on | CPU on/off |" | tee -a "$OUT"
 echo "|---|---|---|---|---|---|---|" | tee -a "$OUT"
 for load in "-c 1" "-c 8 -k"; do
-    : >"$TEST_TMP/on"; : >"$TEST_TMP/off"
+    : >"$LAB_TMP/on"; : >"$LAB_TMP/off"
     for _ in $(seq 1 "$ROUNDS"); do # interleaved, so drift hits both alike
-        one_run off "$load" >>"$TEST_TMP/off"
-        one_run on "$load" >>"$TEST_TMP/on"
+        one_run off "$load" >>"$LAB_TMP/off"
+        one_run on "$load" >>"$LAB_TMP/on"
     done
-    roff=$(cut -d' ' -f1 "$TEST_TMP/off" | median); ron=$(cut -d' ' -f1 "$TEST_TMP/on" | median)
-    coff=$(cut -d' ' -f2 "$TEST_TMP/off" | median); con=$(cut -d' ' -f2 "$TEST_TMP/on" | median)
+    roff=$(cut -d' ' -f1 "$LAB_TMP/off" | median); ron=$(cut -d' ' -f1 "$LAB_TMP/on" | median)
+    coff=$(cut -d' ' -f2 "$LAB_TMP/off" | median); con=$(cut -d' ' -f2 "$LAB_TMP/on" | median)
     awk -v l="ab $load" -v a="$roff" -v b="$ron" -v c="$coff" -v d="$con" 'BEGIN {
         printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, b / a, c, d, (c > 0 ? d / c : 0) }' | tee -a "$OUT"
 done
@@ -60,20 +63,15 @@ done
 # machine is doing (req/s on 2 shared cores drift +-30% between runs).
 # Per request = (I(3N) - I(N)) / 2N, so start-up and shutdown cancel out.
 cg_instr() { # MODE REQUESTS -> total instructions of one server run
-    local mode=$1 n=$2 extra="" out pid port
+    local mode=$1 n=$2 extra="" out
     [ "$mode" = off ] && extra=--no-tracker
-    pick_port; port=$PICKED
-    out="$TEST_TMP/cg.$mode.$n"
-    valgrind --tool=callgrind --callgrind-out-file="$out.cg" bin/server --fixed --threads 2 --port "$port" $extra \
-        >"$out.log" 2>&1 </dev/null &
-    pid=$!
-    STARTED_PIDS="$STARTED_PIDS $pid"
-    for _ in $(seq 1 600); do grep -q '^ready: ' "$out.log" && break; sleep 0.1; done
-    ab -q -n "$n" -c 1 -k "http://127.0.0.1:$port/" >/dev/null 2>&1
+    out="$LAB_TMP/cg.$mode.$n"
+    start_bench_server valgrind --tool=callgrind --callgrind-out-file="$out.cg" bin/server --fixed --threads 2 $extra
+    ab -q -n "$n" -c 1 -k "$(url /)" >/dev/null 2>&1
     # Under valgrind a SIGTERM is sometimes left pending: ask again, once a
     # second, for up to 60 s (SIGKILL would lose callgrind's output).
-    for _ in $(seq 1 60); do proc_gone "$pid" && break; kill -TERM "$pid" 2>/dev/null; sleep 1; done
-    stop_server "$pid"
+    for _ in $(seq 1 60); do proc_gone "$SERVER_PID" && break; kill -TERM "$SERVER_PID" 2>/dev/null; sleep 1; done
+    stop_pid "$SERVER_PID"
     callgrind_annotate "$out.cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
@@ -92,18 +90,18 @@ echo | tee -a "$OUT"
 echo "| live blocks | /capture latency (curl, median of 5 warm) | snapshot ms | report ms | bookkeeping B/block |" | tee -a "$OUT"
 echo "|---|---|---|---|---|" | tee -a "$OUT"
 for blocks in 10000 1000000; do
-    start_server --ballast-blocks "$blocks" >/dev/null || { echo "bench: server did not start" >&2; exit 1; }
+    start_bench_server bin/server --ballast-blocks "$blocks"
     curl -s "$(url /capture)" >/dev/null # first capture: loads DWARF, becomes the baseline
-    : >"$TEST_TMP/lat"
+    : >"$LAB_TMP/lat"
     for _ in 1 2 3 4 5; do
-        curl -s -o "$TEST_TMP/cap.json" -w '%{time_total}\n' "$(url '/capture?format=json')" >>"$TEST_TMP/lat"
+        curl -s -o "$LAB_TMP/cap.json" -w '%{time_total}\n' "$(url '/capture?format=json')" >>"$LAB_TMP/lat"
     done
-    lat=$(median <"$TEST_TMP/lat")
-    snap=$(sed -n 's/.*"snapshot_ms":\([0-9.]*\).*/\1/p' "$TEST_TMP/cap.json")
-    rep=$(sed -n 's/.*"report_ms":\([0-9.]*\).*/\1/p' "$TEST_TMP/cap.json")
-    per=$(sed -n 's/.*"bookkeeping_per_block":\([0-9.]*\).*/\1/p' "$TEST_TMP/cap.json")
-    live=$(sed -n 's/.*"total":{"size":[0-9]*,"count":\([0-9]*\).*/\1/p' "$TEST_TMP/cap.json")
-    stop_server
+    lat=$(median <"$LAB_TMP/lat")
+    snap=$(sed -n 's/.*"snapshot_ms":\([0-9.]*\).*/\1/p' "$LAB_TMP/cap.json")
+    rep=$(sed -n 's/.*"report_ms":\([0-9.]*\).*/\1/p' "$LAB_TMP/cap.json")
+    per=$(sed -n 's/.*"bookkeeping_per_block":\([0-9.]*\).*/\1/p' "$LAB_TMP/cap.json")
+    live=$(sed -n 's/.*"total":{"size":[0-9]*,"count":\([0-9]*\).*/\1/p' "$LAB_TMP/cap.json")
+    stop_pid "$SERVER_PID"
     awk -v b="$blocks" -v l="$lat" -v s="$snap" -v r="$rep" -v p="$per" -v live="$live" 'BEGIN {
         printf "| %d (%d tracked) | %.2f ms | %s | %s | %s |\n", b, live, l * 1000, s, r, p }' | tee -a "$OUT"
 done

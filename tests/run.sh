@@ -21,6 +21,12 @@ trap cleanup EXIT INT TERM
 
 total_pass=0
 total_fail=0
+# The whole suite (no FILTER) must leave the tree as it found it: what the
+# tests write goes to results/, build/ (ignored) or temporary folders.
+git_before=""
+if [ -z "$filter" ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git_before=$(git status --porcelain 2>&1; echo end)
+fi
 
 # run_one NAME CMD...: run one test under a timeout, echo its output, add its
 # `ok - ` / `FAIL - ` lines to the totals. A test that exits non-zero without
@@ -71,5 +77,16 @@ for t in tests/test_*.sh; do
     run_one "$t" bash "$t"
 done
 
+if [ -n "$git_before" ]; then
+    git_after=$(git status --porcelain 2>&1; echo end)
+    if [ "$git_after" = "$git_before" ]; then
+        echo "ok - the tests left git status as they found it"
+        total_pass=$((total_pass + 1))
+    else
+        echo "FAIL - the tests left git status as they found it (expected no change, got:" \
+             "$(diff <(echo "$git_before") <(echo "$git_after") | grep '^[<>]' | head -n 5 | tr '\n' ' '))"
+        total_fail=$((total_fail + 1))
+    fi
+fi
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

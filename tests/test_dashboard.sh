@@ -20,7 +20,7 @@ RESULT="$TEST_TMP/browser.json"
 NODE_PID=""
 
 stop_node() { [ -z "$NODE_PID" ] || kill "$NODE_PID" 2>/dev/null || true; }
-TEST_CLEANUP_HOOK=stop_node
+CLEANUP_HOOK=stop_node
 
 # ---- what the test needs: Debian's chromium, node and npm, and playwright-core
 if ! bash scripts/deps.sh browser; then
@@ -40,7 +40,7 @@ check_eq "playwright-core is the pinned version" "$pinned" \
     "$(cd tests/browser && node -e 'console.log(require("playwright-core/package.json").version)' 2>/dev/null)"
 
 # ---- the page and its assets over plain HTTP
-if ! start_server --leak-cap-mb 2000; then fail "bin/server starts" "ready line" "none"; done_testing; fi
+start_server --leak-cap-mb 2000 || done_testing
 hdr() { curl -s -o /dev/null -D - --max-time 5 "$@" | tr -d '\r'; }
 h=$(hdr "$(url /dashboard)")
 check_eq "GET /dashboard -> 200" "HTTP/1.1 200 OK" "$(echo "$h" | head -1)"

@@ -61,7 +61,7 @@ secs=$(($(date +%s) - t0))
 
 # Servers the guide started (their ready lines name them) are ours to stop.
 for pid in $(cat "$BLOCKS"/*.out 2>/dev/null | sed -n 's/^ready: .* pid=\([0-9]*\).*/\1/p'); do
-    proc_gone "$pid" || STARTED_PIDS="$STARTED_PIDS $pid"
+    proc_gone "$pid" || started "$pid"
 done
 
 # ---- one line per block: did it run to the end?

@@ -25,36 +25,15 @@ if ! make -s bin/server-asan bin/server-plain build/tools/test_tracker_quick bui
     done_testing
 fi
 
-# http METHOD PATH: status code; body in $TEST_TMP/body, headers in $TEST_TMP/headers.
-http() {
-    local how=(-X "$1")
-    [ "$1" = HEAD ] && how=(-I)
-    curl -s --max-time 10 "${how[@]}" -o "$TEST_TMP/body" -D "$TEST_TMP/headers" -w '%{http_code}' "$(url "$2")"
-}
-ab_ok() { grep -Eq "^Complete requests: +$2\$" "$1" && grep -Eq '^Failed requests: +0$' "$1" && ! grep -q '^Non-2xx' "$1"; }
+# http, ab_ok: scripts/lib.sh.
 # term_rc PID: term_status with 60 s (valgrind and LSan take a while at exit).
 term_rc() { term_status "$1" 60; }
 # no_sanitizer_errors FILE: no ASan/UBSan/LSan report in FILE.
 no_sanitizer_errors() { ! grep -Eq 'runtime error|ERROR: (Address|Leak)Sanitizer|SUMMARY: .*Sanitizer' "$1"; }
 
-# start_slow CMD ARGS...: like lib.sh's start_server, for servers that take long
-# to start (ASan, valgrind: up to 60 s on a busy machine): CMD ARGS --port P on
-# a free port. Sets SERVER_PID, PORT, SERVER_OUT, SERVER_ERR.
-start_slow() {
-    pick_port || return 1
-    PORT=$PICKED
-    SERVER_OUT="$TEST_TMP/slow.$PORT.out"
-    SERVER_ERR="$TEST_TMP/slow.$PORT.err"
-    "$@" --port "$PORT" >"$SERVER_OUT" 2>"$SERVER_ERR" </dev/null &
-    SERVER_PID=$!
-    STARTED_PIDS="$STARTED_PIDS $SERVER_PID"
-    for _ in $(seq 1 600); do
-        grep -q '^ready: ' "$SERVER_OUT" 2>/dev/null && return 0
-        proc_gone "$SERVER_PID" && return 1
-        sleep 0.1
-    done
-    return 1
-}
+# start_slow CMD ARGS...: start_wrapped with 60 s, for servers that take long
+# to start (ASan, valgrind, on a busy machine).
+start_slow() { start_wrapped 60 "$@"; }
 
 # ================================================================ 1. ASan + UBSan
 export UBSAN_OPTIONS=print_stacktrace=1
@@ -89,8 +68,6 @@ if LSAN_OPTIONS="suppressions=$TEST_ROOT/$SUPP" start_slow bin/server-asan; then
     check "asan: ... and no sanitizer report on stderr" no_sanitizer_errors "$SERVER_ERR"
     echo "# LeakSanitizer suppressed (count bytes template): $(grep -E '^ *[0-9]+ +[0-9]+ +fetch_user_data$' "$SERVER_ERR" | tr -s ' ')"
     [ "$rc" = 0 ] || sed 's/^/#   /' "$SERVER_ERR" | head -n 30
-else
-    fail "bin/server-asan starts" "a ready line" "$(head -c 300 "$SERVER_ERR")"
 fi
 
 # Without the suppressions: LeakSanitizer reports the leak, and only it.
@@ -115,8 +92,6 @@ if start_slow bin/server-asan; then
         "SUMMARY: AddressSanitizer: $((50 * LEAK_RECORD)) byte(s) leaked in 50 allocation(s)." \
         "$(grep '^SUMMARY: AddressSanitizer' "$SERVER_ERR")"
     check "asan (no suppressions): no UBSan runtime error" test "$(grep -c 'runtime error' "$SERVER_ERR")" = 0
-else
-    fail "bin/server-asan starts (no suppressions)" "a ready line" "$(head -c 300 "$SERVER_ERR")"
 fi
 
 # ================================================================ 2. valgrind memcheck
@@ -142,8 +117,6 @@ elif vg_start "$TEST_TMP/memcheck-fixed.log" --fixed; then
     check_eq "memcheck --fixed: definitely lost (bytes blocks)" "0 0" "$(definitely_lost "$TEST_TMP/memcheck-fixed.log")"
     check "memcheck --fixed: ERROR SUMMARY: 0 errors ($(sed -n 's/.*in use at exit: \(.*\)/\1/p' "$TEST_TMP/memcheck-fixed.log") in use at exit)" \
         grep -q 'ERROR SUMMARY: 0 errors' "$TEST_TMP/memcheck-fixed.log"
-else
-    fail "bin/server-plain --fixed starts under memcheck" "a ready line within 60 s" "$(tail -n 3 "$TEST_TMP/memcheck-fixed.log" 2>/dev/null)"
 fi
 # The same harness on the leaky server, so the 0 above is a measurement: it finds 40200 B per request.
 if command -v valgrind >/dev/null 2>&1 && vg_start "$TEST_TMP/memcheck-leaky.log"; then
