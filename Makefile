@@ -41,7 +41,8 @@ NOHOOKS_SRC  = $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c
 VARIANTS   = O2 O0 pic asan fuzz
 FLAGS_O2   = $(BASEFLAGS) -O2
 FLAGS_O0   = $(BASEFLAGS) -O0
-FLAGS_pic  = $(BASEFLAGS) -O2 -fPIC -ftls-model=initial-exec
+# pic: bin/libtracker.so, every symbol hidden but its exports (tracker/libtracker.map).
+FLAGS_pic  = $(BASEFLAGS) -O2 -fPIC -ftls-model=initial-exec -fvisibility=hidden
 FLAGS_asan = $(BASEFLAGS) -O1 -fsanitize=address,undefined
 # libFuzzer + ASan + UBSan with clang. -gdwarf-aranges: clang omits
 # .debug_aranges by default, and without it libdw names no file:line.
@@ -72,6 +73,14 @@ build/obj/$(1)/server/dashboard.o: $$(DASHBOARD_ASSETS)
 endef
 $(foreach v,$(VARIANTS),$(eval $(call variant_rule,$(v))))
 -include $(wildcard build/obj/*/*/*.d build/obj/*/*/*/*.d)
+
+# other_object OBJECT,SOURCE,XFLAGS: OBJECT compiled from SOURCE with XFLAGS
+# (one source built twice in one variant, e.g. a test with and without frame pointers).
+define other_object
+$(1): XFLAGS = $(3)
+$(1): $(2) | build/deps-ok
+	$$(COMPILE)
+endef
 
 # The pprof encoder's generated code (see PPROF_GEN), and the include path to it.
 build/gen/profile.pb-c.c build/gen/profile.pb-c.h &: vendor/pprof/profile.proto | build/deps-ok
@@ -106,7 +115,6 @@ bin/server-O0: $(call objs,O0,$(HOOKED_SRC)) | bin
 # The tracker on its own, for LD_PRELOAD on any program. It exports only the
 # malloc family and _exit/_Exit (tracker/libtracker.map; everything else is
 # hidden), so it cannot clash with a program's own symbols.
-build/obj/pic/%.o: XFLAGS = -fvisibility=hidden
 bin/libtracker.so: $(call objs,pic,$(TRACKER_SRC) tracker/hooks.c tracker/preload.c) tracker/libtracker.map | bin
 	$(CC) $(LDFLAGS) -pthread -shared -Wl,--version-script=tracker/libtracker.map -o $@ $(filter %.o,$^) $(TRACKER_LIBS)
 
@@ -127,29 +135,27 @@ bin/server-asan: $(call objs,asan,$(NOHOOKS_SRC)) | bin
 	$(LINK) -fsanitize=address,undefined $(LIBS)
 
 # ---------------------------------------------------------------- unit tests (tests/run.sh runs build/unit/*)
-# The tracker's unit test at -O0 and -O2, linked with the hooks like the server:
-# the same lines must be named at both. -mno-red-zone: the test calls malloc
-# from inline asm (see the test).
-UNIT_BINS = build/unit/test_tracker_O0 build/unit/test_tracker_O2
-build/obj/%/tests/unit/test_tracker.o: XFLAGS = -Itracker -mno-red-zone
+# Each links its test with the tracker and its hooks, like the server.
+TRACKED_SRC = $(TRACKER_SRC) tracker/hooks.c
+UNIT_BINS   = build/unit/test_tracker_O0 build/unit/test_tracker_O2 \
+              build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so
 unit: $(UNIT_BINS)
-
-UNIT_SRC  = tests/unit/test_tracker.c $(TRACKER_SRC) tracker/hooks.c
-build/unit/test_tracker_O0: $(call objs,O0,$(UNIT_SRC)) | build/unit
-build/unit/test_tracker_O2: $(call objs,O2,$(UNIT_SRC)) | build/unit
 build/unit/%:
 	$(LINK) $(TRACKER_LIBS)
+
+# The tracker's unit test at -O0 and -O2: the same lines must be named at both.
+# -mno-red-zone: the test calls malloc from inline asm (see the test).
+build/obj/%/tests/unit/test_tracker.o: XFLAGS = -Itracker -mno-red-zone
+build/unit/test_tracker_O0: $(call objs,O0,tests/unit/test_tracker.c $(TRACKED_SRC)) | build/unit
+build/unit/test_tracker_O2: $(call objs,O2,tests/unit/test_tracker.c $(TRACKED_SRC)) | build/unit
 
 # The unwinder's safety test (tests/unit/test_unwind.c): the test's own code
 # with frame pointers (_fp) and without (_nofp), the tracker always with; and
 # a library it dlopens, built without, in build/unit/lib/ (not run as a test).
-unit: build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so
 build/obj/O2/tests/unit/test_unwind.o: XFLAGS = -Itracker
-build/obj/O2/tests/unit/test_unwind_nofp.o: XFLAGS = -Itracker -fomit-frame-pointer -momit-leaf-frame-pointer
-build/obj/O2/tests/unit/test_unwind_nofp.o: tests/unit/test_unwind.c | build/deps-ok
-	$(COMPILE)
-build/unit/test_unwind_fp: $(call objs,O2,tests/unit/test_unwind.c $(TRACKER_SRC) tracker/hooks.c) | build/unit
-build/unit/test_unwind_nofp: $(call objs,O2,tests/unit/test_unwind_nofp.c $(TRACKER_SRC) tracker/hooks.c) | build/unit
+$(eval $(call other_object,build/obj/O2/tests/unit/test_unwind_nofp.o,tests/unit/test_unwind.c,-Itracker -fomit-frame-pointer -momit-leaf-frame-pointer))
+build/unit/test_unwind_fp: $(call objs,O2,tests/unit/test_unwind.c $(TRACKED_SRC)) | build/unit
+build/unit/test_unwind_nofp: $(call objs,O2,tests/unit/test_unwind_nofp.c $(TRACKED_SRC)) | build/unit
 build/unit/lib/unwind_dl.so: tests/unit/unwind_dl.c | build/deps-ok
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) -O2 -fomit-frame-pointer -momit-leaf-frame-pointer -fPIC -shared -o $@ $<
@@ -162,10 +168,8 @@ build/tools/%: build/obj/O2/tests/tools/%.o | build/tools
 # The unit test with fewer rounds and no pvalloc, for valgrind's helgrind and
 # drd (ThreadSanitizer cannot run it: TSan owns malloc, and a program that
 # defines malloc itself crashes TSan at start-up).
-build/obj/O2/tests/unit/test_tracker_quick.o: XFLAGS = -Itracker -mno-red-zone -DTEST_QUICK
-build/obj/O2/tests/unit/test_tracker_quick.o: tests/unit/test_tracker.c | build/deps-ok
-	$(COMPILE)
-build/tools/test_tracker_quick: $(call objs,O2,tests/unit/test_tracker_quick.c $(TRACKER_SRC) tracker/hooks.c) | build/tools
+$(eval $(call other_object,build/obj/O2/tests/unit/test_tracker_quick.o,tests/unit/test_tracker.c,-Itracker -mno-red-zone -DTEST_QUICK))
+build/tools/test_tracker_quick: $(call objs,O2,tests/unit/test_tracker_quick.c $(TRACKED_SRC)) | build/tools
 	$(LINK) $(TRACKER_LIBS)
 
 # ---------------------------------------------------------------- fuzz targets (make fuzz)
@@ -206,14 +210,15 @@ compare:
 # ---------------------------------------------------------------- the README's pictures and samples
 # results/ is what the runs write (not in git); docs/img/ and docs/samples/
 # keep the copies the README and the guide show. `make docs-assets` runs the
-# demo and the dashboard test again and copies their output there, with the
-# latest results/compare.md and results/bench.md (from `make compare` and
-# `make bench`) when they exist.
-DOCS_IMG     = rss.png dashboard.png
+# demo, the dashboard and pprof tests again and copies their output there,
+# with the latest results/compare.md and results/bench.md (from `make compare`
+# and `make bench`) when they exist.
+DOCS_IMG     = rss.png dashboard.png pprof-flamegraph.png
 DOCS_SAMPLES = summary.md capture-after.txt
 docs-assets:
 	@$(MAKE) --no-print-directory demo
 	@bash tests/run.sh test_dashboard
+	@bash tests/run.sh test_pprof
 	@mkdir -p docs/img docs/samples
 	cp $(addprefix results/,$(DOCS_IMG)) docs/img/
 	cp $(addprefix results/,$(DOCS_SAMPLES)) docs/samples/

@@ -14,7 +14,7 @@ if ! PPROF=$(go tool -n pprof 2>/dev/null) || [ ! -x "$PPROF" ]; then
 fi
 PPROF_PID=""
 stop_pprof() { [ -z "$PPROF_PID" ] || { kill "$PPROF_PID" 2>/dev/null; wait "$PPROF_PID" 2>/dev/null; PPROF_PID=""; }; }
-TEST_CLEANUP_HOOK=stop_pprof
+CLEANUP_HOOK=stop_pprof
 
 # heap FILE [QUERY]: GET /debug/pprof/heap[?QUERY] into FILE; prints the status.
 heap() { curl -s -o "$1" -w '%{http_code}' --max-time 70 "$(url "/debug/pprof/heap${2:+?$2}")"; }
@@ -22,7 +22,7 @@ heap() { curl -s -o "$1" -w '%{http_code}' --max-time 70 "$(url "/debug/pprof/he
 first_row() { "$PPROF" -top -lines "$@" 2>/dev/null | awk 'seen { print; exit } /flat%/ { seen = 1 }'; }
 WANT="fetch_user_data server/fetch_user_data.c:$LEAK_LINE"
 
-start_server || { fail "bin/server starts" "ready line" "none"; done_testing; }
+start_server || done_testing
 
 # ---- a profile before and after the seed's 10000 requests
 check_eq "GET /debug/pprof/heap answers 200" 200 "$(heap "$TEST_TMP/before.pb.gz")"
@@ -102,7 +102,7 @@ FLAME="http://127.0.0.1:$PICKED/ui/flamegraph?si=inuse_space"
 for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 2 "$FLAME" && break; sleep 0.1; done
 curl -s --max-time 10 "$FLAME" >"$TEST_TMP/flame.html"
 check "pprof -http serves a flame graph with fetch_user_data in it" grep -q fetch_user_data "$TEST_TMP/flame.html"
-if [ -x /usr/bin/chromium ]; then # the screenshot is for the README (docs/pprof-flamegraph.png), not asserted beyond existing
+if [ -x /usr/bin/chromium ]; then # the screenshot is for the docs (docs/img/pprof-flamegraph.png, `make docs-assets`), not asserted beyond existing
     mkdir -p results
     timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
         --user-data-dir="$TEST_TMP/chromium" --window-size=1280,330 --virtual-time-budget=5000 \
