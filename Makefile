@@ -226,3 +226,10 @@ docs-assets:
 
 clean:
 	rm -rf bin build
+
+# ---- leak suspects (issue 13): bin/server-planted is bin/server plus
+# tests/leaks/plant.c, a second leak and a bounded cache chosen by $PLANT, in
+# a file the lab does not have; tests/test_leaks.sh and the dashboard test
+# check that /leaks finds them from the data alone.
+bin/server-planted: $(call objs,O2,$(HOOKED_SRC) tests/leaks/plant.c) | bin
+	$(LINK) $(LIBS)

@@ -8,6 +8,9 @@
 #include "../tracker/tracker.h"
 
 #define CAPTURE_TOP_MAX 1000 /* largest ?top= accepted */
+#define CAPTURE_BASELINE_NAME_MAX 32 /* ?baseline=NAME: 1..32 of A-Z a-z 0-9 . _ - */
+#define CAPTURE_BASELINES_MAX 16     /* named baselines kept at the same time */
+#define CAPTURE_BASELINE_IDLE_S 600  /* a name unused this long may be taken over when the table is full */
 
 /* The parsed query of one /capture request. */
 typedef struct capture_query {
@@ -17,6 +20,7 @@ typedef struct capture_query {
      * finish), format (text, the default, json or folded). */
     tracker_report_opts opts;
     unsigned seen;   /* one bit per parameter already given, to reject repeats */
+    char baseline[CAPTURE_BASELINE_NAME_MAX + 1]; /* ?baseline=NAME, "" for the default baseline */
 } capture_query;
 
 /* Reset q to the defaults, nothing seen. */
@@ -26,7 +30,9 @@ void capture_query_init(capture_query *q);
  * "name" without '='). Pure: no I/O, no allocation, no global state.
  * Returns 0, or -1 with a one-line reason in err (no newline) for an empty,
  * non-numeric, negative, zero or out-of-range value, an unknown key or
- * format, an unknown parameter name, or a parameter given twice; q is then
+ * format, a baseline name that is empty, longer than
+ * CAPTURE_BASELINE_NAME_MAX or not made of A-Z a-z 0-9 . _ -, an unknown
+ * parameter name, or a parameter given twice; q is then
  * unspecified. */
 int capture_parse_query(const char *name, const char *value, capture_query *q, char *err,
                         size_t errlen);
@@ -35,14 +41,19 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
  * and filename, TRACKER_MAX_FRAMES for traceback and format=folded). Never fails. */
 void capture_query_finish(capture_query *q);
 
-/* Answer GET /capture on conn: 200 with the report (text/plain or JSON),
- * 400 for a bad query, 503 when the tracker is off, 500 when out of memory.
- * The first successful capture is absolute and becomes the baseline; each
- * later one is the difference from the previous one. Thread-safe (captures
- * are serialized). Returns what MHD_queue_response returns. */
-enum MHD_Result capture_handle(struct MHD_Connection *conn);
+/* Answer GET or HEAD /capture on conn: 200 with the report (text/plain or
+ * JSON), 400 for a bad query, 429 when ?baseline= names a new baseline and
+ * CAPTURE_BASELINES_MAX are in use (none idle for CAPTURE_BASELINE_IDLE_S),
+ * 503 when the tracker is off, 500 when out of memory.
+ * Each baseline (the default one, used without ?baseline=, and each name)
+ * counts its own captures: its first successful capture is absolute and
+ * becomes its baseline; each later one is the difference from its previous
+ * one. HEAD answers an absolute report and moves no baseline. Thread-safe
+ * (captures of one baseline are serialized). Returns what
+ * MHD_queue_response returns. */
+enum MHD_Result capture_handle(struct MHD_Connection *conn, const char *method);
 
-/* Free the kept baseline snapshot (at exit). */
+/* Free the kept baseline snapshots (at exit). */
 void capture_shutdown(void);
 
 #endif /* CAPTURE_H */

@@ -15,6 +15,7 @@
 
 #include "capture.h"
 #include "decimal.h"
+#include "history.h"
 #include "routes.h"
 #include "stats.h"
 #include "../tracker/tracker.h"
@@ -42,6 +43,7 @@ typedef struct server_options {
     unsigned int threads;     /* MHD thread pool size, 1..MAX_THREADS */
     int no_tracker;           /* 1: tracker_set_enabled(0) at start */
     unsigned int ballast;     /* live 32-byte blocks held from start (benchmarks), 0..MAX_BALLAST */
+    unsigned int sample_ms;   /* --sample-ms: the history's sampling period (history.h bounds) */
 } server_options;
 
 #define MAX_BALLAST 10000000u
@@ -63,7 +65,9 @@ static void usage(FILE *out)
             "exit-time checkers report it) or cache (kept in a cache that never evicts:\n"
             "still reachable, exit-time checkers stay quiet, RSS grows the same).\n"
             "GET /stats shows counters and RSS; GET /capture shows where live memory\n"
-            "was allocated (?top=N&key=lineno|traceback|filename&frames=N&format=text|json).\n"
+            "was allocated (?top=N&key=lineno|traceback|filename&frames=N&format=text|json\n"
+            "&baseline=NAME); GET /leaks ranks the sites as leak suspects from their history\n"
+            "(?format=text|json&top=N&window=SECONDS&points=N).\n"
             "\n"
             "  --port P          TCP port, 1..65535 (default %d)\n"
             "  --bind ADDR       numeric IPv4 or IPv6 address to listen on (default %s)\n"
@@ -74,6 +78,7 @@ static void usage(FILE *out)
             "  --no-tracker      do not record allocations (/capture answers 503)\n"
             "  --ballast-blocks N  hold N small live blocks from start, 0..%u (benchmarks:\n"
             "                    /capture cost against the number of live blocks)\n"
+            "  --sample-ms N     sample the per-site history every N ms, %u..%u (default %u)\n"
             "  --help            show this help and exit\n"
             "\n"
             "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed tracker=on|off\" when\n"
@@ -81,7 +86,8 @@ static void usage(FILE *out)
             "SIGTERM. Exit status: 0 stopped by a signal, 1 could not start (e.g. port in\n"
             "use), 2 bad command line.\n",
             DEFAULT_PORT, DEFAULT_BIND, MAX_LEAK_CAP_MB, DEFAULT_LEAK_CAP_MB, MAX_THREADS,
-            DEFAULT_THREADS, MAX_BALLAST);
+            DEFAULT_THREADS, MAX_BALLAST, HISTORY_PERIOD_MS_MIN, HISTORY_PERIOD_MS_MAX,
+            HISTORY_PERIOD_MS_DEFAULT);
 }
 
 /* Report a bad command line on one line and exit 2. */
@@ -115,6 +121,7 @@ static void parse_options(int argc, char **argv, server_options *o)
         { "threads", required_argument, NULL, 't' },
         { "no-tracker", no_argument, NULL, 'n' },
         { "ballast-blocks", required_argument, NULL, 'B' },
+        { "sample-ms", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -130,6 +137,7 @@ static void parse_options(int argc, char **argv, server_options *o)
     o->threads = DEFAULT_THREADS;
     o->no_tracker = 0;
     o->ballast = 0;
+    o->sample_ms = HISTORY_PERIOD_MS_DEFAULT;
 
     opterr = 0; /* our own one-line messages, not getopt's */
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -165,6 +173,9 @@ static void parse_options(int argc, char **argv, server_options *o)
             break;
         case 'B':
             o->ballast = parse_number("--ballast-blocks", optarg, 0, MAX_BALLAST);
+            break;
+        case 'S':
+            o->sample_ms = parse_number("--sample-ms", optarg, HISTORY_PERIOD_MS_MIN, HISTORY_PERIOD_MS_MAX);
             break;
         case 'h':
             usage(stdout);
@@ -325,6 +336,9 @@ int main(int argc, char **argv)
     stats_init(leak_kind_names[opt.leak], (uint64_t)opt.leak_cap_mb * BYTES_PER_MB);
     cfg.leak = opt.leak;
     cfg.leak_cap_mb = opt.leak_cap_mb;
+    /* The per-site history behind /leaks; without it the server still serves (/leaks: 503). */
+    if (tracker_is_active() && history_start(opt.sample_ms, stats_requests) != 0)
+        fprintf(stderr, "server: no per-site history (%s); /leaks will answer 503\n", strerror(errno));
 
     fd = open_listener(&addr);
     if (fd < 0) {
@@ -362,12 +376,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "server: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
     MHD_stop_daemon(daemon); /* waits for the handlers, closes the socket */
+    history_stop();
     capture_shutdown();
     user_directory_free();
     ballast_free(ballast, opt.ballast);
     return 0;
 
 fail_directory:
+    history_stop();
     user_directory_free();
     ballast_free(ballast, opt.ballast);
     return 1;

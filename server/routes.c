@@ -12,6 +12,7 @@
 #include "decimal.h"
 #include "fetch_user_data.h"
 #include "http_reply.h"
+#include "leaks.h"
 #include "metrics.h"
 #include "pprof_http.h"
 #include "profile_cache.h"
@@ -103,6 +104,8 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
         break;
     }
 
+    if (routes_test_hook) /* only in the tests' bin/server-planted */
+        routes_test_hook();
     stats_count_request();
     return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, body, (size_t)n,
                       MHD_RESPMEM_MUST_COPY);
@@ -112,7 +115,7 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
 
 static enum MHD_Result handle_stats(struct MHD_Connection *conn)
 {
-    char body[512];
+    char body[2048];
     int n = stats_format_json(body, sizeof body);
 
     if (n < 0)
@@ -161,7 +164,9 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
     if (strcmp(url, "/stats") == 0)
         return handle_stats(conn);
     if (strcmp(url, "/capture") == 0)
-        return capture_handle(conn);
+        return capture_handle(conn, method);
+    if (strcmp(url, "/leaks") == 0)
+        return leaks_handle(conn);
     if (strcmp(url, METRICS_PATH) == 0)
         return metrics_handle(conn);
     if (strcmp(url, PPROF_HTTP_PATH) == 0)
@@ -169,7 +174,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
     if (dashboard_match(url))
         return dashboard_handle(conn, url);
     return http_reply_reason(conn, MHD_HTTP_NOT_FOUND,
-                             "no such path: %s (try /, /stats, /capture or /dashboard)",
+                             "no such path: %s (try /, /stats, /capture, /leaks or /dashboard)",
                              http_printable(url, shown, sizeof shown));
 }
 

@@ -37,6 +37,11 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
                               const char *upload_data, size_t *upload_data_size,
                               void **req_cls);
 
+/* Test builds only (tests/leaks/plant.c, linked into bin/server-planted):
+ * called once per GET / answered with 200. Weak and undefined in bin/server,
+ * where it is never called. */
+void routes_test_hook(void) __attribute__((weak));
+
 /* MHD_UnescapeCallback for MHD_OPTION_UNESCAPE_CALLBACK (cls unused): decodes
  * %XX in the path and in query names and values in place, as libmicrohttpd's
  * own unescaper does, except %00, kept as the three characters "%00": a NUL

@@ -1,16 +1,16 @@
 /* stats.c - atomic request/leak counters and the /stats JSON line. */
 #include "stats.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../tracker/tracker.h"
+#include "history.h"
+#include "rss.h"
 
 /* ------------------------------------------------------------ module state */
 
@@ -31,6 +31,11 @@ void stats_init(const char *leak_kind, uint64_t leak_cap_bytes)
     st.leak_kind = leak_kind;
     st.leak_cap_bytes = leak_cap_bytes;
     clock_gettime(CLOCK_MONOTONIC, &st.started);
+}
+
+uint64_t stats_requests(void)
+{
+    return atomic_load_explicit(&st.requests, memory_order_relaxed);
 }
 
 void stats_count_request(void)
@@ -74,45 +79,40 @@ void stats_get(stats_counters *out)
 
 long stats_rss_kb(void)
 {
-    char buf[4096];
-    ssize_t n;
-    size_t got = 0;
-    const char *p;
-    int fd;
-
-    /* read(2), not stdio: no FILE to allocate while the tracker watches. */
-    fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)n;
-    close(fd);
-    buf[got] = '\0';
-    p = strstr(buf, "\nVmRSS:");
-    if (p == NULL)
-        return -1;
-    return strtol(p + 7, NULL, 10); /* "VmRSS:\t   26576 kB" */
+    return rss_status_kb(); /* one /proc/self/status reader, in rss.c */
 }
 
 int stats_format_json(char *buf, size_t len)
 {
     struct timespec now;
     double uptime;
+    history_info hi;
+    rss_parts rp;
+    char rss[1024];
     int n;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     uptime = (double)(now.tv_sec - st.started.tv_sec) +
              (double)(now.tv_nsec - st.started.tv_nsec) / 1e9;
+    history_get_info(&hi);
+    if (rss_explain(&rp) != 0 || rss_format_json(&rp, rss, sizeof rss) < 0)
+        snprintf(rss, sizeof rss, "null");
     n = snprintf(buf, len,
                  "{\"requests\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64
                  ",\"leaked_blocks\":%" PRIu64 ",\"rss_kb\":%ld,\"uptime_s\":%.1f"
                  ",\"mode\":\"%s\",\"leak\":\"%s\",\"leak_cap_bytes\":%" PRIu64 ",\"capped\":%" PRIu64
-                 ",\"tracker\":%s}\n",
+                 ",\"tracker\":%s"
+                 ",\"history\":{\"running\":%s,\"period_ms\":%u,\"samples\":%" PRIu64 ",\"sites\":%zu"
+                 ",\"series\":%zu,\"memory_bytes\":%zu,\"covers_s\":%.1f,\"cpu_s\":%.3f"
+                 ",\"cpu_share\":%.5f,\"last_sample_ms\":%.3f}"
+                 ",\"rss\":%s}\n",
                  atomic_load(&st.requests), atomic_load(&st.leaked_bytes),
                  atomic_load(&st.leaked_blocks), stats_rss_kb(), uptime,
                  strcmp(st.leak_kind, "none") == 0 ? "fixed" : "leaky", st.leak_kind,
                  st.leak_cap_bytes, atomic_load(&st.capped),
-                 tracker_is_active() ? "true" : "false");
+                 tracker_is_active() ? "true" : "false",
+                 hi.running ? "true" : "false", hi.period_ms, hi.samples, hi.sites_known, hi.series,
+                 hi.memory_bytes, hi.covers_s, hi.cpu_s, hi.cpu_share, hi.last_sample_ms, rss);
     if (n < 0 || (size_t)n >= len)
         return -1;
     return n;

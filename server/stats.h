@@ -11,6 +11,9 @@
  * the cap on bytes leaked. */
 void stats_init(const char *leak_kind, uint64_t leak_cap_bytes);
 
+/* Requests counted so far (GET/HEAD / answered). Thread-safe. */
+uint64_t stats_requests(void);
+
 /* Count one GET/HEAD / answered (with 200 or 503). Thread-safe. */
 void stats_count_request(void);
 
@@ -39,7 +42,9 @@ void stats_get(stats_counters *out);
 /* VmRSS of this process in kB as /proc/self/status prints it; -1 if unreadable. */
 long stats_rss_kb(void);
 
-/* Write the /stats JSON object (one line, ending in '\n') into buf. Returns
+/* Write the /stats JSON object (one line, ending in '\n') into buf: the
+ * counters, the history sampler's figures ("history") and the RSS
+ * breakdown ("rss", see rss.h). Returns
  * its length, or -1 when len is too small (buf is then unspecified). */
 int stats_format_json(char *buf, size_t len);
 

@@ -12,34 +12,48 @@ typedef struct row {
     uint64_t size, count;
 } row;
 
-/* The key of one stack under opts->key; malloc'ed, NULL when out of memory. */
-static char *make_key(uint32_t stack_id, const tracker_report_opts *opts)
+/* The key of one stack under opts->key; malloc'ed, NULL when out of memory.
+ * When site is not NULL it receives the frame the key names. */
+static char *make_key(uint32_t stack_id, const tracker_report_opts *opts, tracker_frame_info *site)
 {
     int n = 0;
     const uintptr_t *f = tracker_stack_frames(stack_id, &n);
-    char site[512];
-    tracker_frame_info info;
+    char buf[512];
+    tracker_frame_info info = { .module = "?" }, named = info;
     strbuf sb = { 0 };
+    if (site) *site = named;
     if (n == 0) return strdup("<unknown>");
     switch (opts->key) {
     case TRACKER_KEY_LINENO:
-        report_site_of(f[0], site, sizeof site, &info);
-        sb_printf(&sb, "%s", site);
+        report_site_of(f[0], buf, sizeof buf, &info);
+        sb_printf(&sb, "%s", buf);
+        named = info;
         break;
     case TRACKER_KEY_FILENAME:
         tracker_symbolize(f[0], &info);
         if (info.file) sb_printf(&sb, "%s", info.file);
         else sb_printf(&sb, "[%s]", info.module);
+        named = info;
         break;
     case TRACKER_KEY_TRACEBACK:
         for (int i = 0; i < n && i < opts->frames; i++) {
-            report_site_of(f[i], site, sizeof site, &info);
-            sb_printf(&sb, "%s%s", i ? "\n" : "", site);
+            report_site_of(f[i], buf, sizeof buf, &info);
+            if (i == 0) named = info;
+            sb_printf(&sb, "%s%s", i ? "\n" : "", buf);
         }
         break;
     }
     if (sb.oom) { free(sb.buf); return NULL; }
+    if (site) *site = named;
     return sb.buf;
+}
+
+char *tracker_site_key(uint32_t stack_id, const tracker_report_opts *opts, tracker_frame_info *site)
+{
+    int g = tracker_guard_enter();
+    char *key = make_key(stack_id, opts, site);
+    if (g) tracker_guard_leave();
+    return key;
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -116,7 +130,7 @@ int report_group(const tracker_snapshot *now, const tracker_snapshot *prev, repo
         rows[i].stack_id = st->stack_id;
         rows[i].size = st->size;
         rows[i].count = st->count;
-        rows[i].key = make_key(st->stack_id, opts);
+        rows[i].key = make_key(st->stack_id, opts, NULL);
         if (!rows[i].key) goto fail;
         out->keys[out->nkeys++] = rows[i].key;
     }

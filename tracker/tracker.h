@@ -130,6 +130,15 @@ typedef struct tracker_report_opts {
 char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
                      const tracker_report_opts *opts, size_t *len);
 
+/* The group key stack_id has under opts (key and frames; top, json and
+ * capture_no are not used): the "site" /capture prints for it, e.g.
+ * "server/fetch_user_data.c:27". When site is not NULL it receives the
+ * frame the key names. Returns malloc'ed text (the caller frees it, its
+ * memory is not tracked), or NULL when out of memory. For callers that
+ * group by site themselves (the server's per-site history): they follow
+ * /capture's naming without repeating it. */
+char *tracker_site_key(uint32_t stack_id, const tracker_report_opts *opts, tracker_frame_info *site);
+
 /* ---- reports against a kept baseline (GET /capture, the preload's reports) ---- */
 
 /* Guarded by the tracker's one report lock (baseline.c): one report at a
