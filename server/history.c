@@ -171,6 +171,21 @@ static size_t smallest_slot_unlocked(void)
     return best;
 }
 
+/* The rings of one series, in one block, taken the first time the slot is
+ * used (an idle server with few sites holds few). Returns 0 or -1. */
+static int slot_alloc_unlocked(slot *sl)
+{
+    size_t bytes = (HISTORY_FULL + HISTORY_TAIL) * (sizeof(uint64_t) + sizeof(uint32_t));
+    char *p = calloc(1, bytes);
+    if (!p) return -1;
+    sl->b_full = (uint64_t *)p;
+    sl->b_tail = sl->b_full + HISTORY_FULL;
+    sl->c_full = (uint32_t *)(sl->b_tail + HISTORY_TAIL);
+    sl->c_tail = sl->c_full + HISTORY_FULL;
+    H.fixed_bytes += bytes;
+    return 0;
+}
+
 /* Give site i a series starting with this sample (lock). Returns 1 if it got one. */
 static int assign_slot_unlocked(uint32_t i, int *evictions)
 {
@@ -185,6 +200,10 @@ static int assign_slot_unlocked(uint32_t i, int *evictions)
         if (k == HISTORY_SERIES || b < EVICT_MIN_BYTES || b <= 2 * cur_bytes(H.slots[k].site)) return 0;
         H.sites[H.slots[k].site].slot = NO_SITE;
         (*evictions)++;
+    }
+    if (!H.slots[k].b_full && slot_alloc_unlocked(&H.slots[k]) != 0) { /* no memory: no series */
+        if (H.nslots_used && H.slots[k].site == NO_SITE) H.nslots_used--;
+        return 0;
     }
     H.slots[k].site = i;
     H.slots[k].since = H.nsamples;
@@ -308,10 +327,7 @@ static void free_all(void)
 {
     free(H.t_full); free(H.t_tail); free(H.req_full); free(H.req_tail);
     free(H.rss_full); free(H.rss_tail); free(H.no_tail);
-    for (size_t k = 0; k < HISTORY_SERIES; k++) {
-        free(H.slots[k].b_full); free(H.slots[k].c_full);
-        free(H.slots[k].b_tail); free(H.slots[k].c_tail);
-    }
+    for (size_t k = 0; k < HISTORY_SERIES; k++) free(H.slots[k].b_full); /* one block per slot */
     for (size_t i = 0; i < H.nsites; i++) free(H.sites[i].key);
     free(H.sites); free(H.hash); free(H.stack_site);
     memset(&H.t_full, 0, sizeof H - offsetof(history_state, t_full));
@@ -333,13 +349,7 @@ int history_start(unsigned period_ms, uint64_t (*requests)(void))
     H.req_tail = fixed_alloc(HISTORY_TAIL, sizeof *H.req_tail, &failed);
     H.rss_tail = fixed_alloc(HISTORY_TAIL, sizeof *H.rss_tail, &failed);
     H.no_tail = fixed_alloc(HISTORY_TAIL, sizeof *H.no_tail, &failed);
-    for (size_t k = 0; k < HISTORY_SERIES; k++) {
-        H.slots[k].site = NO_SITE;
-        H.slots[k].b_full = fixed_alloc(HISTORY_FULL, sizeof(uint64_t), &failed);
-        H.slots[k].c_full = fixed_alloc(HISTORY_FULL, sizeof(uint32_t), &failed);
-        H.slots[k].b_tail = fixed_alloc(HISTORY_TAIL, sizeof(uint64_t), &failed);
-        H.slots[k].c_tail = fixed_alloc(HISTORY_TAIL, sizeof(uint32_t), &failed);
-    }
+    for (size_t k = 0; k < HISTORY_SERIES; k++) H.slots[k].site = NO_SITE; /* rings on first use */
     if (g) tracker_guard_leave();
     if (failed) {
         free_all();

@@ -19,9 +19,11 @@
  * are kept for at most HISTORY_SERIES sites at a time: every site while
  * there are fewer; past that a site replaces the smallest series only when
  * it holds more than twice its live bytes (a leak grows into a series; it
- * cannot be crowded out by many small sites). All history memory is taken
- * at start (history_memory_bytes) and under the tracker's recursion guard:
- * it is not a site of /capture; /stats and /leaks' RSS breakdown report it.
+ * cannot be crowded out by many small sites). A series' rings (28 KiB) are
+ * taken the first time its slot is used, so the history's memory is at
+ * most ~1.8 MiB plus one name per distinct site, whatever the uptime. It is
+ * taken under the tracker's recursion guard: not a site of /capture;
+ * /stats (history.memory_bytes) and /leaks' RSS breakdown report it.
  */
 
 #define HISTORY_FULL     1200u /* samples at the full rate */
@@ -83,7 +85,7 @@ typedef struct history_info {
     uint64_t samples;            /* samples taken since start */
     size_t sites_known;          /* distinct sites seen so far (named once each) */
     size_t series;               /* sites with a series now */
-    size_t memory_bytes;         /* all memory the history holds (fixed at start, plus the site names) */
+    size_t memory_bytes;         /* all memory the history holds: timeline, the series' rings, site names */
     double cpu_s;                /* CPU seconds spent sampling (thread CPU clock) */
     double cpu_share;            /* cpu_s / seconds since start: fraction of one core */
     double last_sample_ms;       /* CPU time of the last sample */
