@@ -94,7 +94,7 @@ build/deps-ok: scripts/deps.sh
 	@mkdir -p $(@D) && touch $@
 
 # ---------------------------------------------------------------- the lab (make)
-BINS = bin/server bin/server-O0 bin/libtracker.so
+BINS = bin/server bin/server-O0 bin/libtracker.so bin/leak-report
 
 .PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean
 all: $(BINS)
@@ -117,6 +117,10 @@ bin/server-O0: $(call objs,O0,$(HOOKED_SRC)) | bin
 # hidden), so it cannot clash with a program's own symbols.
 bin/libtracker.so: $(call objs,pic,$(TRACKER_SRC) tracker/hooks.c tracker/preload.c) tracker/libtracker.map | bin
 	$(CC) $(LDFLAGS) -pthread -shared -Wl,--version-script=tracker/libtracker.map -o $@ $(filter %.o,$^) $(TRACKER_LIBS)
+
+# The launcher: `bin/leak-report ./prog args` (finds bin/libtracker.so beside itself).
+bin/leak-report: tracker/leak-report.sh | bin
+	install -m 755 $< $@
 
 # ---------------------------------------------------------------- servers under other tools (make compare)
 # scripts/compare.sh runs the same leaky load under the tools a C engineer would
@@ -171,6 +175,21 @@ build/tools/%: build/obj/O2/tests/tools/%.o | build/tools
 $(eval $(call other_object,build/obj/O2/tests/unit/test_tracker_quick.o,tests/unit/test_tracker.c,-Itracker -mno-red-zone -DTEST_QUICK))
 build/tools/test_tracker_quick: $(call objs,O2,tests/unit/test_tracker_quick.c $(TRACKED_SRC)) | build/tools
 	$(LINK) $(TRACKER_LIBS)
+
+# Programs of the host-transparency test (tests/test_host.sh builds them with
+# `make host-progs`): small C programs with the patterns a preload must not
+# break, one -rdynamic, and a C++ program with threads.
+HOST_PROGS = $(patsubst tests/host/%.c,build/host/%,$(wildcard tests/host/*.c)) build/host/threads
+.PHONY: host-progs
+host-progs: $(HOST_PROGS)
+build/host:
+	@mkdir -p $@
+build/host/%: build/obj/O2/tests/host/%.o | build/host
+	$(LINK)
+build/host/rdynamic_clash: LDFLAGS += -rdynamic
+CXX ?= g++
+build/host/threads: tests/host/threads.cpp | build/host
+	$(CXX) -std=c++17 -Wall -Wextra -g -O2 -fno-omit-frame-pointer -pthread -o $@ $<
 
 # ---------------------------------------------------------------- fuzz targets (make fuzz)
 # libFuzzer targets linked with tracker/nohooks.c (ASan owns malloc), run by

@@ -16,12 +16,14 @@ check=0
 [ $# -ge 1 ] || usage
 demo_pkgs="apache2-utils gnuplot-nox curl"
 checker_pkgs="valgrind clang libclang-rt-14-dev" # valgrind, sanitizers, libFuzzer
+# tests/test_host.sh: the real programs run with and without the preload
+host_pkgs="python3 perl gawk sqlite3 git xz-utils g++ util-linux binutils"
 pkgs=""
 for step in "$@"; do
     case "$step" in
         build)   pkgs="$pkgs gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev" ;;
         demo)    pkgs="$pkgs $demo_pkgs" ;;
-        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs" ;;
+        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs" ;;
         compare) pkgs="$pkgs $demo_pkgs heaptrack $checker_pkgs" ;;
         browser) pkgs="$pkgs chromium fonts-dejavu-core nodejs npm" ;;
         *) usage ;;

@@ -39,6 +39,18 @@ int tracker_hooks_linked(void) { return 1; }
 atomic_int tracker_hooks_pending;
 void (*tracker_hooks_deferred)(void);
 
+/* The tables are set up by the first allocation, not by our constructor:
+ * libraries initialized before us (libstdc++'s exception pool, a C++
+ * static's constructor) allocate first, and their blocks must be counted
+ * too (the totals at exit equal valgrind's "in use at exit"). */
+static int hooks_ready;
+
+static void hooks_init(void)
+{
+    tracker_init();
+    hooks_ready = 1;
+}
+
 /* Every hook holds the recursion guard across the real call too, so a
  * signal handler that interrupts an allocation and allocates itself is
  * forwarded untouched, and finds the guard taken if it calls _exit.
@@ -51,6 +63,7 @@ void (*tracker_hooks_deferred)(void);
     do {                                                                     \
         if (!g_) break;                                                      \
         int e_ = errno;                                                      \
+        if (__builtin_expect(!hooks_ready, 0)) hooks_init();                 \
         if (p) tracker_record_alloc((p), (size), __builtin_frame_address(0)); \
         if (atomic_load_explicit(&tracker_hooks_pending, memory_order_relaxed) && tracker_hooks_deferred) tracker_hooks_deferred(); \
         errno = e_;                                                          \

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# test_host.sh - the preloaded tracker changes nothing a program can observe (output, exit, signals, fds, threads, symbols) and loses no report silently.
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$TEST_ROOT"
+
+LIB=$TEST_ROOT/bin/libtracker.so
+H=$TEST_ROOT/build/host
+R=$TEST_TMP/reports          # every report of this file goes under here
+mkdir -p "$R"
+T=${HOST_TIMEOUT:-60}        # seconds any one program may take
+
+# skip NAME REASON: a check that cannot run here (not counted as passed).
+skip() { echo "# skip - $1: $2"; }
+
+if ! make -s bin/libtracker.so bin/leak-report host-progs >"$TEST_TMP/make.log" 2>&1; then
+    fail "make builds the library, the launcher and tests/host/" "exit 0" "$(tail -n 3 "$TEST_TMP/make.log")"
+    done_testing
+fi
+
+# with_lib NAME CMD...: CMD with the library preloaded, reports to $R/NAME.PID.txt.
+with_lib() {
+    local name=$1; shift
+    LD_PRELOAD=$LIB TRACKER_OUT="$R/$name.%p.txt" "$@"
+}
+
+# same NAME CMD...: run CMD without and with the preload (stdin /dev/null,
+# each bounded by $T s); check that stdout, stderr and exit status are the
+# same, and that the process wrote a report at exit.
+same() {
+    local name=$1 rc0=0 rc1=0; shift
+    ( cd "$WORK" && timeout "$T" "$@" >"$TEST_TMP/$name.out0" 2>"$TEST_TMP/$name.err0" </dev/null ) || rc0=$?
+    ( cd "$WORK" && with_lib "$name" timeout "$T" "$@" >"$TEST_TMP/$name.out1" 2>"$TEST_TMP/$name.err1" </dev/null ) || rc1=$?
+    if cmp -s "$TEST_TMP/$name.out0" "$TEST_TMP/$name.out1"; then pass "$name: same stdout ($(wc -c <"$TEST_TMP/$name.out0") bytes)"
+    else fail "$name: same stdout" "$(head -c 80 "$TEST_TMP/$name.out0")" "$(head -c 80 "$TEST_TMP/$name.out1")"; fi
+    if cmp -s "$TEST_TMP/$name.err0" "$TEST_TMP/$name.err1"; then pass "$name: same stderr"
+    else fail "$name: same stderr" "$(head -c 80 "$TEST_TMP/$name.err0")" "$(head -c 80 "$TEST_TMP/$name.err1")"; fi
+    check_eq "$name: same exit status" "$rc0" "$rc1"
+    check "$name: a report at exit was written" grep -qs '^== tracker report [0-9]* (pid [0-9]*, at' $R/"$name".*.txt
+}
+
+WORK=$TEST_TMP/work
+mkdir -p "$WORK"
+seq 1 300000 >"$WORK/numbers.txt"
+seq 1 20000 >"$WORK/small.txt"
+
+# ---------------------------------------------------------------- real programs
+PY=$(command -v /usr/bin/python3 || command -v python3)
+same python3 "$PY" -c '
+import subprocess, sys, threading
+out = []
+def work(i): out.append(sum(len(str(x)) for x in range(i * 20000)))
+ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+r = subprocess.run(["sh", "-c", "echo from child; exit 2"], capture_output=True, text=True)
+print(sorted(out), r.stdout.strip(), r.returncode)
+sys.stderr.write("to stderr\n")
+sys.exit(3)'
+same perl perl -e 'my %h; $h{$_} = $_ * 2 for 1 .. 20000; print scalar(keys %h), " ", $h{777}, "\n"; warn "warned\n"; exit 4'
+same gawk gawk 'BEGIN { for (i = 0; i < 20000; i++) a[i] = i "x"; n = 0; for (k in a) n++; print n; print "e" > "/dev/stderr"; exit 5 }'
+same sqlite3 sqlite3 :memory: 'create table t(a, b); with recursive c(x) as (select 1 union all select x + 1 from c limit 5000) insert into t select x, x * x from c; select count(*), sum(b) from t; select * from nosuch;'
+git init -q "$WORK/repo" && echo hello >"$WORK/repo/f" &&
+    GIT_AUTHOR_DATE=2020-01-01T00:00:00Z GIT_COMMITTER_DATE=2020-01-01T00:00:00Z \
+    git -C "$WORK/repo" -c user.name=t -c user.email=t@t -c commit.gpgsign=false add f >/dev/null 2>&1 &&
+    GIT_AUTHOR_DATE=2020-01-01T00:00:00Z GIT_COMMITTER_DATE=2020-01-01T00:00:00Z \
+    git -C "$WORK/repo" -c user.name=t -c user.email=t@t -c commit.gpgsign=false commit -qm first >/dev/null 2>&1
+same git git -C "$WORK/repo" log --stat --format='%H %s'
+same git-status git -C "$WORK/repo" status --porcelain=v2 --branch
+if start_server --fixed; then
+    same curl curl -s --max-time 10 -w ' %{http_code}\n' "$(url /dashboard)"
+    same curl-404 curl -s --max-time 10 -w ' %{http_code}\n' "$(url /nosuch)"
+    stop_server
+else
+    fail "curl: the local server starts" "ready" "no ready line"
+fi
+same xz-T2 xz -T2 --block-size=256KiB -6 -c numbers.txt
+same bash-pipeline bash -c 'sort -r numbers.txt | head -3; seq 1 2000 | awk "{ s += \$1 } END { print s }" | tr 0-9 a-j; (cd / && ls -d tmp); exit 7'
+same cxx-threads "$H/threads"
+
+# ---------------------------------------------------------------- totals = valgrind's "in use at exit"
+# valgrind_vs_tracker NAME CMD...: bytes and blocks in use at exit, by both.
+valgrind_vs_tracker() {
+    local name=$1 vg ours; shift
+    vg=$(cd "$WORK" && timeout 120 valgrind --run-libc-freeres=no --run-cxx-freeres=no "$@" 2>&1 >/dev/null </dev/null |
+        sed -n 's/.*in use at exit: \([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\1 \2/p' | tr -d ,)
+    (cd "$WORK" && TRACKER_FORMAT=json with_lib "vg-$name" "$@" >/dev/null 2>&1 </dev/null)
+    ours=$(cat $R/vg-"$name".*.txt 2>/dev/null | sed -n 's/.*"total":{"size":\([0-9]*\),"count":\([0-9]*\).*/\1 \2/p' | tail -n 1)
+    if [ -z "$vg" ]; then fail "$name: valgrind ran" "an 'in use at exit' line" "none"; return; fi
+    check_eq "$name: live bytes and blocks at exit = valgrind's in use at exit ($vg)" "$vg" "$ours"
+}
+cc -std=c11 -D_GNU_SOURCE -g -O2 -o "$TEST_TMP/leaky_prog" tests/preload/leaky_prog.c
+if command -v valgrind >/dev/null 2>&1; then
+    valgrind_vs_tracker leaky_prog "$TEST_TMP/leaky_prog" 100
+    valgrind_vs_tracker sqlite3 sqlite3 :memory: 'create table t(a); insert into t values (1), (2); select sum(a) from t;'
+    valgrind_vs_tracker xz xz -c small.txt
+    valgrind_vs_tracker rdynamic "$H/rdynamic_clash"
+else
+    skip "totals = valgrind" "valgrind not installed (scripts/deps.sh test installs it)"
+fi
+
+# ---------------------------------------------------------------- the defects of issue 11, one case each
+# Nothing of ours by default: no thread, no signal handler, no fd.
+out=$(with_lib st "$H/sig_malloc" 2>&1)
+check_eq "malloc in a signal handler, single-threaded: the process stays single-threaded, and finishes" \
+    "$("$H/sig_malloc" 2>&1)" "$out"
+check_eq "fd numbers: the program's first open() gets the same fd, same count of open fds" \
+    "$("$H/fd_probe" first)" "$(with_lib fd "$H/fd_probe" first)"
+check_eq "fd numbers: the same after an on-demand report (TRACKER_SIGNAL=USR2)" \
+    "$("$H/fd_probe" first)" "$(TRACKER_SIGNAL=USR2 with_lib fdr "$H/fd_probe" report)"
+check "... and that on-demand report was written" grep -qs 'on demand' $R/fdr.*.txt
+check_eq "a daemon that closed every fd: nothing written into its data file by an on-demand report" \
+    "data fd=3 size=0" "$(TRACKER_SIGNAL=USR2 with_lib fdc "$H/fd_probe" closeall "$TEST_TMP/data.bin")"
+rc0=0; rc1=0
+{ timeout 10 bash -c 'kill -USR2 $$; sleep 5' || rc0=$?; } 2>/dev/null
+{ with_lib usr2 timeout 10 bash -c 'kill -USR2 $$; sleep 5' || rc1=$?; } 2>/dev/null
+check_eq "SIGUSR2 still has its default action (terminates) without TRACKER_SIGNAL" "$rc0" "$rc1"
+
+# signalfd daemon: SIGTERM blocked in every thread, read from a signalfd.
+# sigfd_run LABEL ENV...: start it preloaded, SIGTERM it once ready; SIGFD_RC, SIGFD_OUT.
+sigfd_run() {
+    local label=$1 pid; shift
+    SIGFD_OUT=$TEST_TMP/sigfd.$label.out
+    env "$@" LD_PRELOAD="$LIB" TRACKER_OUT="$R/sigfd-$label.%p.txt" "$H/sigfd_daemon" >"$SIGFD_OUT" 2>&1 &
+    pid=$!
+    STARTED_PIDS="$STARTED_PIDS $pid"
+    for _ in $(seq 1 100); do grep -q ready "$SIGFD_OUT" && break; sleep 0.1; done
+    term_status "$pid" 10
+    SIGFD_RC=$TERM_RC
+}
+sigfd_run default TRACKER_X=1
+check_eq "signalfd daemon: SIGTERM is read by the program, clean exit 0" 0 "$SIGFD_RC"
+check "... it says so" grep -q 'clean shutdown (signal 15)' "$SIGFD_OUT"
+sigfd_run thread TRACKER_SIGNAL=USR2 TRACKER_SIGNAL_THREAD=1
+check_eq "signalfd daemon with the opt-in reporter thread (it blocks every signal): clean exit 0" 0 "$SIGFD_RC"
+
+if timeout 10 script -q -e -c 'exit 3' /dev/null </dev/null >/dev/null 2>&1; rc0=$?; [ "$rc0" -eq 3 ]; then
+    rc1=0
+    with_lib script timeout 20 script -q -e -c 'exit 3' /dev/null </dev/null >/dev/null 2>&1 || rc1=$?
+    check_eq "script -c 'exit 3': exits 3, not hung (its SIGCHLD is its own)" 3 "$rc1"
+else
+    skip "script -c 'exit 3'" "util-linux script gives $rc0 here without the preload"
+fi
+
+if u0=$(timeout 10 unshare -U id -u 2>&1); then
+    u1=$(with_lib unshare timeout 10 unshare -U id -u 2>&1)
+    check_eq "unshare -U id -u: works as without the preload (single-threaded)" "$u0" "$u1"
+else
+    skip "unshare -U id" "user namespaces not allowed here: $u0"
+fi
+
+# fork while reports are made, from a multithreaded parent.
+fork_storm() {
+    local label=$1; shift
+    local start=$SECONDS
+    out=$(timeout 120 env "$@" LD_PRELOAD="$LIB" TRACKER_SIGNAL=USR2 TRACKER_OUT="$R/fork-$label.%p.txt" \
+        "$H/fork_storm" 300 2>&1)
+    check_eq "fork x300 during on-demand reports ($label): every child exits" "forks=300 exited=300 hung=0" "$out"
+    check_range "... within 100 s" 0 100 $((SECONDS - start))
+    check_range "... each child wrote its own report, named by its own pid" 300 300 \
+        "$(grep -l ' forked (' $R/fork-"$label".*.txt | xargs grep -l 'pid [0-9]*, at exit' | wc -l)"
+    check "... and the parent made on-demand reports meanwhile" grep -qs 'on demand' $R/fork-"$label".*.txt
+}
+fork_storm hooks TRACKER_X=1
+fork_storm thread TRACKER_SIGNAL_THREAD=1
+
+check_eq "-rdynamic program with its own tracker_init: called once, by itself" \
+    "tracker_init called 1 time(s)" "$(with_lib clash "$H/rdynamic_clash")"
+clash_line=$(grep -n 'LEAK-CLASH' tests/host/rdynamic_clash.c | cut -d: -f1)
+check "... and its report is not empty: it names its own kept block" \
+    grep -qs "rdynamic_clash.c:$clash_line: size=100 B, count=1" $R/clash.*.txt
+
+exports=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sort | tr '\n' ' ')
+check_eq "exports: only the malloc family and _exit/_Exit (nm -D)" \
+    "_Exit _exit aligned_alloc calloc free malloc memalign posix_memalign pvalloc realloc reallocarray valloc " "$exports"
+
+api0=$("$H/api_check")
+check_eq "malloc API: every edge case (posix_memalign(0), aligned_alloc, realloc(p, 0), overflow, errno) as glibc" \
+    "$api0" "$(with_lib api "$H/api_check")"
+check "... posix_memalign(&p, 0, 64) is EINVAL" grep -q 'posix_memalign(0, 64) *rc=22' <<<"$api0"
+
+# ---------------------------------------------------------------- exit paths and the launcher
+check "_exit (dash: sh -c 'exit 3') writes a report" bash -c "
+    LD_PRELOAD='$LIB' TRACKER_OUT='$R/dash.%p.txt' sh -c 'exit 3'; [ \$? -eq 3 ] && grep -qs 'at _exit' $R/dash.*.txt"
+(cd "$WORK" && mkdir -p sub && LD_PRELOAD=$LIB TRACKER_OUT=rel.%p.txt bash -c 'cd sub && true')
+check "a relative TRACKER_OUT is resolved once, at load (not after the program's chdir)" \
+    bash -c "ls '$WORK'/rel.*.txt && ! ls '$WORK'/sub/rel.*.txt"
+
+LR=$TEST_ROOT/bin/leak-report
+rec_line=$(grep -n 'LEAK-RECORD' tests/preload/leaky_prog.c | cut -d: -f1)
+rc=0
+(cd "$WORK" && "$LR" -o lr1 "$TEST_TMP/leaky_prog" 40 >"$TEST_TMP/lr1.out" 2>"$TEST_TMP/lr1.err") || rc=$?
+check_eq "leak-report PROGRAM: the program's exit status" 0 "$rc"
+check "... last line: where the reports are (absolute) and the top site" \
+    grep -q "^leak-report: 1 report(s) in $WORK/lr1/ (leaky_prog: pid [0-9]*, exit status 0); top site: tests/preload/leaky_prog.c:$rec_line: size=8160 B, count=40" "$TEST_TMP/lr1.err"
+rc=0
+(cd "$WORK" && "$LR" -o lr2 bash -c 'sh -c "exit 0"; seq 3 | wc -l; (kill -9 $BASHPID); exit 6' >/dev/null 2>"$TEST_TMP/lr2.err") || rc=$?
+check_eq "leak-report bash ...: bash's exit status" 6 "$rc"
+check "... every process has its own report file, by pid (forks included)" \
+    bash -c "[ \$(ls '$WORK'/lr2/*.txt | wc -l) -ge 4 ]"
+check "... the killed subshell is named: ended without a report" grep -q 'ended without a report.*[0-9](bash)' "$TEST_TMP/lr2.err"
+rc=0
+"$LR" -o "$WORK/lr3" bash -c 'kill -9 $$' >/dev/null 2>"$TEST_TMP/lr3.err" || rc=$?
+check_eq "leak-report, program killed by SIGKILL: 137" 137 "$rc"
+check "... and it says the program wrote no report" grep -q 'bash (pid [0-9]*, killed by SIGKILL) wrote no report' "$TEST_TMP/lr3.err"
+if printf 'int main(void) { return 4; }\n' >"$TEST_TMP/static.c" && cc -static -o "$TEST_TMP/static" "$TEST_TMP/static.c" 2>/dev/null; then
+    rc=0
+    "$LR" -o "$WORK/lr4" "$TEST_TMP/static" 2>"$TEST_TMP/lr4.err" || rc=$?
+    check_eq "leak-report, static binary: still runs, its exit status" 4 "$rc"
+    check "... it says it cannot be tracked" grep -q 'cannot be tracked: a static binary' "$TEST_TMP/lr4.err"
+else
+    skip "leak-report on a static binary" "no static libc here (libc6-dev)"
+fi
+rc=0
+"$LR" -o "$WORK/lr5" no-such-program-here 2>"$TEST_TMP/lr5.err" || rc=$?
+check_eq "leak-report, unknown program: 127 and a message" "127 1" "$rc $(grep -c 'not found' "$TEST_TMP/lr5.err")"
+
+done_testing

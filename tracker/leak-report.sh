@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# leak-report - runs a program under the preloaded tracker (bin/libtracker.so) and says where each process's leak report is.
+set -eu
+
+usage() {
+    cat >&2 <<'EOF'
+usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
+Runs PROGRAM with the allocation tracker preloaded, as heaptrack does. Every
+process of the run (forked and exec'd children included) writes its own report,
+DIR/PID.txt, at exit() / return from main / _exit(); at the end one line on
+stderr says where the reports are and names the top site of PROGRAM itself.
+  -o DIR     report directory (default: ./leak-report.PROGRAM.PID, made absolute)
+  -s SIGNAL  also report on demand when sent SIGNAL (e.g. USR2): `kill -USR2 PID`;
+             written at the process's next allocation (default: no handler at all)
+  -t         with -s: a tracker thread (all signals blocked) writes it at once,
+             even in an idle program (costs one thread)
+  -n TOP     groups per report (default 10); -k KEY: lineno|traceback|filename
+  --json     reports in JSON
+Exit status: PROGRAM's (128+N when killed by signal N); 127 if it is not found.
+Not tracked (said so): static binaries and setuid/setgid programs (the loader
+ignores LD_PRELOAD there). No report (said so): a process killed by a signal,
+abort(), or one that exec'd such a program.
+EOF
+    exit 2
+}
+
+self_dir=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+lib=${LEAK_REPORT_LIB:-$self_dir/libtracker.so}
+[ -f "$lib" ] || lib=$self_dir/../bin/libtracker.so
+dir="" signal="" thread=0 top="" key="" json=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -o) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
+        -s) [ $# -ge 2 ] || usage; signal=$2; shift 2 ;;
+        -t) thread=1; shift ;;
+        -n) [ $# -ge 2 ] || usage; top=$2; shift 2 ;;
+        -k) [ $# -ge 2 ] || usage; key=$2; shift 2 ;;
+        --json) json=1; shift ;;
+        -h|--help) usage ;;
+        --) shift; break ;;
+        -*) echo "leak-report: unknown option $1" >&2; usage ;;
+        *) break ;;
+    esac
+done
+[ $# -ge 1 ] || usage
+[ -f "$lib" ] || { echo "leak-report: $lib not found (run make)" >&2; exit 2; }
+lib=$(readlink -f "$lib")
+
+prog=$(command -v -- "$1" 2>/dev/null || true)
+case "$prog" in
+    /*|./*|../*) ;;
+    *) echo "leak-report: $1: not found (or a shell builtin: nothing to track)" >&2; exit 127 ;;
+esac
+name=$(basename "$1")
+[ -n "$dir" ] || dir=leak-report.$name.$$
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+# The file the loader actually starts: a script's interpreter (through env).
+elf=$prog
+if [ "$(head -c 2 "$prog" 2>/dev/null)" = "#!" ]; then
+    read -r interp arg _ < <(head -n 1 "$prog" | cut -c 3-) || true
+    [ "$(basename "${interp:-}")" = env ] && [ -n "${arg:-}" ] && interp=$(command -v -- "$arg" || echo "$arg")
+    elf=${interp:-$prog}
+fi
+untracked=""
+if [ -u "$elf" ] || [ -g "$elf" ]; then
+    [ "$(stat -c %u "$elf")" = "$(id -u)" ] || untracked="a setuid/setgid program ($elf): the loader ignores LD_PRELOAD"
+fi
+if [ -z "$untracked" ] && command -v readelf >/dev/null 2>&1 && readelf -h "$elf" >/dev/null 2>&1 &&
+    ! readelf -lW "$elf" 2>/dev/null | grep -q 'program interpreter'; then
+    untracked="a static binary ($elf): LD_PRELOAD cannot enter it"
+fi
+[ -z "$untracked" ] || echo "leak-report: $1 cannot be tracked: $untracked; running it untracked" >&2
+
+export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt"
+[ -z "$signal" ] || export TRACKER_SIGNAL="$signal"
+[ "$thread" -eq 0 ] || export TRACKER_SIGNAL_THREAD=1
+[ -z "$top" ] || export TRACKER_TOP="$top"
+[ -z "$key" ] || export TRACKER_KEY="$key"
+[ "$json" -eq 0 ] || export TRACKER_FORMAT=json
+
+# The program runs as our child (so we learn its pid and status), with our
+# stdin (`<&0`: a background job would get /dev/null). Ctrl-C reaches it from
+# the terminal directly; TERM and HUP sent to us are passed on.
+"$@" <&0 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null || true' TERM
+trap 'kill -HUP "$pid" 2>/dev/null || true' HUP
+trap ':' INT
+rc=0
+while :; do
+    wait "$pid" && rc=0 || rc=$?
+    kill -0 "$pid" 2>/dev/null || break
+done
+unset LD_PRELOAD
+how="exit status $rc"
+[ "$rc" -le 128 ] || how="killed by SIG$(kill -l $((rc - 128)) 2>/dev/null || echo $((rc - 128)))"
+
+# ---- what each process left
+reports=0 silent="" top_site=""
+for f in "$dir"/*.txt; do
+    [ -f "$f" ] || continue
+    p=$(basename "$f" .txt)
+    if grep -q '^== tracker report [0-9]* (pid [0-9]*, at \(_\)\{0,1\}[eE]xit' "$f" || grep -q '^{"capture"' "$f"; then
+        reports=$((reports + 1))
+    else
+        what=$(sed -n 's/^== tracker: pid [0-9]* [a-z]* (\(.*\)) ==$/\1/p' "$f" | tail -n 1)
+        silent="$silent $p${what:+($(basename "$what"))}"
+    fi
+done
+main="$dir/$pid.txt"
+if [ -f "$main" ] && [ "$json" -eq 0 ]; then
+    # First group line of the last report of the program itself.
+    top_site=$(awk '/^== tracker report/ { n = 0; top = "" } !/^(==|#| )/ && n++ == 0 { top = $0 } END { print top }' "$main")
+fi
+[ -z "$silent" ] || echo "leak-report: ended without a report (killed by a signal, abort, or exec of an untrackable program):$silent" >&2
+if [ ! -f "$main" ] || ! grep -q '^== tracker report [0-9]* (pid [0-9]*, at \(_\)\{0,1\}[eE]xit\|^{"capture"' "$main"; then
+    echo "leak-report: $name (pid $pid, $how) wrote no report${untracked:+: $untracked}" >&2
+fi
+echo "leak-report: $reports report(s) in $dir/ ($name: pid $pid, $how); top site: ${top_site:-none (nothing live at exit, or see the files)}" >&2
+exit "$rc"
