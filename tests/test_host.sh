@@ -122,7 +122,7 @@ sigfd_run() {
     SIGFD_OUT=$TEST_TMP/sigfd.$label.out
     env "$@" LD_PRELOAD="$LIB" TRACKER_OUT="$R/sigfd-$label.%p.txt" "$H/sigfd_daemon" >"$SIGFD_OUT" 2>&1 &
     pid=$!
-    STARTED_PIDS="$STARTED_PIDS $pid"
+    started "$pid"
     for _ in $(seq 1 100); do grep -q ready "$SIGFD_OUT" && break; sleep 0.1; done
     term_status "$pid" 10
     SIGFD_RC=$TERM_RC
