@@ -385,15 +385,25 @@ static int cmp_alloc(const void *a, const void *b)
 __attribute__((noipa)) static void *malloc_with_rbp(size_t n, uintptr_t fake)
 {
     void *ret;
-    __asm__ volatile("push %%rbp\n\t"
+    /* The call must find the stack 16-byte aligned (the psABI: the hooks'
+     * compiled code may use aligned SSE stores), so align it first and
+     * restore it from callee-saved %r12 afterwards. Everything the call may
+     * clobber is declared: %rdi and %rbx as in-out, the rest below. */
+    __asm__ volatile("mov %%rsp, %%r12\n\t"
+                     "and $-16, %%rsp\n\t"
+                     "push %%rbp\n\t"
                      "push %%rbp\n\t"
                      "mov %%rbx, %%rbp\n\t"
                      "call malloc@PLT\n\t"
                      "pop %%rbp\n\t"
                      "pop %%rbp\n\t"
-                     : "=a"(ret)
-                     : "D"(n), "b"(fake)
-                     : "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "memory", "cc");
+                     "mov %%r12, %%rsp\n\t"
+                     : "=a"(ret), "+D"(n), "+b"(fake)
+                     :
+                     : "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "r12",
+                       "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                       "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+                       "memory", "cc");
     return ret;
 }
 
