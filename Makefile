@@ -96,7 +96,7 @@ build/deps-ok: scripts/deps.sh
 # ---------------------------------------------------------------- the lab (make)
 BINS = bin/server bin/server-O0 bin/libtracker.so bin/leak-report
 
-.PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean
+.PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean fleet
 all: $(BINS)
 
 deps:
@@ -232,16 +232,22 @@ compare:
 # demo, the dashboard and pprof tests again and copies their output there,
 # with the latest results/compare.md and results/bench.md (from `make compare`
 # and `make bench`) when they exist.
-DOCS_IMG     = rss.png dashboard.png pprof-flamegraph.png
+DOCS_IMG     = rss.png dashboard.png pprof-flamegraph.png prometheus-rss.png
 DOCS_SAMPLES = summary.md capture-after.txt
 docs-assets:
 	@$(MAKE) --no-print-directory demo
 	@bash tests/run.sh test_dashboard
 	@bash tests/run.sh test_pprof
+	@bash tests/run.sh test_fleet
 	@mkdir -p docs/img docs/samples
 	cp $(addprefix results/,$(DOCS_IMG)) docs/img/
 	cp $(addprefix results/,$(DOCS_SAMPLES)) docs/samples/
 	@for f in compare.md bench.md; do if [ -f results/$$f ]; then cp results/$$f docs/samples/; echo "cp results/$$f docs/samples/"; fi; done
+
+# Three servers and a real Prometheus: the shipped alert (monitoring/alerts.yml)
+# fires for the leaky one, and its pprof profile names the line (scripts/fleet.sh).
+fleet:
+	$(call step,fleet,all,bash scripts/fleet.sh)
 
 clean:
 	rm -rf bin build
