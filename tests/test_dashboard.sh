@@ -111,4 +111,38 @@ check "past the leak cap: the page shows it" grep -q 'leak cap reached' <(jget c
 check_eq "the screenshot $SHOT is a PNG" "89504e47" "$(head -c 4 "$SHOT" 2>/dev/null | od -An -tx1 | tr -d ' \n')"
 
 stop_server
+
+# ---- the highlight follows /leaks (issue 13): a leak planted by the test in another file and
+# function, under a bounded cache that grows faster at first (so the capture's top row is the
+# cache, not the leak); the lab's own leak is off (--fixed)
+PLANT_SRC=tests/leaks/plant.c
+PLANT_LEAK_SITE="$PLANT_SRC:$(grep -n 'PLANT-LEAK' "$PLANT_SRC" | head -1 | cut -d: -f1)"
+PLANT_CACHE_SITE="$PLANT_SRC:$(grep -n 'PLANT-CACHE' "$PLANT_SRC" | head -1 | cut -d: -f1)"
+RESULT="$TEST_TMP/browser-leaks.json"
+if make -s bin/server-planted >/dev/null 2>&1 &&
+   PLANT=leak:3000,cache:40000:500 TEST_SERVER_BIN=bin/server-planted start_server --fixed --sample-ms 100; then
+    node_rc=0
+    (cd tests/browser && exec timeout 300 node leaks.test.js "$(url '')" "$RESULT" "$TEST_TMP/leaks.png") || node_rc=$?
+    check_eq "planted: the browser run completes" 0 "$node_rc"
+    [ -z "$(jget error)" ] || echo "# browser error: $(jget error)"
+    check_eq "... no JavaScript errors" "[]" "$(jget page_errors)"
+    check_eq "... /leaks ranks the planted site as the top leak" "$PLANT_LEAK_SITE" "$(jget leaks_top_leak)"
+    check_eq "... the capture's top row is the faster-growing cache, not the leak" "$PLANT_CACHE_SITE" "$(jget top_row_site)"
+    check_eq "... the one highlighted row is the planted leak" "[\"$PLANT_LEAK_SITE\"]" "$(jget leak_row_sites)"
+    check_eq "... the leak box names it" "$PLANT_LEAK_SITE" "$(jget leak_box_site)"
+    check "... with its function" grep -q 'remember_session' <(jget leak_box_func)
+    check "... and its source line" grep -q 'PLANT-LEAK' <(jget leak_source)
+    check "the stacked chart has the planted leak as the highlighted area" \
+        grep -q "{\"site\":\"$PLANT_LEAK_SITE\",\"kind\":\"leak\",\"leak\":true}" <(jget areas)
+    check "... and the cache as a plateau" grep -q "{\"site\":\"$PLANT_CACHE_SITE\",\"kind\":\"plateau\"" <(jget areas)
+    check "the RSS bar shows the tracked heap and code parts" grep -q '"tracked_live".*"code_and_files"' <(jget rss_parts)
+    bar=$(jget rss_bar_bytes); vm=$(jget rss_bar_vm_rss)
+    check "... its segments add up to VmRSS within 2% ($bar of $vm)" \
+        awk -v b="$bar" -v v="$vm" 'BEGIN { d = b - v; if (d < 0) d = -d; exit !(v > 0 && d <= v * 0.02) }'
+    check_eq "the page's script names no lab file or function" false "$(jget page_source_has_lab_names)"
+else
+    fail "bin/server-planted starts" "ready line" "none"
+fi
+
+stop_server
 done_testing

@@ -1,4 +1,4 @@
-// dashboard.js - polls /stats to draw the server's RSS live and shows /capture diffs as a table; no libraries.
+// dashboard.js - polls /stats and /leaks to draw RSS, the top sites' live bytes and RSS explained live; shows /capture diffs with the leak /leaks found; no libraries.
 'use strict';
 
 (function () {
@@ -9,8 +9,21 @@
   const CAPTURE_TIMEOUT_MS = 15000;
   const MAX_POINTS = 2000;      // per series; past it every other point is dropped
   const CAPTURE_TOP = 8;        // rows of the table, reused
-  const LEAK_FILE = 'server/fetch_user_data.c';
-  const MIB = 1024 * 1024;
+  const LEAKS_EVERY = 2;         // /leaks on every 2nd /stats poll
+  const LEAKS_TOP = 5;           // sites stacked under the RSS line
+  const LEAKS_POINTS = 200;      // points per site series
+  // This page's own /capture baseline (kept across reloads), so it never
+  // moves the one plain `curl /capture` uses.
+  const BASELINE = (() => {
+    const key = 'leaklab-baseline';
+    let name = null;
+    try { name = localStorage.getItem(key); } catch (e) { /* storage off: a name per load */ }
+    if (!name || !/^[A-Za-z0-9._-]{1,32}$/.test(name)) {
+      name = 'page-' + Math.random().toString(16).slice(2, 10);
+      try { localStorage.setItem(key, name); } catch (e) { /* fine */ }
+    }
+    return name;
+  })();
 
   // ------------------------------------------------------------ state
   const st = {
@@ -21,6 +34,8 @@
     baselineDone: false,
     capturing: false,
     restarts: 0,
+    leaks: null,      // last /leaks JSON (suspects with their series, rss)
+    polls: 0,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -92,6 +107,7 @@
       st.previous = st.series.length > 1 ? st.series : st.previous;
       st.series = [];
       st.baselineDone = false;
+      st.leaks = null;        // its sites too
       clearCapture();         // its rows were about the old process
     }
     st.last = s;
@@ -120,7 +136,57 @@
     } else if (!st.baselineDone && !st.capturing) {
       takeCapture(true);
     }
+    drawRssBar(s.rss);
     drawChart();
+    if (s.tracker && st.polls++ % LEAKS_EVERY === 0) refreshLeaks();
+  }
+
+  // ------------------------------------------------------------ /leaks
+  // The suspects, ranked by the server from its per-site history; the page
+  // never decides itself which site leaks.
+  async function refreshLeaks() {
+    try {
+      const r = await fetchWithTimeout('/leaks?format=json&top=' + LEAKS_TOP + '&points=' + LEAKS_POINTS,
+                                       FETCH_TIMEOUT_MS);
+      if (!r.ok) return;
+      st.leaks = await r.json();
+      drawChart();
+    } catch (e) { /* the /stats poll reports an unreachable server */ }
+  }
+  const topLeak = () => st.leaks && (st.leaks.suspects || []).find((x) => x.kind === 'leak') || null;
+
+  // ------------------------------------------------------------ RSS explained (a bar)
+  const RSS_PARTS = [
+    ['tracked_live', 'tracked heap'], ['heap_untracked', 'untracked heap'], ['heap_free', 'free in malloc'],
+    ['history', 'history'], ['bookkeeping', 'tracker'], ['code_and_files', 'code and files'],
+    ['thread_stacks', 'stacks'], ['unexplained', 'unexplained'],
+  ];
+  function drawRssBar(rss) {
+    const bar = $('rss-bar'), legend = $('rss-legend');
+    if (!rss || !(rss.vm_rss > 0)) { bar.replaceChildren(); legend.textContent = 'no breakdown'; return; }
+    const segs = [], keys = [];
+    for (const [k, label] of RSS_PARTS) {
+      const v = rss[k] || 0;
+      if (v <= 0) continue;
+      const d = document.createElement('div');
+      d.className = 'seg ' + k;
+      d.dataset.part = k;
+      d.dataset.bytes = String(v);
+      d.style.flexGrow = String(v);
+      d.title = label + ' ' + fmtSize(v);
+      if (v / rss.vm_rss > 0.08) d.textContent = label + ' ' + fmtSize(v);
+      segs.push(d);
+      const li = document.createElement('span');
+      li.className = 'key ' + k;
+      li.textContent = label + ' ' + fmtSize(v);
+      keys.push(li);
+    }
+    bar.replaceChildren(...segs);
+    bar.dataset.vmRss = String(rss.vm_rss);
+    bar.dataset.unexplainedPct = String(rss.unexplained_pct);
+    legend.replaceChildren(...keys);
+    $('rss-title-sum').textContent = 'VmRSS ' + fmtSize(rss.vm_rss) + ', unexplained ' +
+      fmtSize(rss.unexplained, true) + ' (' + rss.unexplained_pct.toFixed(2) + '%)';
   }
 
   async function poll() {
@@ -159,11 +225,32 @@
     return e;
   }
 
+  // The top sites' live bytes, stacked, as MB (kB/1000 like the RSS line)
+  // over the requests axis: [{site, kind, pts: [{x, y0, y1}]}], bottom first.
+  function stackedSites() {
+    const sus = (st.leaks && st.leaks.suspects || []).filter((x) => (x.series || []).length > 1);
+    const xs = [...new Set(sus.flatMap((x) => x.series.map((p) => p[0])))].sort((a, b) => a - b);
+    const base = new Map(xs.map((x) => [x, 0]));
+    return sus.map((x) => {
+      const at = new Map(x.series.map((p) => [p[0], p[1] / 1e6]));
+      let last = 0;
+      const pts = xs.map((rx) => {
+        if (at.has(rx)) last = at.get(rx);
+        const y0 = base.get(rx), y1 = y0 + last;
+        base.set(rx, y1);
+        return { x: rx, y0, y1 };
+      });
+      return { site: x.site, kind: x.kind, pts };
+    });
+  }
+
   function drawChart() {
     const svg = $('chart');
     const all = st.series.concat(st.previous || []);
-    const xt = ticks(Math.max(10, ...all.map((p) => p.x)), 8);
-    const yt = ticks(Math.max(10, ...all.map((p) => p.y)), 5);
+    const stacks = stackedSites();
+    const top = stacks.length ? stacks[stacks.length - 1].pts : [];
+    const xt = ticks(Math.max(10, ...all.map((p) => p.x), ...top.map((p) => p.x)), 8);
+    const yt = ticks(Math.max(10, ...all.map((p) => p.y), ...top.map((p) => p.y1)), 5);
     const xmax = xt[xt.length - 1], ymax = yt[yt.length - 1];
     const sx = (x) => L + (x / xmax) * (W - L - R);
     const sy = (y) => H - B - (y / ymax) * (H - T - B);
@@ -186,6 +273,17 @@
                            transform: 'rotate(-90 26 ' + (T + H - B) / 2 + ')' }, 'RSS (MB)'));
 
     const pts = (series) => series.map((p) => sx(p.x).toFixed(1) + ',' + sy(p.y).toFixed(1)).join(' ');
+    const leak = topLeak();
+    stacks.forEach((a, i) => {
+      const up = a.pts.map((p) => sx(p.x).toFixed(1) + ',' + sy(p.y1).toFixed(1));
+      const down = a.pts.slice().reverse().map((p) => sx(p.x).toFixed(1) + ',' + sy(p.y0).toFixed(1));
+      const area = el('polygon', { class: 'site-area c' + i + (leak && a.site === leak.site ? ' leak' : ''),
+                                   points: up.concat(down).join(' ') });
+      area.dataset.site = a.site;
+      area.dataset.kind = a.kind;
+      area.appendChild(el('title', {}, a.site + ' (' + a.kind + ')'));
+      kids.push(area);
+    });
     if (st.previous)
       kids.push(el('polyline', { class: 'curve old', points: pts(st.previous) }));
     if (st.series.length > 0) {
@@ -204,6 +302,14 @@
                    'dashed: before the server restarted'));
     svg.replaceChildren(...kids);
     svg.setAttribute('data-points', String(st.series.length));
+    svg.setAttribute('data-areas', String(stacks.length));
+    const legend = $('chart-legend');
+    legend.replaceChildren(...stacks.map((a, i) => {
+      const k = document.createElement('span');
+      k.className = 'key c' + i + (leak && a.site === leak.site ? ' leak' : '');
+      k.textContent = a.site + ' (' + a.kind + ')';
+      return k;
+    }).reverse());
   }
 
   // ------------------------------------------------------------ /capture table
@@ -213,12 +319,12 @@
     n.className = 'note' + (isError ? ' error' : '');
   }
 
-  // The row to blame: the top growing row in the lab's leaking file, or else
-  // the top row when it grew by more than 1 MiB. -1 when nothing qualifies.
+  // The row to blame: the site /leaks ranks as the top leak (the server's
+  // fit of live bytes against requests), wherever it is. -1 when /leaks
+  // has no leak or the site is not among the rows.
   function leakIndex(stats) {
-    const i = stats.findIndex((s) => s.file === LEAK_FILE && (s.size_diff || 0) > 0);
-    if (i >= 0) return i;
-    return stats.length > 0 && (stats[0].size_diff || 0) > MIB ? 0 : -1;
+    const leak = topLeak();
+    return leak ? stats.findIndex((s) => s.site === leak.site) : -1;
   }
 
   // Rows are created once (at most CAPTURE_TOP) and reused; extra ones hidden.
@@ -255,13 +361,17 @@
     $('sites').dataset.mode = c.mode;
 
     const box = $('leak');
-    if (li >= 0) {
-      const s = stats[li];
-      $('leak-site').textContent = s.site;
-      $('leak-func').textContent = s.function ? 'in ' + s.function + '()' : '';
-      $('leak-source').textContent = s.source || '(source not available)';
-      $('leak-why').textContent = fmtSigned(s.count_diff) + ' blocks, ' + fmtSize(s.size_diff, true) +
-        ' in ' + c.since_previous_s.toFixed(1) + ' s, never freed; ' + fmtSize(s.average) + ' each';
+    const leak = topLeak();
+    if (leak) {
+      const s = li >= 0 ? stats[li] : null;
+      $('leak-site').textContent = leak.site;
+      $('leak-func').textContent = leak.function ? 'in ' + leak.function + '()' : '';
+      $('leak-source').textContent = s && s.source ? s.source : '(source not in this capture)';
+      const rate = leak.bytes_per_request !== null
+        ? fmtSize(leak.bytes_per_request, true) + ' per request (R\u00b2 ' + leak.r2.toFixed(3) + ')'
+        : fmtSize(leak.bytes_per_second, true) + ' per second';
+      $('leak-why').textContent = 'grows ' + rate + ', ' + fmtSize(leak.growth_bytes, true) + ' over ' +
+        fmtInt(leak.window_requests) + ' requests; ' + fmtInt(leak.live_count) + ' blocks live (from /leaks)';
       box.hidden = false;
     } else {
       box.hidden = true;
@@ -271,7 +381,7 @@
               ': absolute sizes (first capture of this server); press again for the diff');
     else
       setNote('capture #' + c.capture + ' at ' + clock() + ': what changed in the last ' +
-              c.since_previous_s.toFixed(1) + ' s' + (li < 0 ? ' - no site is growing' : ''));
+              c.since_previous_s.toFixed(1) + ' s' + (topLeak() ? '' : ' - /leaks sees no leak'));
   }
 
   function clearCapture() {
@@ -288,7 +398,8 @@
     st.capturing = true;
     btn.disabled = true;
     try {
-      const r = await fetchWithTimeout('/capture?format=json&top=' + CAPTURE_TOP, CAPTURE_TIMEOUT_MS);
+      const r = await fetchWithTimeout('/capture?format=json&top=' + CAPTURE_TOP + '&baseline=' + BASELINE,
+                                       CAPTURE_TIMEOUT_MS);
       if (!r.ok) {
         setNote('capture failed: HTTP ' + r.status + ' ' + (await r.text()).trim(), true);
         if (baseline) st.baselineDone = true; // do not retry a refused baseline on every poll
@@ -300,6 +411,7 @@
         setNote('baseline capture #' + c.capture + ' taken at ' + clock() +
                 '; send some load, then press Capture');
       } else {
+        await refreshLeaks(); // the highlight is what /leaks says now
         renderCapture(c);
       }
     } catch (e) {
