@@ -86,7 +86,11 @@ static struct {
     unsigned long long adds, subs;    /* loader counters the list was built from */
     int have_counters;
     _Atomic uint64_t bytes;           /* rule tables, for the bookkeeping total */
+    uint32_t not_code;                /* CFI_NOT_CODE rules in the current table */
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Bumped when a rule table is replaced by an empty one (cfi.h). */
+_Atomic uint32_t tracker_cfi_gen;
 
 /* This thread holds C.lock (a signal handler that lands in a miss must not wait for itself). */
 static TRACKER_TLS int holding;
@@ -147,6 +151,7 @@ static void cache_put_unlocked(uint64_t key, uint64_t rule)
         t = nt;
     }
     table_put_unlocked(t, key, rule);
+    if (cfi_kind(rule) == CFI_NOT_CODE) C.not_code++;
 }
 
 /* ---- modules ---- */
@@ -227,13 +232,15 @@ static int read_counters(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /* Rebuild the module list when the loader's counters moved since it was
- * built; a module gone (subs moved) also empties the rule cache. */
+ * built. A module gone (subs moved) also empties the rule cache, and so
+ * does a module added while addresses are cached as "in no module" (code
+ * may now be mapped there). */
 static void refresh_unlocked(void)
 {
     unsigned long long c[2] = { 0, 0 };
     dl_iterate_phdr(read_counters, c);
     if (C.have_counters && c[0] == C.adds && c[1] == C.subs) return;
-    int gone = C.have_counters && c[1] != C.subs;
+    int gone = C.have_counters && (c[1] != C.subs || C.not_code);
     for (int i = 0; i < C.nmods; i++) C.mods[i]->seen = 0;
     C.nsegs = 0;
     C.have_counters = 0;
@@ -246,7 +253,11 @@ static void refresh_unlocked(void)
     C.nmods = k;
     if (gone) {
         rule_table *nt = table_new(RULES_MIN);
-        if (nt) atomic_store_explicit(&C.rules, nt, memory_order_release);
+        if (nt) {
+            C.not_code = 0;
+            atomic_store_explicit(&C.rules, nt, memory_order_release);
+            atomic_fetch_add_explicit(&tracker_cfi_gen, 1, memory_order_release);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 #ifndef TRACKER_CFI_H
 #define TRACKER_CFI_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /*
@@ -62,6 +63,14 @@ void tracker_cfi_init(void);
 
 /* Notice modules loaded or unloaded since the last look (not in a hook). */
 void tracker_cfi_refresh(void);
+
+/* Changes whenever cached rules are dropped (a module went away): a walk
+ * remembered under another generation is not reused. */
+extern _Atomic uint32_t tracker_cfi_gen;
+static inline uint32_t tracker_cfi_generation(void)
+{
+    return atomic_load_explicit(&tracker_cfi_gen, memory_order_acquire);
+}
 
 /* Bytes of rule tables mapped. */
 uint64_t tracker_cfi_bytes(void);

@@ -159,8 +159,92 @@ void tracker_stackwalk_fork_unlock(void) { tracker_cfi_fork_unlock(); }
 typedef struct regs {
     uintptr_t pc, sp, bp;
     int bp_ok;      /* bp holds the frame's real %rbp */
+    int bp_read;    /* bp was loaded from a frame (no longer the hook's caller's %rbp) */
+    int bp_noted;   /* ... and that word is in the pending memo */
+    uintptr_t bp_at;/* where it was loaded from */
     uintptr_t hi;   /* top of the stack sp is on */
 } regs;
+
+/*
+ * The walk memo. A walk is a pure function of where it starts (the hook's
+ * return address, %rsp and, if a rule used it, %rbp), of the rules (fixed
+ * per address until a module goes away: the CFI generation) and of the
+ * stack words it read. So each thread remembers its last walks from each
+ * call site, with the words read (at most MEMO_WORDS, as offsets from the
+ * start %rsp) and the interned stack id: when a walk starts at the same
+ * place and every one of those words still holds the same value, the walk
+ * would read the same words, apply the same rules and produce the same
+ * frames, and its id is reused without walking. The check is a handful of
+ * independent loads (no dependent chain, unlike the walk). A saved %rbp
+ * counts as read only when a later rule takes the CFA from it (code
+ * without frame pointers saves %rbp as any other register). Only walks on the
+ * thread's own stack, not through a signal frame and not cut short by a busy
+ * lock, are remembered; those words lie between the start %rsp and the
+ * stack's top, so reading them again is safe.
+ */
+#define MEMO_WAYS  8
+#define MEMO_WORDS 24
+
+typedef struct memo_word {
+    uintptr_t at, val;   /* a stack word the walk read, and its value */
+} memo_word;
+
+typedef struct memo {
+    uintptr_t pc0, sp0, bp0;
+    uint32_t id;         /* interned stack */
+    uint32_t gen;        /* tracker_cfi_generation() when made */
+    uint8_t ok;          /* a complete, reusable walk */
+    uint8_t bp_used;     /* the walk used the starting %rbp */
+    uint8_t nwords;
+    memo_word w[MEMO_WORDS];
+} memo;
+
+static TRACKER_TLS memo memos[MEMO_WAYS];
+static TRACKER_TLS memo pending; /* this thread's last walk */
+
+static unsigned memo_way(uintptr_t pc)
+{
+    return (unsigned)((pc ^ (pc >> 7)) & (MEMO_WAYS - 1));
+}
+
+/* Note a stack word the walk depends on in the pending memo. */
+static void note_word(uintptr_t at, uintptr_t v)
+{
+    if (pending.nwords < MEMO_WORDS) pending.w[pending.nwords++] = (memo_word){ at, v };
+    else pending.ok = 0;
+}
+
+/* A stack word read by the walk (its value decides where the walk goes). */
+static uintptr_t read_word(uintptr_t at)
+{
+    uintptr_t v = *(const uintptr_t *)at;
+    note_word(at, v);
+    return v;
+}
+
+int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
+{
+    const uintptr_t *fp = hook_frame;
+    uintptr_t pc0 = fp[1], sp0 = (uintptr_t)(fp + 2);
+    const memo *m = &memos[memo_way(pc0)];
+    if (!m->ok || m->pc0 != pc0 || m->sp0 != sp0 || (m->bp_used && m->bp0 != fp[0]) ||
+        m->gen != tracker_cfi_generation())
+        return 0;
+    const memo_word *w = m->w, *end = m->w + m->nwords;
+    for (; w + 1 < end; w += 2) /* two at a time: independent loads */
+        if ((*(const uintptr_t *)w[0].at ^ w[0].val) | (*(const uintptr_t *)w[1].at ^ w[1].val)) return 0;
+    if (w < end && *(const uintptr_t *)w->at != w->val) return 0;
+    *id = m->id;
+    return 1;
+}
+
+void tracker_stackwalk_learn(uint32_t id)
+{
+    if (!pending.ok) return;
+    pending.id = id;
+    memos[memo_way(pending.pc0)] = pending;
+    pending.ok = 0;
+}
 
 static int inside(const regs *r, uintptr_t at, uintptr_t end)
 {
@@ -171,7 +255,12 @@ static int inside(const regs *r, uintptr_t at, uintptr_t end)
  * the frame. Returns 0 when the rule cannot be applied safely. */
 static int step_cfa(regs *r, uint64_t rule)
 {
-    if (cfi_kind(rule) == CFI_CFA_RBP && !r->bp_ok) return 0;
+    if (cfi_kind(rule) == CFI_CFA_RBP) {
+        if (!r->bp_ok) return 0;
+        if (!r->bp_read) pending.bp_used = 1;
+        else if (!r->bp_noted) note_word(r->bp_at, r->bp);
+        r->bp_noted = 1;
+    }
     uintptr_t cfa = (cfi_kind(rule) == CFI_CFA_RSP ? r->sp : r->bp) + (uintptr_t)cfi_cfa_off(rule);
     if (cfa <= r->sp || cfa > r->hi || (cfa & 7)) return 0;
     uintptr_t ra_at = cfa + (uintptr_t)cfi_ra_off(rule);
@@ -179,11 +268,14 @@ static int step_cfa(regs *r, uint64_t rule)
     if (cfi_bp(rule) == CFI_BP_SAVED) {
         uintptr_t bp_at = cfa + (uintptr_t)cfi_bp_off(rule);
         if (!inside(r, bp_at, cfa)) return 0;
-        r->bp = *(const uintptr_t *)bp_at;
+        r->bp = *(const uintptr_t *)bp_at; /* noted when a rule uses it */
+        r->bp_at = bp_at;
+        r->bp_read = 1;
+        r->bp_noted = 0;
     } else if (cfi_bp(rule) == CFI_BP_LOST) {
         r->bp_ok = 0;
     }
-    r->pc = *(const uintptr_t *)ra_at;
+    r->pc = read_word(ra_at);
     r->sp = cfa;
     return 1;
 }
@@ -197,6 +289,7 @@ static int step_signal(regs *r, uint64_t rule)
     if (!inside(r, sp_at, r->hi) || !inside(r, pc_at, r->hi) ||
         (cfi_bp(rule) == CFI_BP_SAVED && !inside(r, bp_at, r->hi)))
         return 0;
+    pending.ok = 0; /* not remembered: the walk may continue on another stack */
     uintptr_t nsp = *(const uintptr_t *)sp_at;
     if (nsp > r->sp && nsp < r->hi) {
         /* the interrupted code ran on the same stack, above the handler */
@@ -206,6 +299,7 @@ static int step_signal(regs *r, uint64_t rule)
         r->hi = hi;
     }
     r->bp_ok = cfi_bp(rule) == CFI_BP_SAVED;
+    r->bp_read = 1;
     if (r->bp_ok) r->bp = *(const uintptr_t *)bp_at;
     r->pc = *(const uintptr_t *)pc_at + 1; /* exact pc, stored like a return address */
     r->sp = nsp;
@@ -217,8 +311,15 @@ int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
     const uintptr_t *fp = hook_frame;
     regs r = { .pc = fp[1], .sp = (uintptr_t)(fp + 2), .bp = fp[0], .bp_ok = 1 };
     int n = 0;
+    pending.pc0 = r.pc;
+    pending.sp0 = r.sp;
+    pending.bp0 = r.bp;
+    pending.gen = tracker_cfi_generation();
+    pending.nwords = 0;
+    pending.bp_used = 0;
     out[n++] = r.pc; /* the hook's return address: exact */
-    if (!(r.hi = stack_top(r.sp))) return n;
+    if (!(r.hi = stack_top(r.sp))) { pending.ok = 0; return n; }
+    pending.ok = r.sp >= t_lo && r.sp < t_hi;
     uint64_t rule = tracker_cfi_rule(r.pc - 1);
     while (n < max) {
         unsigned kind = cfi_kind(rule);
@@ -227,8 +328,10 @@ int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
                                                             : 0;
         if (!ok) break;
         rule = tracker_cfi_rule(r.pc - 1);
+        if (cfi_kind(rule) == CFI_BUSY) pending.ok = 0; /* cut short for now, not for good */
         if (cfi_kind(rule) == CFI_NOT_CODE || cfi_kind(rule) == CFI_BUSY) break;
         out[n++] = r.pc;
     }
+    if (cfi_kind(rule) == CFI_BUSY) pending.ok = 0;
     return n;
 }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +74,11 @@ typedef struct block_slot {
 } block_slot;
 
 typedef struct shard {
-    _Alignas(64) pthread_mutex_t lock; /* one shard per cache line pair */
+    _Alignas(64) _Atomic int lock; /* spinlock (shard_lock): one shard per cache line */
     block_slot *slots; /* mmap'ed, mask + 1 slots, NULL until first use */
     uint32_t mask;     /* slots - 1 */
     uint32_t count;    /* occupied slots */
-    site_totals *sites;/* by stack id; MAX_STACKS reserved, touched as used */
+    site_totals *sites;/* this shard's totals of stack id at sites[id * NSHARDS] */
 } shard;
 
 typedef struct big_block {
@@ -114,7 +115,7 @@ static struct {
 };
 
 /* The recursion guard: set while the thread is inside the tracker. */
-static TRACKER_TLS int in_tracker;
+TRACKER_TLS int tracker_in_tracker;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -125,18 +126,6 @@ double tracker_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int tracker_guard_enter(void)
-{
-    if (in_tracker) return 0;
-    in_tracker = 1;
-    return 1;
-}
-
-void tracker_guard_leave(void)
-{
-    in_tracker = 0;
 }
 
 void tracker_debug_fail_bookkeeping(int n)
@@ -165,6 +154,36 @@ static uint64_t mix64(uint64_t x)
     x *= 0xc4ceb9fe1a85ec53ULL;
     x ^= x >> 33;
     return x;
+}
+
+/* The shard locks are spinlocks, not pthread mutexes: taking one is one
+ * exchange and releasing it a plain store, where a mutex costs two locked
+ * instructions and two calls; a malloc+free pair takes two. They are held
+ * for a few probes only, never across a call that can block or allocate.
+ * A waiter spins briefly, then yields the CPU. */
+static __attribute__((noinline)) void shard_lock_wait(shard *sh)
+{
+    for (unsigned spins = 0; atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire); spins++) {
+        while (atomic_load_explicit(&sh->lock, memory_order_relaxed)) {
+            if (++spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+            } else {
+                sched_yield();
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void shard_lock(shard *sh)
+{
+    if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire)) shard_lock_wait(sh);
+}
+
+static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
+{
+    atomic_store_explicit(&sh->lock, 0, memory_order_release);
 }
 
 static uint64_t hash_frames(const uintptr_t *frames, int n)
@@ -197,14 +216,14 @@ static void fork_prepare(void)
     tracker_stackwalk_fork_lock();
     tracker_symbolize_fork_lock();
     pthread_mutex_lock(&tables.intern_lock);
-    for (unsigned i = 0; i < NSHARDS; i++) pthread_mutex_lock(&tables.shards[i].lock);
+    for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
     pthread_mutex_lock(&tables.big_lock);
 }
 
 static void fork_release(void)
 {
     pthread_mutex_unlock(&tables.big_lock);
-    for (unsigned i = NSHARDS; i-- > 0;) pthread_mutex_unlock(&tables.shards[i].lock);
+    for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
     pthread_mutex_unlock(&tables.intern_lock);
     tracker_symbolize_fork_unlock();
     tracker_stackwalk_fork_unlock();
@@ -226,11 +245,13 @@ void tracker_init(void)
     if (atomic_load(&tables.ready)) return;
     pthread_mutex_lock(&tables.init_lock);
     if (!atomic_load(&tables.ready)) {
-        int sites_ok = 1;
+        /* One array, [stack id][shard]: a stack's 32 rows share 16 cache
+         * lines and one page (fewer TLB entries in the hot path, one
+         * stride for the snapshot's sum). Reserved, touched as used. */
+        site_totals *sites = bk_map((size_t)MAX_STACKS * NSHARDS * sizeof(site_totals), 1);
+        int sites_ok = sites != NULL;
         for (unsigned i = 0; i < NSHARDS; i++) {
-            pthread_mutex_init(&tables.shards[i].lock, NULL);
-            tables.shards[i].sites = bk_map(MAX_STACKS * sizeof(site_totals), 1);
-            sites_ok = sites_ok && tables.shards[i].sites;
+            tables.shards[i].sites = sites ? sites + i : NULL;
         }
         tables.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
         tables.arena = bk_map(ARENA_RESERVE, 1);
@@ -348,9 +369,9 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
 
 /* Add (sign 1) or take back (sign -1) one block of size from stack id in
  * shard sh. Caller holds sh->lock: a load and a store, no locked instruction. */
-static void site_move_unlocked(shard *sh, uint32_t id, uint64_t size, int sign)
+static inline __attribute__((always_inline)) void site_move_unlocked(shard *sh, uint32_t id, uint64_t size, int sign)
 {
-    site_totals *st = &sh->sites[id];
+    site_totals *st = &sh->sites[(size_t)id * NSHARDS];
     uint64_t sz = atomic_load_explicit(&st->size, memory_order_relaxed);
     uint64_t ct = atomic_load_explicit(&st->count, memory_order_relaxed);
     atomic_store_explicit(&st->size, sign > 0 ? sz + size : sz - size, memory_order_relaxed);
@@ -362,7 +383,7 @@ static void site_move_unlocked(shard *sh, uint32_t id, uint64_t size, int sign)
  * sh->lock. */
 static void site_count_alloc_unlocked(shard *sh, uint32_t id, uint64_t size)
 {
-    site_totals *st = &sh->sites[id];
+    site_totals *st = &sh->sites[(size_t)id * NSHARDS];
     uint64_t sz = atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
     uint64_t ct = atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
     atomic_store_explicit(&st->alloc_size, sz + size, memory_order_relaxed);
@@ -375,7 +396,7 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSHARDS; i++) {
-        const site_totals *st = &tables.shards[i].sites[id];
+        const site_totals *st = &tables.shards[i].sites[(size_t)id * NSHARDS];
         row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
         row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
         row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
@@ -387,11 +408,20 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 /* Live blocks: sharded open addressing, linear probing                 */
 /* ------------------------------------------------------------------ */
 
-static uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 4; }
-static uint64_t slot_key(const block_slot *s) { return s->key_lo | ((uint64_t)(s->hi_stack & 0xfff) << 32); }
+static inline uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 4; }
+/* key_lo and the low 12 bits of hi_stack, as one 64-bit load (x86-64 is little-endian). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "slot_key reads key_lo and hi_stack as one word");
+static inline uint64_t slot_key(const block_slot *s)
+{
+    uint64_t v;
+    memcpy(&v, s, sizeof v);
+    return v & ((1ULL << 44) - 1);
+}
 static uint32_t slot_stack(const block_slot *s) { return s->hi_stack >> 12; }
-static uint64_t key_hash(uint64_t k) { return mix64(k); }
-static shard *shard_of(uint64_t k) { return &tables.shards[(k * 0x9e3779b97f4a7c15ULL) >> 59]; }
+/* One multiplication (Fibonacci hashing) gives both: the top 5 bits pick
+ * the shard, bits 27-58 the home slot in it. */
+static inline uint32_t key_hash(uint64_t k) { return (uint32_t)((k * 0x9e3779b97f4a7c15ULL) >> 27); }
+static inline shard *shard_of(uint64_t k) { return &tables.shards[(k * 0x9e3779b97f4a7c15ULL) >> 59]; }
 
 /* Keep the exact size of a >= 4 GiB block. Returns -1 when all BIG_MAX
  * entries are taken (the caller then counts a lost record). */
@@ -421,10 +451,10 @@ static uint64_t big_get(uintptr_t addr, int take)
 }
 
 /* Index of key in sh, or -1. */
-static int64_t shard_find_unlocked(shard *sh, uint64_t k)
+static inline int64_t shard_find_unlocked(shard *sh, uint64_t k)
 {
     if (!sh->slots) return -1;
-    for (uint32_t i = (uint32_t)key_hash(k) & sh->mask;; i = (i + 1) & sh->mask) {
+    for (uint32_t i = key_hash(k) & sh->mask;; i = (i + 1) & sh->mask) {
         uint64_t sk = slot_key(&sh->slots[i]);
         if (sk == k) return i;
         if (sk == 0) return -1;
@@ -441,7 +471,7 @@ static int shard_grow_unlocked(shard *sh)
         for (uint32_t i = 0; i <= sh->mask; i++) {
             uint64_t k = slot_key(&sh->slots[i]);
             if (!k) continue;
-            uint32_t j = (uint32_t)key_hash(k) & nmask;
+            uint32_t j = key_hash(k) & nmask;
             while (slot_key(&ns[j])) j = (j + 1) & nmask;
             ns[j] = sh->slots[i];
         }
@@ -463,7 +493,7 @@ static void shard_delete_unlocked(shard *sh, uint32_t i)
         j = (j + 1) & sh->mask;
         uint64_t k = slot_key(&sh->slots[j]);
         if (!k) break;
-        uint32_t home = (uint32_t)key_hash(k) & sh->mask;
+        uint32_t home = key_hash(k) & sh->mask;
         /* Leave slot j where it is if its home lies cyclically in (i, j]. */
         int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
         if (stays) continue;
@@ -476,12 +506,12 @@ static void shard_delete_unlocked(shard *sh, uint32_t i)
 
 /* Find block p: returns 1 with its exact size and stack id, 0 if absent.
  * take: also remove it and take its totals back from its site. */
-static int blocks_find(const void *p, int take, uint64_t *size, uint32_t *id)
+static inline __attribute__((always_inline)) int blocks_find(const void *p, int take, uint64_t *size, uint32_t *id)
 {
     uint64_t k = block_key(p);
     shard *sh = shard_of(k);
     int found = 0;
-    pthread_mutex_lock(&sh->lock);
+    shard_lock(sh);
     int64_t i = shard_find_unlocked(sh, k);
     if (i >= 0) {
         block_slot *s = &sh->slots[i];
@@ -494,7 +524,7 @@ static int blocks_find(const void *p, int take, uint64_t *size, uint32_t *id)
         }
         found = 1;
     }
-    pthread_mutex_unlock(&sh->lock);
+    shard_unlock(sh);
     return found;
 }
 
@@ -502,42 +532,55 @@ static int blocks_find(const void *p, int take, uint64_t *size, uint32_t *id)
  * replaced and its totals taken back. fresh: a new allocation, also counted
  * in the cumulative totals (0: a block put back). Returns -1 when out of
  * bookkeeping. */
-static int blocks_put(const void *p, uint64_t size, uint32_t id, int fresh)
+static inline __attribute__((always_inline)) int blocks_put(const void *p, uint64_t size, uint32_t id, int fresh)
 {
     uint64_t k = block_key(p);
     if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
     shard *sh = shard_of(k);
-    pthread_mutex_lock(&sh->lock);
-    int64_t i = shard_find_unlocked(sh, k);
-    if (i >= 0) {
-        block_slot *s = &sh->slots[i];
-        uint64_t old_size = s->size;
-        uint32_t old_id = slot_stack(s);
-        shard_delete_unlocked(sh, (uint32_t)i);
-        if (old_size == SIZE_BIG) old_size = big_get((uintptr_t)p, 1);
-        site_move_unlocked(sh, old_id, old_size, -1);
+    shard_lock(sh);
+    /* One probe finds either the key (a stale record: rare) or the empty
+     * slot that ends its run, where the new record goes. */
+    int64_t j = -1;
+    if (sh->slots) {
+        uint32_t i = key_hash(k) & sh->mask;
+        for (uint64_t sk; (sk = slot_key(&sh->slots[i])) != 0 && sk != k;) i = (i + 1) & sh->mask;
+        if (slot_key(&sh->slots[i]) == k) {
+            block_slot *s = &sh->slots[i];
+            uint64_t old_size = s->size;
+            uint32_t old_id = slot_stack(s);
+            shard_delete_unlocked(sh, i);
+            if (old_size == SIZE_BIG) old_size = big_get((uintptr_t)p, 1);
+            site_move_unlocked(sh, old_id, old_size, -1);
+        } else {
+            j = i;
+        }
     }
     /* Keep the load <= 3/4; when growth fails, a table < 15/16 full still takes it. */
     if (!sh->slots || (uint64_t)(sh->count + 1) * 4 > (uint64_t)(sh->mask + 1) * 3) {
-        if (shard_grow_unlocked(sh) != 0 &&
-            (!sh->slots || (uint64_t)(sh->count + 1) * 16 > (uint64_t)(sh->mask + 1) * 15)) {
-            pthread_mutex_unlock(&sh->lock);
-            return -1;
+        if (shard_grow_unlocked(sh) != 0) {
+            if (!sh->slots || (uint64_t)(sh->count + 1) * 16 > (uint64_t)(sh->mask + 1) * 15) {
+                shard_unlock(sh);
+                return -1;
+            }
+        } else {
+            j = -1; /* a new table: probe again */
         }
     }
+    if (j < 0) {
+        j = key_hash(k) & sh->mask;
+        while (slot_key(&sh->slots[j])) j = (j + 1) & sh->mask;
+    }
     if (size >= SIZE_BIG && big_put((uintptr_t)p, size) != 0) { /* lock order: shard, then big */
-        pthread_mutex_unlock(&sh->lock);
+        shard_unlock(sh);
         return -1;
     }
-    uint32_t j = (uint32_t)key_hash(k) & sh->mask;
-    while (slot_key(&sh->slots[j])) j = (j + 1) & sh->mask;
     sh->slots[j].key_lo = (uint32_t)k;
     sh->slots[j].hi_stack = (uint32_t)(k >> 32) | (id << 12);
     sh->slots[j].size = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
     sh->count++;
     site_move_unlocked(sh, id, size, 1);
     if (fresh) site_count_alloc_unlocked(sh, id, size);
-    pthread_mutex_unlock(&sh->lock);
+    shard_unlock(sh);
     return 0;
 }
 
@@ -545,21 +588,35 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id, int fresh)
 /* Hot path, called by the hooks                                        */
 /* ------------------------------------------------------------------ */
 
+/* The stack of a walk the memo could not answer: walk, intern, remember.
+ * Out of line, so the common path keeps its registers. */
+static __attribute__((noinline)) int walk_and_intern(void *frame, uint32_t *id)
+{
+    uintptr_t frames[TRACKER_MAX_FRAMES];
+    int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
+    if (intern(frames, n, id) != 0) return -1;
+    tracker_stackwalk_learn(*id);
+    return 0;
+}
+
 void tracker_record_alloc(void *ptr, size_t size, void *frame)
 {
     if (!atomic_load_explicit(&tables.enabled, memory_order_relaxed) ||
         !atomic_load_explicit(&tables.ready, memory_order_acquire))
         return;
-    uintptr_t frames[TRACKER_MAX_FRAMES];
-    int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
     uint32_t id;
-    if (intern(frames, n, &id) != 0 || blocks_put(ptr, size, id, 1) != 0)
+    if ((!tracker_stackwalk_known(frame, &id) && walk_and_intern(frame, &id) != 0) || blocks_put(ptr, size, id, 1) != 0)
         atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
 }
 
 int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
 {
     if (!ptr || !atomic_load_explicit(&tables.ready, memory_order_acquire)) return 0;
+    /* Two misses a free cannot avoid, started together: the block's home
+     * slot here, and the chunk header glibc's free reads next. */
+    shard *sh = shard_of(block_key(ptr));
+    if (sh->slots) __builtin_prefetch(&sh->slots[key_hash(block_key(ptr)) & sh->mask]);
+    __builtin_prefetch((const char *)ptr - sizeof(size_t));
     uint64_t sz;
     uint32_t id;
     if (!blocks_find(ptr, 1, &sz, &id)) return 0;

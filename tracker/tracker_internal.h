@@ -29,8 +29,14 @@ void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id);
 
 /* Thread-local recursion guard shared with the hooks: while it is set, the
  * calling thread's allocations are not recorded (the tracker's own, libdw's). */
-int tracker_guard_enter(void); /* returns 0 if already inside (do nothing) */
-void tracker_guard_leave(void);
+extern TRACKER_TLS int tracker_in_tracker; /* tracker.c: the guard itself */
+static inline int tracker_guard_enter(void) /* returns 0 if already inside (do nothing) */
+{
+    if (tracker_in_tracker) return 0;
+    tracker_in_tracker = 1;
+    return 1;
+}
+static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
 
 /* ---- tracker.c, for the tracker's own tests ---- */
 
@@ -46,6 +52,13 @@ void tracker_debug_fail_bookkeeping(int n);
  * modules' CFI. Reads only inside the stack the caller runs on. Returns the
  * number of frames (>= 1). */
 int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max);
+
+/* stackwalk.c: the walk memo. tracker_stackwalk_known: 1 and *id when a
+ * walk from hook_frame would give the stack this thread last interned from
+ * there (checked, not guessed); tracker_stackwalk_learn: the id of the
+ * stack of this thread's last tracker_stackwalk. */
+int tracker_stackwalk_known(void *hook_frame, uint32_t *id);
+void tracker_stackwalk_learn(uint32_t id);
 
 /* stackwalk.c: notice modules loaded or unloaded (rule-cache misses do it
  * too). Must not run inside a hook; called by tracker_snapshot_take. */

@@ -1,4 +1,4 @@
-/* test_unwind.c - the CFI stack walk is never wrong and never faults: coroutines, sigaltstack, signals in libc, dlopen, garbage %rbp, JIT code. */
+/* test_unwind.c - the CFI stack walk is never wrong and never faults: coroutines, sigaltstack, signals in libc, dlopen, garbage %rbp, JIT code, the walk memo. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
@@ -80,7 +80,8 @@ static int own_module(const char *mod)
 
 static int system_module(const char *mod)
 {
-    return strncmp(mod, "libc.so", 7) == 0 || strncmp(mod, "ld-linux", 8) == 0 || strncmp(mod, "[vdso", 5) == 0;
+    return strncmp(mod, "libc.so", 7) == 0 || strncmp(mod, "ld-linux", 8) == 0 || strncmp(mod, "[vdso", 5) == 0 ||
+           strncmp(mod, "linux-vdso", 10) == 0;
 }
 
 /* This program's PLT stubs [lo, hi) (.plt, .plt.sec, .plt.got): a signal
@@ -211,6 +212,35 @@ __attribute__((noipa)) static void test_random_rbp(void)
     }
     CHECK(bad == 0, "1000 garbage %%rbp values: no fault, every stack is call_malloc_rbp <- test_random_rbp <- main (%d wrong%s%s)",
           bad, bad ? ": " : "", first_bad);
+    BARRIER();
+}
+
+/* ---- the walk memo: same call site, same %rsp, different callers ---- */
+
+__attribute__((noipa)) static void *memo_leaf(size_t n) { void *p = malloc(n); BARRIER(); return p; }
+__attribute__((noipa)) static void *memo_mid(size_t n) { void *p = memo_leaf(n); BARRIER(); return p; }
+__attribute__((noipa)) static void *memo_left(size_t n) { void *p = memo_mid(n); BARRIER(); return p; }
+__attribute__((noipa)) static void *memo_right(size_t n) { void *p = memo_mid(n); BARRIER(); return p; }
+
+/* memo_left and memo_right have the same frame, so memo_leaf's malloc
+ * starts at the same return address and %rsp either way: only a word
+ * further up differs. Every block must name its own caller. */
+__attribute__((noipa)) static void test_memo(void)
+{
+    static const char *const left[] = { "memo_leaf", "memo_mid", "memo_left", "test_memo", "main", "_start" };
+    static const char *const right[] = { "memo_leaf", "memo_mid", "memo_right", "test_memo", "main", "_start" };
+    static void *blocks[2000];
+    int bad = 0;
+    char why[512] = "", first_bad[512] = "";
+    for (int i = 0; i < 2000; i++) blocks[i] = (i % 3 == 1) ? memo_right(8) : memo_left(8);
+    for (int i = 0; i < 2000; i++) {
+        int ok = (i % 3 == 1) ? stack_is(blocks[i], right, NCHAIN(right), NCHAIN(right), why, sizeof why)
+                              : stack_is(blocks[i], left, NCHAIN(left), NCHAIN(left), why, sizeof why);
+        if (!ok && !bad++) snprintf(first_bad, sizeof first_bad, "block %d: %s", i, why);
+        free(blocks[i]);
+    }
+    CHECK(bad == 0, "2000 mallocs from one call site at one %%rsp through two callers, interleaved: each stack names "
+          "its own caller (%d wrong%s%s)", bad, bad ? ": " : "", first_bad);
     BARRIER();
 }
 
@@ -420,6 +450,7 @@ int main(void)
     snprintf(self_name, sizeof self_name, "%.*s", (int)sizeof self_name - 1, base_name(path));
     find_plt();
     test_random_rbp();
+    test_memo();
     test_coroutine();
     test_sigaltstack();
     test_signal_libc();
