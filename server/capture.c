@@ -13,7 +13,7 @@
 /* ------------------------------------------------------------ query parsing (pure) */
 
 enum { SEEN_TOP = 1u << 0, SEEN_KEY = 1u << 1, SEEN_FRAMES = 1u << 2, SEEN_FORMAT = 1u << 3,
-       SEEN_BASELINE = 1u << 4 };
+       SEEN_BASELINE = 1u << 4, SEEN_SYSTEM = 1u << 5 };
 
 /* Parse value as a decimal integer in lo..hi into *out. Returns 0, or -1
  * with the reason in err. */
@@ -48,6 +48,7 @@ void capture_query_init(capture_query *q)
     q->opts.key = TRACKER_KEY_LINENO;
     q->opts.frames = 0;
     q->opts.format = TRACKER_FORMAT_TEXT;
+    q->opts.system = NULL;
     q->seen = 0;
     q->baseline[0] = '\0';
 }
@@ -68,8 +69,10 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
         bit = SEEN_FORMAT;
     else if (strcmp(name, "baseline") == 0)
         bit = SEEN_BASELINE;
+    else if (strcmp(name, "system") == 0)
+        bit = SEEN_SYSTEM;
     else {
-        snprintf(err, errlen, "unknown parameter '%s' (known: top, key, frames, format, baseline)",
+        snprintf(err, errlen, "unknown parameter '%s' (known: top, key, frames, format, baseline, system)",
                  http_printable(name, shown, sizeof shown));
         return -1;
     }
@@ -104,6 +107,14 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
                      http_printable(value, shown, sizeof shown));
             return -1;
         }
+        return 0;
+    case SEEN_SYSTEM: /* kept as a pointer into the request: valid while it is answered */
+        if (tracker_system_check(value) != 0) {
+            snprintf(err, errlen, "system: more than 32 prefixes or 1 KiB of text in '%s'",
+                     http_printable(value, shown, sizeof shown));
+            return -1;
+        }
+        q->opts.system = value;
         return 0;
     default: /* SEEN_FORMAT */
         if (strcmp(value, "text") == 0)

@@ -17,7 +17,8 @@ typedef struct capture_query {
     /* The report's options, as tracker_report takes them: top (groups shown,
      * 1..CAPTURE_TOP_MAX, default 10), key (default TRACKER_KEY_LINENO),
      * frames (1..TRACKER_MAX_FRAMES; 0 = not given yet, default set by
-     * finish), format (text, the default, json or folded). */
+     * finish), format (text, the default, json or folded), system (NULL, the
+     * default, or the system= value: a pointer into the request). */
     tracker_report_opts opts;
     unsigned seen;   /* one bit per parameter already given, to reject repeats */
     char baseline[CAPTURE_BASELINE_NAME_MAX + 1]; /* ?baseline=NAME, "" for the default baseline */

@@ -13,45 +13,60 @@ typedef struct row {
 } row;
 
 /* The key of one stack under opts->key; malloc'ed, NULL when out of memory.
- * When site is not NULL it receives the frame the key names. */
-static char *make_key(uint32_t stack_id, const tracker_report_opts *opts, tracker_frame_info *site)
+ * When named is not NULL it receives the frame the key names (the site,
+ * for key=traceback the innermost frame). */
+static char *make_key(uint32_t stack_id, const tracker_report_opts *opts, const report_system *sys,
+                      tracker_frame_info *named)
 {
     int n = 0;
     const uintptr_t *f = tracker_stack_frames(stack_id, &n);
-    char buf[512];
-    tracker_frame_info info = { .module = "?" }, named = info;
+    char text[512];
+    report_site site;
+    tracker_frame_info info = { .module = "?" };
     strbuf sb = { 0 };
-    if (site) *site = named;
+    if (named) *named = info;
     if (n == 0) return strdup("<unknown>");
     switch (opts->key) {
     case TRACKER_KEY_LINENO:
-        report_site_of(f[0], buf, sizeof buf, &info);
-        sb_printf(&sb, "%s", buf);
-        named = info;
+        report_site_of_stack(stack_id, sys, &site); /* the "(via ...)" is shown, not keyed */
+        tracker_format_site(site.site, text, sizeof text);
+        sb_printf(&sb, "%s", text);
+        info = *site.site;
         break;
     case TRACKER_KEY_FILENAME:
-        tracker_symbolize(f[0], &info);
-        if (info.file) sb_printf(&sb, "%s", info.file);
-        else sb_printf(&sb, "[%s]", info.module);
-        named = info;
+        report_site_of_stack(stack_id, sys, &site);
+        if (site.site->file) sb_printf(&sb, "%s", site.site->file);
+        else sb_printf(&sb, "[%s]", site.site->module);
+        info = *site.site;
         break;
     case TRACKER_KEY_TRACEBACK:
         for (int i = 0; i < n && i < opts->frames; i++) {
-            report_site_of(f[i], buf, sizeof buf, &info);
-            if (i == 0) named = info;
-            sb_printf(&sb, "%s%s", i ? "\n" : "", buf);
+            tracker_frame_info fi;
+            tracker_symbolize(f[i], &fi);
+            if (i == 0) info = fi;
+            tracker_format_site(&fi, text, sizeof text);
+            sb_printf(&sb, "%s%s", i ? "\n" : "", text);
         }
         break;
     }
     if (sb.oom) { free(sb.buf); return NULL; }
-    if (site) *site = named;
+    if (named) *named = info;
     return sb.buf;
+}
+
+/* The rule of opts->system, else $TRACKER_SYSTEM, else the default. */
+static void system_of(const tracker_report_opts *opts, report_system *sys)
+{
+    const char *spec = opts->system ? opts->system : getenv("TRACKER_SYSTEM");
+    if (report_system_parse(spec, sys) != 0) report_system_parse(NULL, sys);
 }
 
 char *tracker_site_key(uint32_t stack_id, const tracker_report_opts *opts, tracker_frame_info *site)
 {
     int g = tracker_guard_enter();
-    char *key = make_key(stack_id, opts, site);
+    report_system sys;
+    system_of(opts, &sys);
+    char *key = make_key(stack_id, opts, &sys, site);
     if (g) tracker_guard_leave();
     return key;
 }
@@ -119,6 +134,7 @@ int report_group(const tracker_snapshot *now, const tracker_snapshot *prev, repo
     size_t nrows = now->nstats + (diff ? prev->nstats : 0);
     row *rows = calloc(nrows ? nrows : 1, sizeof *rows);
     *out = (grouping){ 0 };
+    system_of(opts, &out->system);
     out->groups = calloc(nrows ? nrows : 1, sizeof *out->groups);
     out->keys = calloc(nrows ? nrows : 1, sizeof *out->keys);
     if (!rows || !out->groups || !out->keys) goto fail;
@@ -130,7 +146,7 @@ int report_group(const tracker_snapshot *now, const tracker_snapshot *prev, repo
         rows[i].stack_id = st->stack_id;
         rows[i].size = st->size;
         rows[i].count = st->count;
-        rows[i].key = make_key(st->stack_id, opts, NULL);
+        rows[i].key = make_key(st->stack_id, opts, &out->system, NULL);
         if (!rows[i].key) goto fail;
         out->keys[out->nkeys++] = rows[i].key;
     }

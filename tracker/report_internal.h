@@ -29,6 +29,47 @@ typedef struct strbuf {
 void sb_append(strbuf *sb, const char *s, size_t n);
 __attribute__((format(printf, 2, 3))) void sb_printf(strbuf *sb, const char *fmt, ...);
 
+/* ---- report_site.c: the frame that names a stack ---- */
+
+#define REPORT_SYSTEM_MAX 32 /* entries in a list of system prefixes */
+
+/* What counts as "system" code (skipped when choosing a site). */
+typedef struct report_system {
+    int on;                             /* 0: "none", the innermost frame is the site */
+    int n;                              /* entries */
+    const char *entry[REPORT_SYSTEM_MAX]; /* path prefixes ("/usr/lib/") or module name prefixes */
+    char buf[1024];                     /* the entries' text */
+    size_t used;                        /* bytes of buf used */
+} report_system;
+
+/* Parse a list as TRACKER_SYSTEM takes it (NULL: the default). Returns 0,
+ * or -1 when it has too many or too long entries. */
+int report_system_parse(const char *spec, report_system *sys);
+
+/* 1 when frame f is skipped by the rule: an allocator entry point, or in
+ * system code. */
+int report_frame_is_system(const tracker_frame_info *f, const report_system *sys);
+
+typedef struct report_site {
+    const tracker_frame_info *site;      /* the program's own frame, else the innermost */
+    const tracker_frame_info *innermost; /* the innermost frame of the stack */
+    int own;                             /* 1: site is the program's own */
+    char via[128];                       /* short name of the function the site called
+                                            into system code through, or "" */
+} report_site;
+
+/* Choose the site of an interned stack. Never fails. */
+void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_site *out);
+
+/* "file:line (via fn)", "file:line" or "[module] function". */
+void report_site_format(const report_site *s, char *buf, size_t len);
+
+/* Call fn for every frame of the first `physical` return addresses of an
+ * interned stack, inlined calls expanded, innermost first; index counts
+ * the frames from 0. */
+typedef void (*report_frame_fn)(void *arg, int index, uintptr_t pc, const tracker_frame_info *f);
+void report_each_frame(uint32_t stack_id, int physical, report_frame_fn fn, void *arg);
+
 /* ---- report_group.c ---- */
 
 /* What a report compares. */
@@ -47,6 +88,7 @@ typedef struct group {
 } group;
 
 typedef struct grouping {
+    report_system system; /* the rule sites were chosen by */
     group *groups;  /* sorted, biggest (growth) first */
     size_t ngroups; /* entries in groups */
     char **keys;    /* key texts, freed with the grouping */
@@ -62,13 +104,6 @@ void report_group_free(grouping *g);
 /* now - before as a signed number, without signed overflow (wraps like
  * the counters themselves would past 2^63: never in practice). */
 static inline long long report_delta(uint64_t now, uint64_t before) { return (long long)(now - before); }
-
-/* Symbolize pc into *info and write its "file:line" or "[module] function" into buf. */
-static inline void report_site_of(uintptr_t pc, char *buf, size_t len, tracker_frame_info *info)
-{
-    tracker_symbolize(pc, info);
-    tracker_format_site(info, buf, len);
-}
 
 /* "lineno", "traceback" or "filename". */
 const char *report_key_name(tracker_key k);

@@ -48,56 +48,68 @@ static void source_line(const char *file, int line, char *buf, size_t len)
     fclose(fp);
 }
 
-/* "site","file","line","function" of info, without braces. */
-static void json_site_fields(strbuf *sb, const char *site, const tracker_frame_info *info)
-{
-    sb_append(sb, "\"site\":", 7);
-    sb_json_string(sb, site);
-    sb_append(sb, ",\"file\":", 8);
-    sb_json_string(sb, info->file);
-    sb_printf(sb, ",\"line\":%d,\"function\":", info->line);
-    sb_json_string(sb, info->function);
-}
-
-static void json_frame(strbuf *sb, uintptr_t pc)
+/* {"site","file","line","function","module","address"[,"inlined"]} of one frame. */
+static void json_frame_obj(strbuf *sb, uintptr_t pc, const tracker_frame_info *f, int with_inlined)
 {
     char site[512];
-    tracker_frame_info info;
-    report_site_of(pc, site, sizeof site, &info);
-    sb_append(sb, "{", 1);
-    json_site_fields(sb, site, &info);
+    tracker_format_site(f, site, sizeof site);
+    sb_append(sb, "{\"site\":", 8);
+    sb_json_string(sb, site);
+    sb_append(sb, ",\"file\":", 8);
+    sb_json_string(sb, f->file);
+    sb_printf(sb, ",\"line\":%d,\"function\":", f->line);
+    sb_json_string(sb, f->function);
     sb_append(sb, ",\"module\":", 10);
-    sb_json_string(sb, info.module);
-    sb_printf(sb, ",\"address\":\"0x%llx\"}", (unsigned long long)pc);
+    sb_json_string(sb, f->module);
+    sb_printf(sb, ",\"address\":\"0x%llx\"", (unsigned long long)pc);
+    if (with_inlined) sb_printf(sb, ",\"inlined\":%s", f->inlined ? "true" : "false");
+    sb_append(sb, "}", 1);
 }
 
-static void json_group(strbuf *sb, const group *g, report_mode mode, const tracker_report_opts *opts)
+static void json_traceback_frame(void *arg, int index, uintptr_t pc, const tracker_frame_info *f)
+{
+    strbuf *sb = arg;
+    if (index) sb_append(sb, ",", 1);
+    json_frame_obj(sb, pc, f, 1);
+}
+
+/* One group: its key; the site (the program's own frame) as "site", "file",
+ * "line", "function", "module", "via" and its "source" line; the counts;
+ * the "innermost" frame; the "traceback", inlined calls expanded. */
+static void json_group(strbuf *sb, const grouping *gr, const group *g, report_mode mode,
+                       const tracker_report_opts *opts)
 {
     int n = 0;
     const uintptr_t *f = tracker_stack_frames(g->rep, &n);
-    tracker_frame_info info = { 0 };
-    if (n > 0) tracker_symbolize(f[0], &info);
-    char src[512];
-    source_line(info.file, info.line, src, sizeof src);
-    char site[512];
-    if (n > 0) tracker_format_site(&info, site, sizeof site);
-    else snprintf(site, sizeof site, "%s", g->key);
+    report_site site;
+    report_site_of_stack(g->rep, &gr->system, &site);
+    const tracker_frame_info *own = site.site;
+    char src[512], text[512];
+    source_line(own->file, own->line, src, sizeof src);
+    tracker_format_site(own, text, sizeof text);
 
     sb_append(sb, "{\"key\":", 7);
     sb_json_string(sb, g->key);
-    sb_append(sb, ",", 1);
-    json_site_fields(sb, site, &info);
-    sb_append(sb, ",\"source\":", 10);
+    sb_append(sb, ",\"site\":", 8);
+    sb_json_string(sb, text);
+    sb_append(sb, ",\"file\":", 8);
+    sb_json_string(sb, own->file);
+    sb_printf(sb, ",\"line\":%d,\"function\":", own->line);
+    sb_json_string(sb, own->function);
+    sb_append(sb, ",\"module\":", 10);
+    sb_json_string(sb, own->module);
+    sb_append(sb, ",\"via\":", 7);
+    sb_json_string(sb, site.via[0] ? site.via : NULL);
+    sb_printf(sb, ",\"own_code\":%s,\"source\":", site.own ? "true" : "false");
     sb_json_string(sb, src[0] ? src : NULL);
     sb_printf(sb, ",\"size\":%llu,\"count\":%llu", (unsigned long long)g->size, (unsigned long long)g->count);
     if (mode == REPORT_DIFF)
         sb_printf(sb, ",\"size_diff\":%lld,\"count_diff\":%lld",
                   report_delta(g->size, g->psize), report_delta(g->count, g->pcount));
-    sb_printf(sb, ",\"average\":%.1f,\"traceback\":[", g->count ? (double)g->size / (double)g->count : 0.0);
-    for (int i = 0; i < n && i < opts->frames; i++) {
-        if (i) sb_append(sb, ",", 1);
-        json_frame(sb, f[i]);
-    }
+    sb_printf(sb, ",\"average\":%.1f,\"innermost\":", g->count ? (double)g->size / (double)g->count : 0.0);
+    json_frame_obj(sb, n > 0 ? f[0] : 0, site.innermost, 0);
+    sb_append(sb, ",\"traceback\":[", 14);
+    report_each_frame(g->rep, opts->frames, json_traceback_frame, sb);
     sb_append(sb, "]}", 2);
 }
 
@@ -123,7 +135,7 @@ void report_json(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
               (unsigned long long)tt->bookkeeping_bytes, per_block, now->take_seconds * 1e3);
     for (size_t i = 0; i < shown; i++) {
         if (i) sb_append(sb, ",", 1);
-        json_group(sb, &gr->groups[i], mode, opts);
+        json_group(sb, gr, &gr->groups[i], mode, opts);
     }
     sb_printf(sb, "],\"report_ms\":%.3f}\n", (tracker_now() - t0) * 1e3);
 }

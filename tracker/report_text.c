@@ -22,17 +22,31 @@ static void format_size(char *out, size_t len, double size, int sign)
     }
 }
 
-/*   file:line: size=392 MiB (+392 MiB), count=10000 (+10000), average=40 KiB
+/* "    #i site in function", "(inlined)" for a call inlined into the next frame. */
+static void text_frame(void *arg, int index, uintptr_t pc, const tracker_frame_info *f)
+{
+    strbuf *sb = arg;
+    char site[512];
+    (void)pc;
+    tracker_format_site(f, site, sizeof site);
+    if (f->file && f->function) sb_printf(sb, "    #%d %s in %s%s\n", index, site, f->function, f->inlined ? " (inlined)" : "");
+    else sb_printf(sb, "    #%d %s\n", index, site);
+}
+
+/*   file:line (via fn): size=392 MiB (+392 MiB), count=10000 (+10000), average=40 KiB
  * then, for key=traceback or frames > 1, one "    #i site in function" line per frame. */
-static void text_group(strbuf *sb, const group *g, report_mode mode, const tracker_report_opts *opts)
+static void text_group(strbuf *sb, const grouping *gr, const group *g, report_mode mode,
+                       const tracker_report_opts *opts)
 {
     char size[32], sdiff[32], avg[32];
-    int n = 0;
-    const uintptr_t *f = tracker_stack_frames(g->rep, &n);
     char head[512];
-    tracker_frame_info info;
-    if (opts->key == TRACKER_KEY_TRACEBACK && n > 0) report_site_of(f[0], head, sizeof head, &info);
-    else snprintf(head, sizeof head, "%s", g->key);
+    if (opts->key == TRACKER_KEY_TRACEBACK) {
+        report_site site;
+        report_site_of_stack(g->rep, &gr->system, &site);
+        report_site_format(&site, head, sizeof head);
+    } else {
+        snprintf(head, sizeof head, "%s", g->key);
+    }
 
     format_size(size, sizeof size, (double)g->size, 0);
     if (mode == REPORT_DIFF) {
@@ -47,21 +61,14 @@ static void text_group(strbuf *sb, const group *g, report_mode mode, const track
         sb_printf(sb, ", average=%s", avg);
     }
     sb_append(sb, "\n", 1);
-    if (opts->frames > 1 || opts->key == TRACKER_KEY_TRACEBACK) {
-        for (int i = 0; i < n && i < opts->frames; i++) {
-            char site[512];
-            report_site_of(f[i], site, sizeof site, &info);
-            if (info.file && info.function) sb_printf(sb, "    #%d %s in %s\n", i, site, info.function);
-            else sb_printf(sb, "    #%d %s\n", i, site);
-        }
-    }
+    if (opts->frames > 1 || opts->key == TRACKER_KEY_TRACEBACK) report_each_frame(g->rep, opts->frames, text_frame, sb);
 }
 
 void report_text(strbuf *sb, const grouping *gr, const tracker_snapshot *now, const tracker_snapshot *prev,
                  report_mode mode, const tracker_report_opts *opts, double t0)
 {
     size_t shown = gr->ngroups < (size_t)opts->top ? gr->ngroups : (size_t)opts->top;
-    for (size_t i = 0; i < shown; i++) text_group(sb, &gr->groups[i], mode, opts);
+    for (size_t i = 0; i < shown; i++) text_group(sb, gr, &gr->groups[i], mode, opts);
 
     const tracker_totals *tt = &now->totals;
     int diff = mode == REPORT_DIFF;

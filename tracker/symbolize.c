@@ -3,6 +3,7 @@
 #include "tracker.h"
 #include "tracker_internal.h"
 
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -21,8 +22,9 @@
  */
 
 typedef struct sym_entry {
-    uintptr_t pc;               /* 0 = empty slot */
-    tracker_frame_info info;
+    uintptr_t pc;                      /* 0 = empty slot */
+    int nframes;                       /* entries in frames, >= 1 */
+    const tracker_frame_info *frames;  /* inlined calls expanded, innermost first */
 } sym_entry;
 
 static struct {
@@ -120,57 +122,162 @@ static Dwarf_Die *cu_at(Dwfl_Module *mod, Dwarf_Addr pc, Dwarf_Addr *bias)
     return NULL;
 }
 
-/* Innermost function at pc, inlined ones included (a malloc inlined from
- * fetch_user_data into its caller still says fetch_user_data). */
-static const char *function_at(Dwfl_Module *mod, Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr pc)
+/* C++ names are demangled with the C++ runtime's own __cxa_demangle, found
+ * with dlsym(RTLD_DEFAULT) when a name needs it. It is there whenever C++
+ * code is loaded, the only time a mangled name can show up, so the tracker
+ * needs no C++ runtime of its own: linking libstdc++ would load it into
+ * every C program it watches, and Debian's libiberty.a (PIC, so it could be
+ * linked) would add a build dependency and ~60 KB to every binary for
+ * names that only C++ programs have. The one miss: a C++ program linked
+ * with -static-libstdc++ exports no __cxa_demangle, and its names stay
+ * mangled. Runs at report time only; the result is cached with the frame. */
+typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
+
+static const char *demangled(const char *name)
 {
-    const char *name = NULL;
-    if (cu) {
-        Dwarf_Die *scopes = NULL;
-        int n = dwarf_getscopes(cu, pc - bias, &scopes);
-        for (int i = 0; i < n && !name; i++) {
-            int tag = dwarf_tag(&scopes[i]);
-            if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
-            Dwarf_Attribute attr;
-            if (dwarf_attr_integrate(&scopes[i], DW_AT_name, &attr))
-                name = dwarf_formstring(&attr);
-        }
-        free(scopes);
-    }
-    return name ? name : dwfl_module_addrname(mod, pc);
+    if (!name || name[0] != '_' || name[1] != 'Z') return keep(name);
+    demangle_fn cxa = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+    int status = -1;
+    char *d = cxa ? cxa(name, NULL, NULL, &status) : NULL;
+    if (d && status == 0) return d; /* malloc'ed by the runtime: kept for good */
+    free(d);
+    return keep(name);
 }
 
-static void lookup_unlocked(uintptr_t pc, tracker_frame_info *out)
+/* Name of a subprogram or inlined-subroutine DIE: the demangled linkage
+ * name (namespace, class and parameters) when it has one, else DW_AT_name;
+ * both are found through DW_AT_abstract_origin / DW_AT_specification. */
+static const char *die_function(Dwarf_Die *die)
 {
-    out->file = NULL;
-    out->line = 0;
-    out->function = NULL;
-    out->module = "?";
-    if (open_dwfl_unlocked() != 0) return;
+    Dwarf_Attribute attr;
+    const char *name = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        name = dwarf_formstring(&attr);
+    if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr)) name = dwarf_formstring(&attr);
+    return name ? demangled(name) : NULL;
+}
+
+/* Where the inlined subroutine die was called from: DW_AT_call_file (an
+ * index into cu's file table) and DW_AT_call_line. */
+static void call_site(Dwarf_Die *cu, Dwarf_Die *die, const char **file, int *line)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word idx = 0, ln = 0;
+    Dwarf_Files *files = NULL;
+    size_t nfiles = 0;
+    *file = NULL;
+    *line = 0;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &ln) == 0) *line = (int)ln;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &idx) == 0 &&
+        dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && idx < nfiles)
+        *file = dwarf_filesrc(files, idx, NULL, NULL);
+    if (!*file) *line = 0;
+}
+
+/* Fill out[0..] with the frames of addr, innermost first; returns how many
+ * (>= 1). frame0 holds the module and the line table's file:line. */
+static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const tracker_frame_info *frame0,
+                         tracker_frame_info *out, int max)
+{
+    Dwarf_Die *scopes = NULL;
+    int nscopes = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+    if (nscopes > 0 && dwarf_tag(&scopes[0]) == DW_TAG_inlined_subroutine) {
+        /* dwarf_getscopes goes on from an inlined instance to the scopes of
+         * its abstract definition; the concrete chain (the functions it was
+         * inlined into) is the DIE's own parents. */
+        Dwarf_Die inner = scopes[0];
+        free(scopes);
+        scopes = NULL;
+        nscopes = dwarf_getscopes_die(&inner, &scopes);
+    }
+    int n = 0;
+    const char *file = frame0->file;
+    int line = frame0->line;
+    for (int i = 0; i < nscopes && n < max; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
+        tracker_frame_info *f = &out[n++];
+        *f = *frame0;
+        f->file = file;
+        f->line = file ? line : 0;
+        f->function = die_function(&scopes[i]);
+        f->inlined = tag == DW_TAG_inlined_subroutine;
+        if (!f->inlined) break;
+        const char *cfile;
+        call_site(cu, &scopes[i], &cfile, &line);
+        file = cfile ? keep(relative_path(cfile)) : NULL;
+    }
+    free(scopes);
+    if (n == 0) out[n++] = *frame0;
+    else out[n - 1].inlined = 0; /* the outermost is a real frame, even when cut at max */
+    return n;
+}
+
+/* Leading underscores of a symbol name, plus 8 for a local symbol: lower is
+ * the name a program calls. */
+static int alias_rank(const char *name, const GElf_Sym *sym)
+{
+    int r = GELF_ST_BIND(sym->st_info) == STB_LOCAL ? 8 : 0;
+    while (*name == '_') { name++; r++; }
+    return r;
+}
+
+/* The symbol-table name of the function holding addr, for modules without
+ * DWARF. Of the aliases at the same address (glibc's __strdup, __GI___strdup
+ * and strdup) the one a program calls: public binding, fewest leading
+ * underscores. The scan of the symbol table runs once per address (cached). */
+static const char *symtab_function(Dwfl_Module *mod, Dwarf_Addr addr)
+{
+    GElf_Sym sym;
+    GElf_Off off;
+    const char *best = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    if (!best) return NULL;
+    GElf_Addr entry = addr - off;
+    int rank = alias_rank(best, &sym), n = dwfl_module_getsymtab(mod);
+    for (int i = 1; i < n && rank > 0; i++) {
+        GElf_Sym s;
+        GElf_Addr a;
+        const char *name = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
+        if (!name || !*name || a != entry || GELF_ST_TYPE(s.st_info) != GELF_ST_TYPE(sym.st_info)) continue;
+        int r = alias_rank(name, &s);
+        if (r < rank) { best = name; rank = r; }
+    }
+    return demangled(best);
+}
+
+static int lookup_unlocked(uintptr_t pc, tracker_frame_info *out, int max)
+{
+    tracker_frame_info f0 = { .module = "?" };
+    out[0] = f0;
+    if (open_dwfl_unlocked() != 0) return 1;
     Dwarf_Addr addr = pc - 1; /* inside the call instruction, not after it */
     Dwfl_Module *mod = dwfl_addrmodule(symbols.dwfl, addr);
     if (!mod && report_modules_unlocked() == 0) mod = dwfl_addrmodule(symbols.dwfl, addr); /* dlopen'ed since */
-    if (!mod) return;
+    if (!mod) return 1;
     Dwarf_Addr start = 0;
     const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
-    out->module = keep(base_name(mname && *mname ? mname : "?"));
-    if (!out->module) out->module = "?";
+    f0.module_path = mname && *mname ? keep(mname) : NULL;
+    f0.module = keep(base_name(mname && *mname ? mname : "?"));
+    if (!f0.module) f0.module = "?";
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = cu_at(mod, addr, &bias);
     Dwarf_Line *line = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
     int lineno = 0;
     const char *file = line ? dwarf_linesrc(line, NULL, NULL) : NULL;
     if (file && dwarf_lineno(line, &lineno) == 0 && lineno > 0) {
-        out->file = keep(relative_path(file));
-        out->line = lineno;
+        f0.file = keep(relative_path(file));
+        f0.line = lineno;
     }
-    const char *fn = function_at(mod, cu, bias, addr);
-    char offset[32];
-    if (!fn) { /* a stripped static function: say where, as "+0x1a2b" in the module */
+    int n = expand_inline(cu, bias, addr, &f0, out, max);
+    tracker_frame_info *outer = &out[n - 1];
+    if (!outer->function) outer->function = symtab_function(mod, addr);
+    if (!outer->function) { /* a stripped static function: say where, as "+0x1a2b" in the module */
+        char offset[32];
         snprintf(offset, sizeof offset, "+0x%llx", (unsigned long long)(addr - start));
-        fn = offset;
+        outer->function = keep(offset);
     }
-    out->function = keep(fn);
+    return n;
 }
 
 /* ---- cache ---- */
@@ -197,28 +304,51 @@ static int cache_grow_unlocked(void)
     return 0;
 }
 
-void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
+static const tracker_frame_info unknown_frame = { .module = "?" };
+
+int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
 {
     if (pc == 0) { /* 0 marks an empty cache slot: never a return address */
-        *out = (tracker_frame_info){ .module = "?" };
-        return;
+        *frames = &unknown_frame;
+        return 1;
     }
     int g = tracker_guard_enter();
+    int n = 1;
+    *frames = &unknown_frame;
     pthread_mutex_lock(&symbols.lock);
     if (symbols.cache) {
         for (size_t i = pc_slot(pc, symbols.mask); symbols.cache[i].pc; i = (i + 1) & symbols.mask)
-            if (symbols.cache[i].pc == pc) { *out = symbols.cache[i].info; goto done; }
+            if (symbols.cache[i].pc == pc) {
+                *frames = symbols.cache[i].frames;
+                n = symbols.cache[i].nframes;
+                goto done;
+            }
     }
-    lookup_unlocked(pc, out);
-    if ((symbols.count + 1) * 2 > (symbols.cache ? symbols.mask + 1 : 0) && cache_grow_unlocked() != 0) goto done;
+    tracker_frame_info tmp[TRACKER_MAX_INLINE];
+    n = lookup_unlocked(pc, tmp, TRACKER_MAX_INLINE);
+    tracker_frame_info *kept = malloc((size_t)n * sizeof *kept);
+    if (!kept || ((symbols.count + 1) * 2 > (symbols.cache ? symbols.mask + 1 : 0) && cache_grow_unlocked() != 0)) {
+        free(kept); /* out of memory: "unknown" now, looked up again next time */
+        n = 1;
+        goto done;
+    }
+    memcpy(kept, tmp, (size_t)n * sizeof *kept);
     size_t i = pc_slot(pc, symbols.mask);
     while (symbols.cache[i].pc) i = (i + 1) & symbols.mask;
-    symbols.cache[i].pc = pc;
-    symbols.cache[i].info = *out;
+    symbols.cache[i] = (sym_entry){ .pc = pc, .nframes = n, .frames = kept };
     symbols.count++;
+    *frames = kept;
 done:
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
+    return n;
+}
+
+void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
+{
+    const tracker_frame_info *frames;
+    tracker_symbolize_all(pc, &frames);
+    *out = frames[0];
 }
 
 void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock); }

@@ -87,26 +87,44 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes);
 
 /* ---- symbolization: address -> file:line (function), via libdw, cached ---- */
 
+#define TRACKER_MAX_INLINE 8 /* frames one return address expands to (inlined calls) */
+
+/* One frame of source: a function and where in it. A return address gives
+ * one such frame per inlined call, then the function it was inlined into. */
 typedef struct tracker_frame_info {
-    const char *file;     /* source path relative to the project/cwd, or NULL */
-    int line;             /* source line, 0 when unknown */
-    const char *function; /* innermost function (inlined ones included), or NULL */
-    const char *module;   /* basename of the executable or shared library, or "?" */
+    const char *file;        /* source path relative to the project/cwd, or NULL */
+    int line;                /* source line, 0 when unknown */
+    const char *function;    /* function name, C++ demangled (namespace, class,
+                                parameters), or "+0x..." in a stripped module, or NULL */
+    const char *module;      /* basename of the executable or shared library, or "?" */
+    const char *module_path; /* its path as loaded, or NULL */
+    int inlined;             /* 1: this call was inlined into the next frame out */
 } tracker_frame_info;
 
-/* Describe return address pc (looked up at pc - 1). Strings stay valid for
- * the life of the process. Never fails: unknown parts are NULL/0/"?". */
+/* Describe return address pc (looked up at pc - 1): the innermost of its
+ * frames (tracker_symbolize_all). Strings stay valid for the life of the
+ * process. Never fails: unknown parts are NULL/0/"?". */
 void tracker_symbolize(uintptr_t pc, tracker_frame_info *out);
+
+/* All frames of return address pc, inlined calls expanded (libdw's inline
+ * scopes: each DW_TAG_inlined_subroutine says where it was called from),
+ * innermost first. Sets *frames to an array valid for the life of the
+ * process and returns its length, 1..TRACKER_MAX_INLINE. */
+int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames);
 
 /* Write "file:line" or "[module] function" for info into buf. */
 void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len);
 
 /* ---- reports in tracemalloc's shape ---- */
 
+/* The "site" of a stack is its first frame in the program's own code
+ * (allocator entry points and system libraries/headers skipped, see
+ * tracker_system_check), shown with what it called: "mine.c:12 (via
+ * regcomp)"; the innermost frame when the program has none in it. */
 typedef enum tracker_key {
-    TRACKER_KEY_LINENO,    /* group by file:line of the allocating frame */
+    TRACKER_KEY_LINENO,    /* group by the site's file:line */
     TRACKER_KEY_TRACEBACK, /* group by the first `frames` frames of the stack */
-    TRACKER_KEY_FILENAME   /* group by file of the allocating frame */
+    TRACKER_KEY_FILENAME   /* group by the site's file */
 } tracker_key;
 
 typedef enum tracker_format {
@@ -121,6 +139,9 @@ typedef struct tracker_report_opts {
     int frames;            /* frames shown per group, 1..TRACKER_MAX_FRAMES */
     tracker_format format; /* text or JSON */
     int capture_no;        /* sequence number shown in the report (1 = first) */
+    const char *system;    /* what counts as system code when choosing a site (a
+                              ':' list, see tracker_system_check); NULL:
+                              $TRACKER_SYSTEM, else the default */
 } tracker_report_opts;
 
 /* Format now (compared to prev when prev is not NULL, as
@@ -165,6 +186,15 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
 
 /* Free the kept snapshot (at exit); the next kept report is absolute. */
 void tracker_baseline_clear(tracker_baseline *b);
+
+/* Check a list of system prefixes as tracker_report_opts.system takes it:
+ * entries separated by ':', each a path prefix ("/usr/lib/": of a module,
+ * or of the source file of an inlined frame) or a prefix of a module's file
+ * name ("libmicrohttpd"); "+..." adds to the default
+ * (/lib/:/lib64/:/usr/lib/:/usr/lib64/:/usr/libexec/:/usr/include/);
+ * "none": no frame is skipped; "default". Returns 0 when usable, -1 when it
+ * has more than 32 entries or 1 KiB of text. */
+int tracker_system_check(const char *spec);
 
 /* Parse "lineno"/"traceback"/"filename". Returns 0 on success, -1 otherwise. */
 int tracker_key_parse(const char *s, tracker_key *out);

@@ -237,7 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static tracker_site_stat now_rows[MAX_ROWS], prev_rows[MAX_ROWS];
     reader r = { data, size };
     tracker_snapshot now, prev;
-    tracker_report_opts opts;
+    tracker_report_opts opts = { 0 };
     uint64_t flags = take(&r, 1);
     size_t len = 0;
     char *report;
