@@ -191,6 +191,21 @@ CXX ?= g++
 build/host/threads: tests/host/threads.cpp | build/host
 	$(CXX) -std=c++17 -Wall -Wextra -g -O2 -fno-omit-frame-pointer -pthread -o $@ $<
 
+# ---------------------------------------------------------------- the leak battery (tests/test_stacks.sh)
+# Leak shapes through libc and libstdc++, each program built with frame
+# pointers (_fp) and as Debian builds, plain -O2 -g (_plain).
+BATTERY_BINS  = build/battery/leaks_c_fp build/battery/leaks_c_plain build/battery/leaks_cxx_fp build/battery/leaks_cxx_plain
+BATTERY_FLAGS = -O2 -g -Wall -Wextra -ffile-prefix-map=$(CURDIR)=.
+BATTERY_FP    = -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+.PHONY: battery
+battery: $(BATTERY_BINS)
+build/battery/leaks_c_%: tests/battery/leaks_c.c
+	@mkdir -p $(@D)
+	$(CC) $(BATTERY_FLAGS) $(if $(filter fp,$*),$(BATTERY_FP)) -o $@ $<
+build/battery/leaks_cxx_%: tests/battery/leaks_cxx.cc
+	@mkdir -p $(@D)
+	$(CXX) $(BATTERY_FLAGS) $(if $(filter fp,$*),$(BATTERY_FP)) -o $@ $<
+
 # ---------------------------------------------------------------- fuzz targets (make fuzz)
 # libFuzzer targets linked with tracker/nohooks.c (ASan owns malloc), run by
 # tests/test_fuzz.sh; `make fuzz` runs each for FUZZ_SECONDS (default 30) on its corpus.

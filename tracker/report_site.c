@@ -147,9 +147,10 @@ void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_si
             if (report_frame_is_system(&fr[j], sys)) { prev = &fr[j]; continue; }
             out->site = &fr[j];
             out->own = 1;
-            if (prev && prev->function) {
+            if (prev && prev->function && prev->function[0] != '+')
                 short_name(prev->function, out->via, sizeof out->via);
-            }
+            else if (prev) /* a function without a name: say which library */
+                snprintf(out->via, sizeof out->via, "%s", prev->module);
             return;
         }
     }

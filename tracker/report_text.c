@@ -40,12 +40,12 @@ static void text_group(strbuf *sb, const grouping *gr, const group *g, report_mo
 {
     char size[32], sdiff[32], avg[32];
     char head[512];
-    if (opts->key == TRACKER_KEY_TRACEBACK) {
+    if (opts->key == TRACKER_KEY_FILENAME) {
+        snprintf(head, sizeof head, "%s", g->key);
+    } else { /* the site of the group's biggest stack, "(via ...)" included */
         report_site site;
         report_site_of_stack(g->rep, &gr->system, &site);
         report_site_format(&site, head, sizeof head);
-    } else {
-        snprintf(head, sizeof head, "%s", g->key);
     }
 
     format_size(size, sizeof size, (double)g->size, 0);

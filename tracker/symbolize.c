@@ -182,10 +182,10 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
 {
     Dwarf_Die *scopes = NULL;
     int nscopes = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
-    if (nscopes > 0 && dwarf_tag(&scopes[0]) == DW_TAG_inlined_subroutine) {
-        /* dwarf_getscopes goes on from an inlined instance to the scopes of
-         * its abstract definition; the concrete chain (the functions it was
-         * inlined into) is the DIE's own parents. */
+    if (nscopes > 0) {
+        /* Past an inlined instance, dwarf_getscopes goes on with the scopes
+         * of its abstract definition; the concrete chain (the functions it
+         * was inlined into) is the innermost DIE's own parents. */
         Dwarf_Die inner = scopes[0];
         free(scopes);
         scopes = NULL;
@@ -194,9 +194,13 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
     int n = 0;
     const char *file = frame0->file;
     int line = frame0->line;
-    for (int i = 0; i < nscopes && n < max; i++) {
+    for (int i = 0; i < nscopes; i++) {
         int tag = dwarf_tag(&scopes[i]);
         if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
+        if (n == max) { /* too deep: drop the innermost, keep the outer ones (the program's own) */
+            memmove(out, out + 1, (size_t)(max - 1) * sizeof *out);
+            n--;
+        }
         tracker_frame_info *f = &out[n++];
         *f = *frame0;
         f->file = file;
@@ -210,7 +214,6 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
     }
     free(scopes);
     if (n == 0) out[n++] = *frame0;
-    else out[n - 1].inlined = 0; /* the outermost is a real frame, even when cut at max */
     return n;
 }
 

@@ -87,7 +87,8 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes);
 
 /* ---- symbolization: address -> file:line (function), via libdw, cached ---- */
 
-#define TRACKER_MAX_INLINE 8 /* frames one return address expands to (inlined calls) */
+#define TRACKER_MAX_INLINE 16 /* frames one return address expands to (inlined calls;
+                                a deeper chain keeps its outermost 16) */
 
 /* One frame of source: a function and where in it. A return address gives
  * one such frame per inlined call, then the function it was inlined into. */
