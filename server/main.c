@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "decimal.h"
 #include "history.h"
+#include "exercise.h"
 #include "routes.h"
 #include "stats.h"
 #include "../tracker/tracker.h"
@@ -44,6 +45,7 @@ typedef struct server_options {
     int no_tracker;           /* 1: tracker_set_enabled(0) at start */
     unsigned int ballast;     /* live 32-byte blocks held from start (benchmarks), 0..MAX_BALLAST */
     unsigned int sample_ms;   /* --sample-ms: the history's sampling period (history.h bounds) */
+    unsigned int exercise;    /* --exercise N|random: 1..EXERCISE_COUNT, 0 = the lab's own GET / */
 } server_options;
 
 #define MAX_BALLAST 10000000u
@@ -57,7 +59,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: server [--port P] [--bind ADDR] [--leak drop|cache|none] [--fixed]\n"
-            "              [--leak-cap-mb N] [--threads N] [--no-tracker] [--help]\n"
+            "              [--leak-cap-mb N] [--threads N] [--no-tracker] [--exercise N|random]\n"
+            "              [--help]\n"
             "\n"
             "The leak lab's web server. GET / answers \"hello user<ID>\" and, unless\n"
             "--fixed, leaks the user's 40200-byte profile record on every request.\n"
@@ -76,18 +79,21 @@ static void usage(FILE *out)
             "  --leak-cap-mb N   stop leaking (answer 503) after N MiB, 1..%u (default %u)\n"
             "  --threads N       worker threads, 1..%u (default %u)\n"
             "  --no-tracker      do not record allocations (/capture answers 503)\n"
+            "  --exercise N      a workshop exercise (docs/exercises/N.md), 1..%u, or\n"
+            "                    random: one of them, not told which; GET / is the\n"
+            "                    exercise's, the rest of the server is the same\n"
             "  --ballast-blocks N  hold N small live blocks from start, 0..%u (benchmarks:\n"
             "                    /capture cost against the number of live blocks)\n"
             "  --sample-ms N     sample the per-site history every N ms, %u..%u (default %u)\n"
             "  --help            show this help and exit\n"
             "\n"
-            "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed tracker=on|off\" when\n"
-            "serving (with \" leak=cache\" added for that kind); stops cleanly on SIGINT or\n"
+            "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed|exercise tracker=on|off\"\n"
+            "when serving (with \" leak=cache\" added for that kind); stops cleanly on SIGINT or\n"
             "SIGTERM. Exit status: 0 stopped by a signal, 1 could not start (e.g. port in\n"
             "use), 2 bad command line.\n",
             DEFAULT_PORT, DEFAULT_BIND, MAX_LEAK_CAP_MB, DEFAULT_LEAK_CAP_MB, MAX_THREADS,
-            DEFAULT_THREADS, MAX_BALLAST, HISTORY_PERIOD_MS_MIN, HISTORY_PERIOD_MS_MAX,
-            HISTORY_PERIOD_MS_DEFAULT);
+            DEFAULT_THREADS, (unsigned)EXERCISE_COUNT, MAX_BALLAST, HISTORY_PERIOD_MS_MIN,
+            HISTORY_PERIOD_MS_MAX, HISTORY_PERIOD_MS_DEFAULT);
 }
 
 /* Report a bad command line on one line and exit 2. */
@@ -122,6 +128,7 @@ static void parse_options(int argc, char **argv, server_options *o)
         { "no-tracker", no_argument, NULL, 'n' },
         { "ballast-blocks", required_argument, NULL, 'B' },
         { "sample-ms", required_argument, NULL, 'S' },
+        { "exercise", required_argument, NULL, 'E' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -138,6 +145,7 @@ static void parse_options(int argc, char **argv, server_options *o)
     o->no_tracker = 0;
     o->ballast = 0;
     o->sample_ms = HISTORY_PERIOD_MS_DEFAULT;
+    o->exercise = 0;
 
     opterr = 0; /* our own one-line messages, not getopt's */
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -177,6 +185,14 @@ static void parse_options(int argc, char **argv, server_options *o)
         case 'S':
             o->sample_ms = parse_number("--sample-ms", optarg, HISTORY_PERIOD_MS_MIN, HISTORY_PERIOD_MS_MAX);
             break;
+        case 'E':
+            o->exercise = exercise_pick(optarg);
+            if (o->exercise == 0) {
+                snprintf(msg, sizeof msg, "--exercise: '%.40s' is not a number from 1 to %u, or random",
+                         optarg, (unsigned)EXERCISE_COUNT);
+                bad_usage(msg);
+            }
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -197,6 +213,8 @@ static void parse_options(int argc, char **argv, server_options *o)
         bad_usage("--fixed and --leak=drop|cache contradict each other; give one of them");
     if (o->fixed)
         o->leak = ROUTES_LEAK_NONE; /* --fixed is an alias of --leak=none */
+    if (o->exercise && (o->fixed || leak_given))
+        bad_usage("--exercise has its own GET /; it takes no --leak or --fixed");
 }
 
 /* ------------------------------------------------------------ listening socket */
@@ -333,12 +351,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "server: out of memory loading the user directory\n");
         return 1;
     }
-    stats_init(leak_kind_names[opt.leak], (uint64_t)opt.leak_cap_mb * BYTES_PER_MB);
+    /* An exercise's server says only "exercise": which one is for the tools to find. */
+    stats_init(opt.exercise ? "exercise" : leak_kind_names[opt.leak],
+               (uint64_t)opt.leak_cap_mb * BYTES_PER_MB);
     cfg.leak = opt.leak;
     cfg.leak_cap_mb = opt.leak_cap_mb;
     /* The per-site history behind /leaks; without it the server still serves (/leaks: 503). */
     if (tracker_is_active() && history_start(opt.sample_ms, stats_requests) != 0)
         fprintf(stderr, "server: no per-site history (%s); /leaks will answer 503\n", strerror(errno));
+    cfg.exercise = opt.exercise;
 
     fd = open_listener(&addr);
     if (fd < 0) {
@@ -366,7 +387,8 @@ int main(int argc, char **argv)
     }
 
     printf("ready: http://%s:%u/ pid=%ld mode=%s tracker=%s%s\n", addr.url_host, opt.port,
-           (long)getpid(), opt.leak == ROUTES_LEAK_NONE ? "fixed" : "leaky", tracker_is_active() ? "on" : "off",
+           (long)getpid(), opt.exercise ? "exercise" : opt.leak == ROUTES_LEAK_NONE ? "fixed" : "leaky",
+           tracker_is_active() ? "on" : "off",
            /* only the new kind is named, so the seed's ready line is unchanged */
            opt.leak == ROUTES_LEAK_CACHE ? " leak=cache" : "");
     fflush(stdout);

@@ -10,6 +10,7 @@
 #include "capture.h"
 #include "dashboard.h"
 #include "decimal.h"
+#include "exercise.h"
 #include "fetch_user_data.h"
 #include "http_reply.h"
 #include "leaks.h"
@@ -23,9 +24,7 @@
 
 static _Atomic uint32_t next_user; /* round-robin position for requests without ?user= */
 
-/* The user a request asks for: ?user=ID (1..count), or the next one in turn.
- * Returns the id, or 0 with a reason in err. */
-static uint32_t pick_user(struct MHD_Connection *conn, char *err, size_t errlen)
+uint32_t routes_pick_user(struct MHD_Connection *conn, char *err, size_t errlen)
 {
     const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "user");
     uint32_t count = user_directory_count();
@@ -59,7 +58,7 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
     uint32_t id;
     int n, leaks = cfg->leak != ROUTES_LEAK_NONE;
 
-    id = pick_user(conn, err, sizeof err);
+    id = routes_pick_user(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
 
@@ -160,7 +159,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
     }
 
     if (strcmp(url, "/") == 0)
-        return handle_hello(conn, cfg);
+        return cfg->exercise ? exercise_handle(cfg->exercise, conn) : handle_hello(conn, cfg);
     if (strcmp(url, "/stats") == 0)
         return handle_stats(conn);
     if (strcmp(url, "/capture") == 0)

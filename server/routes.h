@@ -3,6 +3,7 @@
 #define ROUTES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <microhttpd.h>
 
 /* What GET / does with the profile record once it has answered (--leak=KIND). */
@@ -16,6 +17,7 @@ typedef enum routes_leak_kind {
 typedef struct routes_config {
     routes_leak_kind leak;    /* --leak=drop|cache|none, default drop */
     unsigned int leak_cap_mb; /* --leak-cap-mb, for the 503 message (the cap itself is in stats) */
+    unsigned int exercise;    /* --exercise: 1..EXERCISE_COUNT serves GET / by that exercise, 0 = the lab's leak */
 } routes_config;
 
 /* MHD_AccessHandlerCallback for MHD_start_daemon, cls = a routes_config *.
@@ -41,6 +43,11 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
  * called once per GET / answered with 200. Weak and undefined in bin/server,
  * where it is never called. */
 void routes_test_hook(void) __attribute__((weak));
+/* The user a GET / asks for: ?user=ID (1..user count), or without ?user= the
+ * next one in turn among the ids as long as the last one (every answer then
+ * has the same length). Returns the id, or 0 with a one-line reason in err
+ * (size errlen) for a bad ?user=. Thread-safe. */
+uint32_t routes_pick_user(struct MHD_Connection *conn, char *err, size_t errlen);
 
 /* MHD_UnescapeCallback for MHD_OPTION_UNESCAPE_CALLBACK (cls unused): decodes
  * %XX in the path and in query names and values in place, as libmicrohttpd's

@@ -108,7 +108,10 @@ int stats_format_json(char *buf, size_t len)
                  ",\"rss\":%s}\n",
                  atomic_load(&st.requests), atomic_load(&st.leaked_bytes),
                  atomic_load(&st.leaked_blocks), stats_rss_kb(), uptime,
-                 strcmp(st.leak_kind, "none") == 0 ? "fixed" : "leaky", st.leak_kind,
+                 strcmp(st.leak_kind, "none") == 0       ? "fixed"
+                 : strcmp(st.leak_kind, "exercise") == 0 ? "exercise"
+                                                         : "leaky",
+                 st.leak_kind,
                  st.leak_cap_bytes, atomic_load(&st.capped),
                  tracker_is_active() ? "true" : "false",
                  hi.running ? "true" : "false", hi.period_ms, hi.samples, hi.sites_known, hi.series,

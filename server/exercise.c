@@ -1,0 +1,36 @@
+/* exercise.c - picks the exercise of --exercise N|random and hands GET / to its handler. */
+#include "exercise.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "decimal.h"
+
+/* The handlers, indexed by exercise number - 1. */
+static enum MHD_Result (*const handlers[EXERCISE_COUNT])(struct MHD_Connection *) = {
+    exercise_journal, exercise_card, exercise_lookup, exercise_badges, exercise_report,
+};
+
+unsigned exercise_pick(const char *arg)
+{
+    unsigned long n;
+
+    if (strcmp(arg, "random") == 0) {
+        struct timespec now;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        /* Not secret, only not printed: a mix of the clock and the pid. */
+        return 1u + (unsigned)(((unsigned long)now.tv_nsec ^ (unsigned long)now.tv_sec ^
+                                ((unsigned long)getpid() << 7)) % EXERCISE_COUNT);
+    }
+    if (decimal_parse(arg, EXERCISE_COUNT, &n) != 0 || n < 1 || n > EXERCISE_COUNT)
+        return 0;
+    return (unsigned)n;
+}
+
+enum MHD_Result exercise_handle(unsigned n, struct MHD_Connection *conn)
+{
+    return handlers[n - 1](conn); /* n was checked by exercise_pick */
+}

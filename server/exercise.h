@@ -1,0 +1,32 @@
+/* exercise.h - the workshop's exercises (bin/server --exercise N|random): GET / served by code with a memory problem the attendee must find. */
+#ifndef EXERCISE_H
+#define EXERCISE_H
+
+#include <microhttpd.h>
+
+#define EXERCISE_COUNT 5 /* exercises 1..EXERCISE_COUNT; docs/exercises/N.md is the sheet of N */
+
+/* The exercise an --exercise value names: "1".."5", or "random" (one of
+ * them, picked from the clock and the pid, and never printed: the attendee
+ * must find out with the tools). Returns 1..EXERCISE_COUNT, or 0 for any
+ * other value. */
+unsigned exercise_pick(const char *arg);
+
+/* Answer GET|HEAD / (any query) for exercise n (1..EXERCISE_COUNT): what
+ * the attendee's load hits. Counts the request in stats like GET / of the
+ * lab; never touches the lab's leak counters (the exercises' servers do not
+ * know what they leak). Returns what MHD_queue_response returns. */
+enum MHD_Result exercise_handle(unsigned n, struct MHD_Connection *conn);
+
+/* ------------------------------------------------------------ one file each
+ * Each exercise is one file, server/exercise_<feature>.c, named after what
+ * the feature does, not after its bug; the line to find carries the comment
+ * EXERCISE-SITE (the tests find it there). The answers are in
+ * docs/solutions.md. */
+enum MHD_Result exercise_journal(struct MHD_Connection *conn); /* 1: exercise_journal.c */
+enum MHD_Result exercise_card(struct MHD_Connection *conn);    /* 2: exercise_card.c */
+enum MHD_Result exercise_lookup(struct MHD_Connection *conn);  /* 3: exercise_lookup.c */
+enum MHD_Result exercise_badges(struct MHD_Connection *conn);  /* 4: exercise_badges.c */
+enum MHD_Result exercise_report(struct MHD_Connection *conn);  /* 5: exercise_report.c */
+
+#endif /* EXERCISE_H */

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# test_exercises.sh - the workshop's exercises (bin/server --exercise N|random): the lab's tools find each one.
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$TEST_ROOT" || exit 1
+
+# Which file is exercise N comes from server/exercise.h ("/* N: exercise_x.c */"),
+# the line to find from its EXERCISE-SITE comment: never a literal here.
+ex_file() { sed -n "s|.*/\* $1: \(exercise_[a-z_]*\.c\) \*/.*|\1|p" server/exercise.h; }
+ex_line() { grep -n 'EXERCISE-SITE' "server/$1" | head -n 1 | cut -d: -f1; }
+
+# load N URLPATH: ab -n N -c 8 on the current server; prints ab's complete and non-2xx counts.
+load() {
+    ab -q -n "$1" -c 8 "$(url "$2")" 2>&1 |
+        awk '/^Complete requests/ { c = $3 } /^Non-2xx/ { x = $3 } END { printf "%d %d\n", c, x }'
+}
+
+# line_of SITE CAPTURE_FILE: the first line of a capture that starts with SITE (file:line).
+line_of() { grep -m 1 -F "server/$1:" "$2" | grep -F "server/$1: " || true; }
+
+# total_delta_bytes CAPTURE_FILE: the "(+X)" of "# total: size=..." in bytes (signed).
+total_delta_bytes() {
+    sed -n 's/^# total: size=[^(]*(\([-+][0-9.]*\) \([KMG]*i*B\)).*/\1 \2/p' "$1" |
+        awk '{ m = 1; if ($2 == "KiB") m = 1024; if ($2 == "MiB") m = 1048576; if ($2 == "GiB") m = 1073741824;
+               printf "%d\n", $1 * m }'
+}
+
+for n in 1 2 3 4 5; do
+    f=$(ex_file "$n")
+    check "exercise $n has a file ($f) with an EXERCISE-SITE line" test -n "$f" -a -n "$(ex_line "${f:-none}")"
+done
+
+# ---------------------------------------------------------------- 1: realloc grows forever
+f=$(ex_file 1); site="$f:$(ex_line "$f")"
+start_server --exercise 1 || exit 1
+grep -q '^ready: .* mode=exercise tracker=on$' "$SERVER_OUT"; check_eq "exercise 1: ready line says mode=exercise only" 0 $?
+cap "" >/dev/null
+rss0=$(rss_kb "$SERVER_PID")
+load 4000 / >/dev/null; cap "" >"$TEST_TMP/c1a"
+load 4000 / >/dev/null; cap "" >"$TEST_TMP/c1b"
+top=$(head -n 1 "$TEST_TMP/c1b")
+case "$top" in "server/$site: "*) pass "exercise 1: the top growth is $site (the EXERCISE-SITE line)" ;;
+    *) fail "exercise 1: the top growth is the EXERCISE-SITE line" "server/$site: ..." "$top" ;; esac
+case "$top" in *"size="*" (+"[1-9]*"), count=1 (+0),"*) pass "exercise 1: one block, count=1 (+0), whose size grew: $top" ;;
+    *) fail "exercise 1: one block whose size grew" "size=... (+N...), count=1 (+0)" "$top" ;; esac
+check_range "exercise 1: RSS grew with the load (kB over 8000 requests)" 2000 999999 $(($(rss_kb "$SERVER_PID") - rss0))
+stop_server
+
+# ---------------------------------------------------------------- 2: a leak through asprintf
+f=$(ex_file 2); site="$f:$(ex_line "$f")"
+TRACKER_UNWIND=dwarf start_server --exercise 2 || exit 1
+cap "" >/dev/null
+load 2000 / >/dev/null
+cap "?key=traceback&frames=4&top=1" >"$TEST_TMP/c2"
+top=$(head -n 1 "$TEST_TMP/c2")
+case "$top" in *"count=2000 (+2000)"*) pass "exercise 2: the top growth is one block per request: $top" ;;
+    *) fail "exercise 2: the top growth is one block per request" "count=2000 (+2000)" "$top" ;; esac
+grep -q "^    #[0-9] server/$site in " "$TEST_TMP/c2"
+check_eq "exercise 2: its stack (TRACKER_UNWIND=dwarf, key=traceback) names $site, the EXERCISE-SITE line" 0 $?
+# key=lineno names the program's own line when the tracker says which libc call it
+# went through ("... (via asprintf)"); before that it names a libc site: either way
+# a lineno capture must not name another line of this file.
+cap "?top=1" >"$TEST_TMP/c2l"
+other=$(grep -o "server/$f:[0-9]*" "$TEST_TMP/c2l" | grep -v -x "server/$site" || true)
+check_eq "exercise 2: key=lineno names no other line of $f" "" "$other"
+stop_server
+
+# ---------------------------------------------------------------- 3: a leak on the error path only
+f=$(ex_file 3); site="$f:$(ex_line "$f")"
+start_server --exercise 3 || exit 1
+cap "" >/dev/null
+load 2000 "/?user=12345" >/dev/null
+cap "" >"$TEST_TMP/c3a"
+got=$(line_of "$site" "$TEST_TMP/c3a")
+case "$got" in ''|*"(+0)"*) pass "exercise 3: good requests leave nothing at $site" ;;
+    *) fail "exercise 3: good requests leave nothing at $site" "no line or (+0)" "$got" ;; esac
+read -r done non2xx < <(load 2000 "/?user=bob")
+check_eq "exercise 3: 2000 bad requests answered 400 (non-2xx)" "2000 2000" "$done $non2xx"
+cap "" >"$TEST_TMP/c3b"
+top=$(head -n 1 "$TEST_TMP/c3b")
+case "$top" in "server/$site: "*"count=2000 (+2000)"*) pass "exercise 3: after bad requests the top growth is $site, +2000" ;;
+    *) fail "exercise 3: after bad requests the top growth is the EXERCISE-SITE line" "server/$site: ... count=2000 (+2000)" "$top" ;; esac
+stop_server
+
+# ---------------------------------------------------------------- 4: a bounded cache: not a leak
+f=$(ex_file 4); site="$f:$(ex_line "$f")"
+slots=$(sed -n 's/^#define BADGE_CACHE_SLOTS \([0-9]*\).*/\1/p' "server/$f")
+start_server --exercise 4 || exit 1
+cap "" >/dev/null
+load 2000 / >/dev/null; cap "" >"$TEST_TMP/c4a"
+got=$(line_of "$site" "$TEST_TMP/c4a")
+case "$got" in *"count=2000 (+2000)"*) pass "exercise 4: a short load looks like a leak: $site +2000" ;;
+    *) fail "exercise 4: a short load looks like a leak" "server/$site: ... count=2000 (+2000)" "$got" ;; esac
+load 8000 / >/dev/null; cap "" >"$TEST_TMP/c4b"
+rss1=$(rss_kb "$SERVER_PID")
+load 8000 / >/dev/null; cap "" >"$TEST_TMP/c4c"
+rss2=$(rss_kb "$SERVER_PID")
+got=$(line_of "$site" "$TEST_TMP/c4c")
+case "$got" in *"count=$slots (+0)"*) pass "exercise 4: a longer one plateaus at the cache's $slots slots: $got" ;;
+    *) fail "exercise 4: the cache plateaus" "server/$site: ... count=$slots (+0)" "$got" ;; esac
+total=$(total_delta_bytes "$TEST_TMP/c4c")
+check_range "exercise 4: tracked live bytes flat over the last 8000 requests (bytes)" -262144 262144 "${total:-x}"
+# A leak of one badge per request would be 8000 x 8 KiB = 64 MiB: RSS stays far below.
+check_range "exercise 4: RSS flat over the last 8000 requests (kB, a leak would be ~64000)" -99999 6000 $((rss2 - rss1))
+stop_server
+
+# ---------------------------------------------------------------- 5: fragmentation: RSS grows, live heap flat
+# rss_growth: RSS growth (kB) of a fresh exercise-5 server over 2 x 1000 requests, and
+# the tracked live bytes' change between the first and the last capture: sets G5 and L5.
+# The caller's environment (MALLOC_ARENA_MAX=1 rss_growth) reaches the server.
+rss_growth() {
+    start_server --exercise 5 || return 1
+    cap "" >/dev/null
+    local r0; r0=$(rss_kb "$SERVER_PID")
+    load 1000 / >/dev/null; load 1000 / >/dev/null
+    G5=$(($(rss_kb "$SERVER_PID") - r0))
+    cap "" >"$TEST_TMP/c5"
+    L5=$(total_delta_bytes "$TEST_TMP/c5")
+    stop_server
+}
+rss_growth || exit 1
+check_range "exercise 5: RSS grows under the load (kB)" 8000 999999 "$G5"
+check_range "exercise 5: while the tracked live bytes stay flat (bytes)" -1048576 1048576 "${L5:-x}"
+g_default=$G5
+MALLOC_ARENA_MAX=1 rss_growth || exit 1
+check_range "exercise 5: MALLOC_ARENA_MAX=1 cuts that growth to under half ($G5 kB vs $g_default kB)" -99999 $((g_default / 2)) "$G5"
+
+# ---------------------------------------------------------------- random: one of them, not told which
+seen=""
+for _ in 1 2 3 4 5 6; do
+    start_server --exercise random || exit 1
+    ready=$(grep '^ready: ' "$SERVER_OUT")
+    body=$(curl -s --max-time 5 "$(url /)" | head -n 1 | cut -c1-6)
+    leak=$(stats_field leak)
+    mode=$(stats_field mode)
+    stop_server
+    case "$ready" in *[1-5]" tracker"*|*exercise=*|*journal*|*card*|*lookup*|*badge*|*report*)
+        fail "--exercise random: the ready line does not say which" "no exercise named" "$ready" ;; esac
+    [ "$leak $mode" = "exercise exercise" ] || fail "--exercise random: /stats says only exercise" "exercise exercise" "$leak $mode"
+    seen="$seen|$body"
+done
+distinct=$(echo "$seen" | tr '|' '\n' | sed '/^$/d' | sort -u | wc -l)
+check_range "--exercise random: 6 starts served more than one exercise (distinct first answers)" 2 5 "$distinct"
+help=$(bin/server --help)
+case "$help" in *exercise_*|*journal*|*asprintf*|*lookup*|*badge*|*fragment*|*realloc*|*cache\ slot*) fail "--help names no exercise" "none" "$help" ;;
+    *) pass "--help names no exercise" ;; esac
+bin/server --exercise 6 >/dev/null 2>"$TEST_TMP/e6"; rc=$?
+check_eq "--exercise 6: exit 2 and one line ($(head -c 80 "$TEST_TMP/e6"))" "2 1" "$rc $(wc -l <"$TEST_TMP/e6")"
+
+done_testing
