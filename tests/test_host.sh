@@ -94,6 +94,7 @@ if command -v valgrind >/dev/null 2>&1; then
     valgrind_vs_tracker sqlite3 sqlite3 :memory: 'create table t(a); insert into t values (1), (2); select sum(a) from t;'
     valgrind_vs_tracker xz xz -c small.txt
     valgrind_vs_tracker rdynamic "$H/rdynamic_clash"
+    valgrind_vs_tracker cxx-no-threads "$H/threads" 0
 else
     skip "totals = valgrind" "valgrind not installed (scripts/deps.sh test installs it)"
 fi
