@@ -186,6 +186,28 @@ check "_exit (dash: sh -c 'exit 3') writes a report" bash -c "
 check "a relative TRACKER_OUT is resolved once, at load (not after the program's chdir)" \
     bash -c "ls '$WORK'/rel.*.txt && ! ls '$WORK'/sub/rel.*.txt"
 
+# Fatal signals: no report by default (no handler of ours); TRACKER_FATAL=1
+# installs them, and the process still ends by the same signal.
+crash_line=$(grep -n 'LEAK-CRASH' tests/host/crash.c | cut -d: -f1)
+for how in segv abort; do
+    rc0=0; rc1=0; rc2=0
+    { (ulimit -c 0; exec "$H/crash" "$how") >/dev/null || rc0=$?; } 2>/dev/null
+    { (ulimit -c 0; with_lib "crash-$how" "$H/crash" "$how") >/dev/null || rc1=$?; } 2>/dev/null
+    { (ulimit -c 0; TRACKER_FATAL=1 with_lib "fatal-$how" "$H/crash" "$how") >/dev/null || rc2=$?; } 2>/dev/null
+    check_eq "crash $how: the same signal ends it, without and with TRACKER_FATAL=1" "$rc0 $rc0" "$rc1 $rc2"
+    check "... no report without TRACKER_FATAL (no handler of ours)" bash -c "! grep -qs 'tracker report' $R/crash-$how.*.txt"
+    check "... with it, a report at the signal names the kept block's line" \
+        grep -qs "crash.c:$crash_line: size=77 B, count=1" $R/fatal-"$how".*.txt
+done
+rc=0
+LD_PRELOAD=$LIB TRACKER_FATAL=1 TRACKER_OUT="$R/fatal-term.%p.txt" sleep 10 &
+pid=$!
+started "$pid"
+sleep 0.5
+term_status "$pid" 10
+check_eq "TRACKER_FATAL=1: SIGTERM still ends sleep with 143" 143 "$TERM_RC"
+check "... after a report at SIGTERM" grep -qs 'at signal SIGTERM' $R/fatal-term.*.txt
+
 LR=$TEST_ROOT/bin/leak-report
 rec_line=$(grep -n 'LEAK-RECORD' tests/preload/leaky_prog.c | cut -d: -f1)
 rc=0
@@ -211,6 +233,10 @@ if printf 'int main(void) { return 4; }\n' >"$TEST_TMP/static.c" && cc -static -
 else
     skip "leak-report on a static binary" "no static libc here (libc6-dev)"
 fi
+rc=0
+{ "$LR" -f -o "$WORK/lr6" "$H/crash" segv >/dev/null 2>"$TEST_TMP/lr6.err" || rc=$?; } 2>/dev/null
+check_eq "leak-report -f, a segfault: 139" 139 "$rc"
+check "... one report, and the top site said" grep -q '^leak-report: 1 report(s) in .*(crash: pid [0-9]*, killed by SIGSEGV); top site: ' "$TEST_TMP/lr6.err"
 rc=0
 "$LR" -o "$WORK/lr5" no-such-program-here 2>"$TEST_TMP/lr5.err" || rc=$?
 check_eq "leak-report, unknown program: 127 and a message" "127 1" "$rc $(grep -c 'not found' "$TEST_TMP/lr5.err")"

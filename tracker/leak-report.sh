@@ -4,7 +4,7 @@ set -eu
 
 usage() {
     cat >&2 <<'EOF'
-usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
+usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-f] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
 Runs PROGRAM with the allocation tracker preloaded, as heaptrack does. Every
 process of the run (forked and exec'd children included) writes its own report,
 DIR/PID.txt, at exit() / return from main / _exit(); at the end one line on
@@ -14,12 +14,14 @@ stderr says where the reports are and names the top site of PROGRAM itself.
              written at the process's next allocation (default: no handler at all)
   -t         with -s: a tracker thread (all signals blocked) writes it at once,
              even in an idle program (costs one thread)
+  -f         also a report when a fatal signal (SEGV, ABRT, TERM, INT, ...) ends
+             a process: a handler of ours on each signal left at its default
   -n TOP     groups per report (default 10); -k KEY: lineno|traceback|filename
   --json     reports in JSON
 Exit status: PROGRAM's (128+N when killed by signal N); 127 if it is not found.
 Not tracked (said so): static binaries and setuid/setgid programs (the loader
-ignores LD_PRELOAD there). No report (said so): a process killed by a signal,
-abort(), or one that exec'd such a program.
+ignores LD_PRELOAD there). No report (said so): a process killed by a signal
+or abort() (without -f; SIGKILL always), or one that exec'd such a program.
 EOF
     exit 2
 }
@@ -27,12 +29,13 @@ EOF
 self_dir=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 lib=${LEAK_REPORT_LIB:-$self_dir/libtracker.so}
 [ -f "$lib" ] || lib=$self_dir/../bin/libtracker.so
-dir="" signal="" thread=0 top="" key="" json=0
+dir="" signal="" thread=0 fatal=0 top="" key="" json=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -o) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
         -s) [ $# -ge 2 ] || usage; signal=$2; shift 2 ;;
         -t) thread=1; shift ;;
+        -f) fatal=1; shift ;;
         -n) [ $# -ge 2 ] || usage; top=$2; shift 2 ;;
         -k) [ $# -ge 2 ] || usage; key=$2; shift 2 ;;
         --json) json=1; shift ;;
@@ -76,6 +79,7 @@ fi
 export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt"
 [ -z "$signal" ] || export TRACKER_SIGNAL="$signal"
 [ "$thread" -eq 0 ] || export TRACKER_SIGNAL_THREAD=1
+[ "$fatal" -eq 0 ] || export TRACKER_FATAL=1
 [ -z "$top" ] || export TRACKER_TOP="$top"
 [ -z "$key" ] || export TRACKER_KEY="$key"
 [ "$json" -eq 0 ] || export TRACKER_FORMAT=json
@@ -90,19 +94,20 @@ trap 'kill -HUP "$pid" 2>/dev/null || true' HUP
 trap ':' INT
 rc=0
 while :; do
-    wait "$pid" && rc=0 || rc=$?
+    { wait "$pid" && rc=0 || rc=$?; } 2>/dev/null # (not bash's "Segmentation fault" line: we say it below)
     kill -0 "$pid" 2>/dev/null || break
 done
 unset LD_PRELOAD
 how="exit status $rc"
 [ "$rc" -le 128 ] || how="killed by SIG$(kill -l $((rc - 128)) 2>/dev/null || echo $((rc - 128)))"
 
-# ---- what each process left
+# ---- what each process left: a final report (at exit, _exit, or a fatal signal with -f)
+final='^== tracker report [0-9]* (pid [0-9]*, at \(_\{0,1\}[eE]xit\|signal \)\|^{"capture"'
 reports=0 silent="" top_site=""
 for f in "$dir"/*.txt; do
     [ -f "$f" ] || continue
     p=$(basename "$f" .txt)
-    if grep -q '^== tracker report [0-9]* (pid [0-9]*, at \(_\)\{0,1\}[eE]xit' "$f" || grep -q '^{"capture"' "$f"; then
+    if grep -q "$final" "$f"; then
         reports=$((reports + 1))
     else
         what=$(sed -n 's/^== tracker: pid [0-9]* [a-z]* (\(.*\)) ==$/\1/p' "$f" | tail -n 1)
@@ -114,8 +119,12 @@ if [ -f "$main" ] && [ "$json" -eq 0 ]; then
     # First group line of the last report of the program itself.
     top_site=$(awk '/^== tracker report/ { n = 0; top = "" } !/^(==|#| )/ && n++ == 0 { top = $0 } END { print top }' "$main")
 fi
-[ -z "$silent" ] || echo "leak-report: ended without a report (killed by a signal, abort, or exec of an untrackable program):$silent" >&2
-if [ ! -f "$main" ] || ! grep -q '^== tracker report [0-9]* (pid [0-9]*, at \(_\)\{0,1\}[eE]xit\|^{"capture"' "$main"; then
+if [ -n "$silent" ]; then
+    hint="killed by a signal or abort (-f reports those, but never SIGKILL), or exec of an untrackable program"
+    [ "$fatal" -eq 0 ] || hint="killed by SIGKILL or a signal the program handles itself, or exec of an untrackable program"
+    echo "leak-report: ended without a report ($hint):$silent" >&2
+fi
+if [ ! -f "$main" ] || ! grep -q "$final" "$main"; then
     echo "leak-report: $name (pid $pid, $how) wrote no report${untracked:+: $untracked}" >&2
 fi
 echo "leak-report: $reports report(s) in $dir/ ($name: pid $pid, $how); top site: ${top_site:-none (nothing live at exit, or see the files)}" >&2

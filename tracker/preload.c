@@ -32,6 +32,10 @@
  *   TRACKER_SIGNAL_THREAD  1: with TRACKER_SIGNAL, a thread of ours (all
  *                   signals blocked) writes the report at once, even when
  *                   the program is idle; default 0: no thread
+ *   TRACKER_FATAL   1: also a report when a fatal signal (SEGV, BUS, FPE,
+ *                   ILL, ABRT, TERM, INT, HUP, QUIT) ends the process: a
+ *                   handler of ours on each that has its default action;
+ *                   default 0: none
  *   TRACKER_TOP     groups per report (default 10)
  *   TRACKER_FRAMES  frames shown per group (default 8)
  *   TRACKER_KEY     lineno | traceback | filename (default lineno)
@@ -58,7 +62,8 @@
  * Exit paths with a report: exit(), return from main (a destructor), and
  * _exit()/_Exit() called by the program (interposed here; skipped, with a
  * line saying so, when unsafe: see exit_report()). Fatal signals and
- * abort() write none: catching them would need handlers of ours.
+ * abort() write none by default: catching them needs handlers of ours;
+ * TRACKER_FATAL=1 installs them (on_fatal()).
  *
  * With TRACKER_OUT set, each process also writes a "started" line when it
  * loads the library or is forked, so a process that ended without a
@@ -317,6 +322,50 @@ __attribute__((visibility("default"))) void _Exit(int status)
     real_exit(status);
 }
 
+/* TRACKER_FATAL=1 (opt-in, bin/leak-report -f): a report when a fatal
+ * signal ends the process. Installed only for the signals whose action is
+ * the default at load (an ignored or already handled one is left alone);
+ * the handler resets itself, writes the report (refused as above when the
+ * signal interrupted an allocation), and raises the signal again, so the
+ * process ends exactly as it would have (same status, same core dump). A
+ * handler of the program's own installed later simply replaces ours. Off
+ * by default: it changes what sigaction() reports, and a report from a
+ * crashed process may itself fail (then the second fault ends it). */
+static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+
+static void on_fatal(int signo)
+{
+    char why[64] = "at signal ";
+    size_t n = strlen(why);
+    const char *name = sigabbrev_np(signo);
+    if (name) {
+        memcpy(why + n, "SIG", 3);
+        n += 3;
+        size_t l = strnlen(name, 16);
+        memcpy(why + n, name, l);
+        n += l;
+    } else {
+        n += fmt_long(why + n, signo);
+    }
+    memcpy(why + n, ": still live", 13);
+    exit_report(why);
+    raise(signo); /* SA_RESETHAND: the default action now, at once (SA_NODEFER) */
+}
+
+static void install_fatal(void)
+{
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
+        struct sigaction old, sa;
+        if (sigaction(fatal_signals[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal;
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal_signals[i], &sa, NULL);
+    }
+}
+
 __attribute__((destructor)) static void preload_fini(void)
 {
     exit_report("at exit: still live");
@@ -392,6 +441,7 @@ __attribute__((constructor(200))) static void preload_init(void)
                 getenv("TRACKER_SIGNAL"));
         preload.signo = 0;
     }
+    if (env_int("TRACKER_FATAL", 0, 0, 1)) install_fatal();
     pthread_atfork(NULL, NULL, preload_atfork_child);
     note(" started");
     if (preload.signo) {
