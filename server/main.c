@@ -39,7 +39,7 @@ typedef struct server_options {
     unsigned int port;        /* 1..65535 */
     const char *bind;         /* numeric IPv4 or IPv6 address, brackets allowed for IPv6 */
     int fixed;                /* --fixed was given (while parsing; then leak is ROUTES_LEAK_NONE) */
-    routes_leak_kind leak;    /* --leak=drop|cache|none (default drop; --fixed = none) */
+    routes_leak_kind leak;    /* --leak=drop|cache|response|none (default drop; --fixed = none) */
     unsigned int leak_cap_mb; /* 1..MAX_LEAK_CAP_MB, MiB */
     unsigned int threads;     /* MHD thread pool size, 1..MAX_THREADS */
     int no_tracker;           /* 1: tracker_set_enabled(0) at start */
@@ -53,12 +53,13 @@ typedef struct server_options {
 /* --leak values, indexed by routes_leak_kind. */
 static const char *const leak_kind_names[] = {
     [ROUTES_LEAK_DROP] = "drop", [ROUTES_LEAK_CACHE] = "cache", [ROUTES_LEAK_NONE] = "none",
+    [ROUTES_LEAK_RESPONSE] = "response",
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: server [--port P] [--bind ADDR] [--leak drop|cache|none] [--fixed]\n"
+            "usage: server [--port P] [--bind ADDR] [--leak drop|cache|response|none] [--fixed]\n"
             "              [--leak-cap-mb N] [--threads N] [--no-tracker] [--exercise N|random]\n"
             "              [--help]\n"
             "\n"
@@ -66,7 +67,9 @@ static void usage(FILE *out)
             "--fixed, leaks the user's 40200-byte profile record on every request.\n"
             "How it leaks is the --leak kind: drop (the pointer is dropped, never freed:\n"
             "exit-time checkers report it) or cache (kept in a cache that never evicts:\n"
-            "still reachable, exit-time checkers stay quiet, RSS grows the same).\n"
+            "still reachable, exit-time checkers stay quiet, RSS grows the same) or\n"
+            "response (the record is freed, but each reply's libmicrohttpd response is\n"
+            "never destroyed: ~250 bytes a request, allocated inside the library).\n"
             "GET /stats shows counters and RSS; GET /capture shows where live memory\n"
             "was allocated (?top=N&key=lineno|traceback|filename&frames=N&format=text|json\n"
             "&baseline=NAME); GET /leaks ranks the sites as leak suspects from their history\n"
@@ -74,7 +77,7 @@ static void usage(FILE *out)
             "\n"
             "  --port P          TCP port, 1..65535 (default %d)\n"
             "  --bind ADDR       numeric IPv4 or IPv6 address to listen on (default %s)\n"
-            "  --leak KIND       drop (default), cache, or none (the fixed server)\n"
+            "  --leak KIND       drop (default), cache, response, or none (the fixed server)\n"
             "  --fixed           same as --leak=none: free each record after use\n"
             "  --leak-cap-mb N   stop leaking (answer 503) after N MiB, 1..%u (default %u)\n"
             "  --threads N       worker threads, 1..%u (default %u)\n"
@@ -88,8 +91,8 @@ static void usage(FILE *out)
             "  --help            show this help and exit\n"
             "\n"
             "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed|exercise tracker=on|off\"\n"
-            "when serving (with \" leak=cache\" added for that kind); stops cleanly on SIGINT or\n"
-            "SIGTERM. Exit status: 0 stopped by a signal, 1 could not start (e.g. port in\n"
+            "when serving (with \" leak=cache\" or \" leak=response\" added for those kinds);\n"
+            "stops cleanly on SIGINT or SIGTERM. Exit status: 0 stopped by a signal, 1 could not start (e.g. port in\n"
             "use), 2 bad command line.\n",
             DEFAULT_PORT, DEFAULT_BIND, MAX_LEAK_CAP_MB, DEFAULT_LEAK_CAP_MB, MAX_THREADS,
             DEFAULT_THREADS, (unsigned)EXERCISE_COUNT, MAX_BALLAST, HISTORY_PERIOD_MS_MIN,
@@ -164,7 +167,7 @@ static void parse_options(int argc, char **argv, server_options *o)
                 if (strcmp(optarg, leak_kind_names[k]) == 0)
                     break;
             if (k == sizeof leak_kind_names / sizeof *leak_kind_names) {
-                snprintf(msg, sizeof msg, "--leak: '%.40s' is not drop, cache or none", optarg);
+                snprintf(msg, sizeof msg, "--leak: '%.40s' is not drop, cache, response or none", optarg);
                 bad_usage(msg);
             }
             o->leak = (routes_leak_kind)k;
@@ -390,7 +393,7 @@ int main(int argc, char **argv)
            (long)getpid(), opt.exercise ? "exercise" : opt.leak == ROUTES_LEAK_NONE ? "fixed" : "leaky",
            tracker_is_active() ? "on" : "off",
            /* only the new kind is named, so the seed's ready line is unchanged */
-           opt.leak == ROUTES_LEAK_CACHE ? " leak=cache" : "");
+           opt.leak == ROUTES_LEAK_CACHE ? " leak=cache" : opt.leak == ROUTES_LEAK_RESPONSE ? " leak=response" : "");
     fflush(stdout);
 
     while (sigwait(&stop_signals, &sig) != 0)

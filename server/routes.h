@@ -10,7 +10,9 @@
 typedef enum routes_leak_kind {
     ROUTES_LEAK_DROP,  /* drop the pointer, never free: unreachable, "definitely lost" */
     ROUTES_LEAK_CACHE, /* keep it in profile_cache forever: reachable, so exit-time checkers are quiet */
-    ROUTES_LEAK_NONE   /* free it: the fixed server (--fixed) */
+    ROUTES_LEAK_NONE,  /* free it: the fixed server (--fixed) */
+    ROUTES_LEAK_RESPONSE /* free it, but never destroy the reply's libmicrohttpd response:
+                            the leak is made inside the library, named at the handler's line */
 } routes_leak_kind;
 
 /* Settings the handler needs; passed as the handler's cls, read-only while serving. */

@@ -87,4 +87,71 @@ for lang in c cxx; do
     done
 done
 sed 's/^/# /' "$table"
+
+# ---- the rule's edges, on the plain builds' reports
+c_src=tests/battery/leaks_c.c
+cxx_src=tests/battery/leaks_cxx.cc
+strdup_line=$(grep -nE "LEAK: strdup( |\$)" "$c_src" | cut -d: -f1)
+vector_line=$(grep -nE "LEAK: vector( |\$)" "$cxx_src" | cut -d: -f1)
+preload() { TRACKER_TOP=1000 LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" timeout 60 "$@" 2>&1 >/dev/null; }
+
+out=$(preload build/battery/leaks_c_plain)
+check_eq "the site says what it came through: strdup" "$c_src:$strdup_line (via strdup)" \
+    "$(echo "$out" | grep "^$c_src:$strdup_line " | sed 's/: size=.*//')"
+
+# group_of REPORT HEAD: the lines of the group whose first line starts with HEAD.
+group_of() { echo "$1" | awk -v h="$2" 'index($0, h) == 1 { on = 1; print; next } on && /^    #/ { print; next } { on = 0 }'; }
+
+out=$(TRACKER_SYSTEM=none preload build/battery/leaks_c_plain)
+check "TRACKER_SYSTEM=none: no frame skipped, the strdup leak is named inside libc, its caller below" \
+    grep -q "^    #1 $c_src:$strdup_line in leak_strdup\$" <(group_of "$out" "[libc.so.6] strdup: ")
+out=$(TRACKER_SYSTEM=+leaks_c preload build/battery/leaks_c_plain)
+check_eq "TRACKER_SYSTEM=+leaks_c: the program counts as system too, no group is named at its lines" \
+    0 "$(echo "$out" | grep -c "^$c_src:")"
+
+out=$(TRACKER_FORMAT=json preload build/battery/leaks_c_plain)
+check "json: the site, what it came through and the innermost frame of the strdup leak" \
+    grep -q "\"site\":\"$c_src:$strdup_line\",\"file\":\"$c_src\",\"line\":$strdup_line,\"function\":\"leak_strdup\",[^{]*\"via\":\"strdup\",\"own_code\":true,[^{]*\"innermost\":{\"site\":\"\[libc.so.6\] strdup\"" <(echo "$out")
+
+out=$(TRACKER_KEY=traceback preload build/battery/leaks_cxx_plain)
+group=$(group_of "$out" "$cxx_src:$vector_line (via std::vector::push_back): ")
+check "key=traceback: the vector leak's inlined STL frames are shown, demangled, as function and file:line" \
+    grep -q "^    #[0-9]* /usr/include/c++/[0-9]*/bits/stl_vector.h:[0-9]* in std::vector<int, std::allocator<int> >::push_back(int const&) (inlined)\$" <(echo "$group")
+check "key=traceback: ... then the program's own frame, its namespace included" \
+    grep -q "^    #[0-9]* $cxx_src:$vector_line in battery::leak_vector()\$" <(echo "$group")
+# A group none of whose frames is in this tree (libstdc++'s emergency pool,
+# allocated before main) keeps its innermost frame as the site.
+bad=$(echo "$out" | awk '
+    function flush() { if (head != "" && !own) { n++; if (head != first) bad++ } head = ""; own = 0; first = "" }
+    /^[^ #=]/ { flush(); head = $0; sub(/: size=.*/, "", head); next }
+    /^    #/ { f = $0; sub(/^    #[0-9]+ /, "", f); sub(/ in .*/, "", f); if (first == "") first = f; if (f ~ /^tests\//) own = 1 }
+    END { flush(); print n + 0, bad + 0 }')
+check_eq "a stack entirely inside libraries is named by its innermost frame (groups without own frames, misnamed)" \
+    "yes 0" "$([ "${bad% *}" -ge 1 ] && echo yes || echo no) ${bad#* }"
+
+# ---- --leak=response: a leak made inside libmicrohttpd, named at the handler's line
+resp_line=$(grep -n 'LEAK-RESPONSE' server/routes.c | head -n 1 | cut -d: -f1)
+REQUESTS=${STACKS_REQUESTS:-1000}
+if start_server --leak=response; then
+    check_eq "--leak=response: ready line adds leak=response" \
+        "ready: http://127.0.0.1:$PORT/ pid=$SERVER_PID mode=leaky tracker=on leak=response" "$(head -n 1 "$SERVER_OUT")"
+    check_eq "--leak=response: GET / still answers hello" "hello user" "$(curl -s --max-time 5 "$(url /)" | cut -c1-10)"
+    cap "" >/dev/null
+    ab -q -n "$REQUESTS" -c 4 "$(url /)" >"$TEST_TMP/ab.txt" 2>&1
+    check "--leak=response: ab -n $REQUESTS: all complete, all 2xx" ab_ok "$TEST_TMP/ab.txt" "$REQUESTS"
+    first=$(cap "" | head -n 1)
+    check_eq "--leak=response: first line of the /capture diff is the handler's LEAK-RESPONSE line, via libmicrohttpd" \
+        "server/routes.c:$resp_line (via MHD_create_response_from" "$(echo "$first" | sed 's/: size=.*//; s/\(from\).*/\1/')"
+    new=$(echo "$first" | sed -n 's/.*count=[0-9]* (+\([0-9]*\)).*/\1/p')
+    check_range "--leak=response: at least one new block per request there" "$REQUESTS" $((REQUESTS * 8)) "${new:-x}"
+    ab -q -n 200 -c 4 "$(url /)" >"$TEST_TMP/ab.txt" 2>&1
+    none=$(cap "?system=none" | head -n 1)
+    check "--leak=response: /capture?system=none names the innermost frame instead, inside libmicrohttpd" \
+        grep -q '^\[libmicrohttpd[^]]*\] ' <(echo "$none")
+    check_eq "--leak=response: /stats counts no record as leaked (the record is freed)" 0 "$(stats_field leaked_blocks)"
+    long=$(printf '/x%.0s:' $(seq 1 40))
+    check_eq "/capture?system= with 40 entries: 400" 400 \
+        "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(url "/capture?system=$long")")"
+    stop_server
+fi
 done_testing
