@@ -92,8 +92,8 @@ static void usage(FILE *out)
             "\n"
             "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed|exercise tracker=on|off\"\n"
             "when serving (with \" leak=cache\" or \" leak=response\" added for those kinds);\n"
-            "stops cleanly on SIGINT or SIGTERM. Exit status: 0 stopped by a signal, 1 could not start (e.g. port in\n"
-            "use), 2 bad command line.\n",
+            "stops cleanly on SIGINT or SIGTERM. Exit status: 0 stopped by a signal,\n"
+            "1 could not start (e.g. port in use), 2 bad command line.\n",
             DEFAULT_PORT, DEFAULT_BIND, MAX_LEAK_CAP_MB, DEFAULT_LEAK_CAP_MB, MAX_THREADS,
             DEFAULT_THREADS, (unsigned)EXERCISE_COUNT, MAX_BALLAST, HISTORY_PERIOD_MS_MIN,
             HISTORY_PERIOD_MS_MAX, HISTORY_PERIOD_MS_DEFAULT);
