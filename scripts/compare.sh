@@ -82,6 +82,7 @@ launch() {
 # wrapper (heaptrack), by all the wrapper's children: the tool's helper
 # processes cost CPU too.
 server_cpu() {
+    # shellcheck disable=SC2046 # one argument per child PID
     if [ "$SPID" = "$WRAP" ]; then cpu_ticks "$SPID"
     else cpu_ticks $(ps -o pid= --ppid "$WRAP" || true); fi
 }

@@ -1,5 +1,5 @@
 # lib.sh - the lab's shell library: start/wait/stop a server, free ports, /stats fields, ab report fields.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # what it sets is read by the scripts that source it
 #
 # Sourced by scripts/*.sh, loadgen/run_load.sh, tests/bench.sh and (through
 # tests/lib.sh) every test. Sourcing it creates LAB_TMP (a private scratch

@@ -113,6 +113,16 @@ if [ "$(id -u)" -eq 0 ]; then
         test "$(grep -c -e 'Unable to locate package leaklab-no-such-package' -e '^deps: failed: .*apt-get install .*leaklab-no-such-package' "$TEST_TMP/deps2.err")" = 2
     sed 's/^/#   /' "$TEST_TMP/deps2.err"
 fi
+# A build package missing: plain `make` installs nothing; it stops with one line
+# naming the package and `make deps` (-W: run the check again, as after an edit of deps.sh).
+rc=0
+DEPS_EXTRA=leaklab-no-such-package PATH="$FAKE:$PATH" make -s -W scripts/deps.sh build/deps-ok \
+    >"$TEST_TMP/make.out" 2>"$TEST_TMP/make.err" </dev/null || rc=$?
+check "make with a build package missing: stops (exit status $rc)" test "$rc" -ne 0
+check_eq "... with one line naming it and make deps" \
+    "missing Debian package(s): leaklab-no-such-package: run 'make deps' (or: sudo apt-get install leaklab-no-such-package)" \
+    "$(grep -v '^make: \*\*\*' "$TEST_TMP/make.err")"
+check "... and tries no install" test ! -s "$TEST_TMP/make.out"
 # A tool missing from PATH: demo.sh says which and how to get it.
 NOAB="$TEST_TMP/noab"
 mkdir -p "$NOAB"
