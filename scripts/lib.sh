@@ -125,17 +125,24 @@ launch_server() {
 
 # start_on_port SECONDS CMD...: launch_server CMD --port P, P a free port
 # (unless CMD already has --port P), with its output in LAB_TMP. Sets PORT,
-# SERVER_OUT, SERVER_ERR besides launch_server's variables.
+# SERVER_OUT, SERVER_ERR besides launch_server's variables. A picked port
+# that another program took meanwhile (other tests run beside these on a
+# shared machine) is replaced by another, up to 3 times.
 start_on_port() {
-    local secs=$1; shift
-    case " $* " in
-        *" --port "*) PORT=$(echo " $* " | sed 's/.* --port \([0-9]*\) .*/\1/') ;;
-        *) pick_port || { LAUNCH_ERROR="no free port"; return 1; }
-           PORT=$PICKED; set -- "$@" --port "$PORT" ;;
-    esac
-    SERVER_OUT="$LAB_TMP/server.$PORT.$RANDOM.out"
-    SERVER_ERR="${SERVER_OUT%.out}.err"
-    launch_server "$secs" "$SERVER_OUT" "$SERVER_ERR" "$@"
+    local secs=$1 try; shift
+    for try in 1 2 3; do
+        case " $* " in
+            *" --port "*) PORT=$(echo " $* " | sed 's/.* --port \([0-9]*\) .*/\1/'); try=last ;;
+            *) pick_port || { LAUNCH_ERROR="no free port"; return 1; }
+               PORT=$PICKED ;;
+        esac
+        SERVER_OUT="$LAB_TMP/server.$PORT.$RANDOM.out"
+        SERVER_ERR="${SERVER_OUT%.out}.err"
+        if [ "$try" = last ]; then launch_server "$secs" "$SERVER_OUT" "$SERVER_ERR" "$@"; return; fi
+        launch_server "$secs" "$SERVER_OUT" "$SERVER_ERR" "$@" --port "$PORT" && return 0
+        case "$LAUNCH_ERROR" in *"Address already in use"*) ;; *) return 1 ;; esac
+    done
+    return 1
 }
 
 cleanup_started() {
@@ -178,6 +185,18 @@ rss_kb() {
 
 # mb KB: KB as "N.N MB" (MB = kB/1000, the seed's convention).
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f MB", kb / 1000 }'; }
+
+# bytes_of "N UNIT": a size as the tracker's report prints it (a sign, decimals,
+# B KiB MiB GiB) in bytes, rounded; nothing when the text is not of that form.
+bytes_of() {
+    awk -v v="$1" 'BEGIN { if (v !~ /^[-+]?[0-9.]+ (B|KiB|MiB|GiB)$/) exit
+        n = v + 0; u = v; sub(/^[^ ]* /, "", u)
+        m = (u == "KiB") ? 1024 : (u == "MiB") ? 1048576 : (u == "GiB") ? 1073741824 : 1
+        printf "%.0f\n", n * m }'
+}
+
+# total_growth FILE: the growth "(+X)" of a /capture diff's "# total: size=..." line, in bytes.
+total_growth() { bytes_of "$(sed -n 's/^# total: size=[^(]*(\([^)]*\)), count=.*/\1/p' "$1")"; }
 
 # ---------------------------------------------------------------- ab reports
 # ab_field FILE LABEL: the first word after "LABEL:" in ab's report FILE, 0

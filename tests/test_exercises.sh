@@ -9,33 +9,15 @@ cd "$TEST_ROOT" || exit 1
 ex_file() { sed -n "s|.*/\* $1: \(exercise_[a-z_]*\.c\) \*/.*|\1|p" server/exercise.h; }
 ex_line() { grep -n 'EXERCISE-SITE' "server/$1" | head -n 1 | cut -d: -f1; }
 
-# start_ex ARGS...: start_server, tried again on another port when the picked one was
-# taken meanwhile (other tests run beside this one on a shared machine).
-start_ex() {
-    for _ in 1 2 3; do
-        start_on_port 10 "$TEST_ROOT/bin/server" "$@" && return 0
-        case "$LAUNCH_ERROR" in *"Address already in use"*) continue ;; esac
-        break
-    done
-    fail "bin/server $* starts" "a ready line within 10 s" "$LAUNCH_ERROR"
-    return 1
-}
-
 # load N URLPATH: ab -n N -c 8 on the current server; prints ab's complete and non-2xx counts.
 load() {
-    ab -q -n "$1" -c 8 "$(url "$2")" 2>&1 |
-        awk '/^Complete requests/ { c = $3 } /^Non-2xx/ { x = $3 } END { printf "%d %d\n", c, x }'
+    ab -q -n "$1" -c 8 "$(url "$2")" >"$TEST_TMP/ab.txt" 2>&1
+    echo "$(ab_field "$TEST_TMP/ab.txt" 'Complete requests') $(ab_field "$TEST_TMP/ab.txt" 'Non-2xx responses')"
 }
 
 # line_of SITE CAPTURE_FILE: the first line of a capture that starts with SITE (file:line).
 line_of() { grep -m 1 -F "server/$1:" "$2" | grep -F "server/$1: " || true; }
 
-# total_delta_bytes CAPTURE_FILE: the "(+X)" of "# total: size=..." in bytes (signed).
-total_delta_bytes() {
-    sed -n 's/^# total: size=[^(]*(\([-+][0-9.]*\) \([KMG]*i*B\)).*/\1 \2/p' "$1" |
-        awk '{ m = 1; if ($2 == "KiB") m = 1024; if ($2 == "MiB") m = 1048576; if ($2 == "GiB") m = 1073741824;
-               printf "%d\n", $1 * m }'
-}
 
 for n in 1 2 3 4 5; do
     f=$(ex_file "$n")
@@ -44,7 +26,7 @@ done
 
 # ---------------------------------------------------------------- 1: realloc grows forever
 f=$(ex_file 1); site="$f:$(ex_line "$f")"
-start_ex --exercise 1 || exit 1
+start_server --exercise 1 || exit 1
 grep -q '^ready: .* mode=exercise tracker=on$' "$SERVER_OUT"; check_eq "exercise 1: ready line says mode=exercise only" 0 $?
 cap "" >/dev/null
 rss0=$(rss_kb "$SERVER_PID")
@@ -60,7 +42,7 @@ stop_server
 
 # ---------------------------------------------------------------- 2: a leak through asprintf
 f=$(ex_file 2); site="$f:$(ex_line "$f")"
-TRACKER_UNWIND=dwarf start_ex --exercise 2 || exit 1
+TRACKER_UNWIND=dwarf start_server --exercise 2 || exit 1
 cap "" >/dev/null
 load 2000 / >/dev/null
 cap "?key=traceback&frames=4&top=1" >"$TEST_TMP/c2"
@@ -79,7 +61,7 @@ stop_server
 
 # ---------------------------------------------------------------- 3: a leak on the error path only
 f=$(ex_file 3); site="$f:$(ex_line "$f")"
-start_ex --exercise 3 || exit 1
+start_server --exercise 3 || exit 1
 cap "" >/dev/null
 load 2000 "/?user=12345" >/dev/null
 cap "" >"$TEST_TMP/c3a"
@@ -97,7 +79,7 @@ stop_server
 # ---------------------------------------------------------------- 4: a bounded cache: not a leak
 f=$(ex_file 4); site="$f:$(ex_line "$f")"
 slots=$(sed -n 's/^#define BADGE_CACHE_SLOTS \([0-9]*\).*/\1/p' "server/$f")
-start_ex --exercise 4 || exit 1
+start_server --exercise 4 || exit 1
 cap "" >/dev/null
 load 2000 / >/dev/null; cap "" >"$TEST_TMP/c4a"
 got=$(line_of "$site" "$TEST_TMP/c4a")
@@ -110,7 +92,7 @@ rss2=$(rss_kb "$SERVER_PID")
 got=$(line_of "$site" "$TEST_TMP/c4c")
 case "$got" in *"count=$slots (+0)"*) pass "exercise 4: a longer one plateaus at the cache's $slots slots: $got" ;;
     *) fail "exercise 4: the cache plateaus" "server/$site: ... count=$slots (+0)" "$got" ;; esac
-total=$(total_delta_bytes "$TEST_TMP/c4c")
+total=$(total_growth "$TEST_TMP/c4c")
 check_range "exercise 4: tracked live bytes flat over the last 8000 requests (bytes)" -262144 262144 "${total:-x}"
 # A leak of one badge per request would be 8000 x 8 KiB = 64 MiB: RSS stays far below.
 check_range "exercise 4: RSS flat over the last 8000 requests (kB, a leak would be ~64000)" -99999 6000 $((rss2 - rss1))
@@ -122,14 +104,14 @@ stop_server
 # of the free memory malloc holds (/stats rss.heap_free, kB): sets G5, L5 and F5.
 # The caller's environment (MALLOC_ARENA_MAX=1 rss_growth) reaches the server.
 rss_growth() {
-    start_ex --exercise 5 || return 1
+    start_server --exercise 5 || return 1
     cap "" >/dev/null
     local r0 f0; r0=$(rss_kb "$SERVER_PID"); f0=$(stats_field heap_free)
     load 1000 / >/dev/null; load 1000 / >/dev/null
     G5=$(($(rss_kb "$SERVER_PID") - r0))
     F5=$((($(stats_field heap_free) - f0) / 1024))
     cap "" >"$TEST_TMP/c5"
-    L5=$(total_delta_bytes "$TEST_TMP/c5")
+    L5=$(total_growth "$TEST_TMP/c5")
     stop_server
 }
 rss_growth || exit 1
@@ -143,7 +125,7 @@ check_range "exercise 5: MALLOC_ARENA_MAX=1 cuts that growth to under half ($G5 
 # ---------------------------------------------------------------- random: one of them, not told which
 seen=""
 for _ in 1 2 3 4 5 6; do
-    start_ex --exercise random || exit 1
+    start_server --exercise random || exit 1
     ready=$(grep '^ready: ' "$SERVER_OUT")
     body=$(curl -s --max-time 5 "$(url /)" | head -n 1 | cut -c1-6)
     leak=$(stats_field leak)
