@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "http_reply.h"
+#include "leaks.h"
 #include "stats.h"
 #include "../tracker/tracker.h"
 
 #define METRICS_CTYPE "text/plain; version=0.0.4; charset=utf-8"
-#define METRICS_BUF 16384 /* the whole exposition; ~3 KB today */
+#define METRICS_BUF 16384 /* the whole exposition: ~3 KB, ~5 KB with suspects */
+#define METRICS_SUSPECTS 5 /* leak suspects shown, at most (a bounded label set) */
 
 /* ------------------------------------------------------------ /proc/self */
 
@@ -117,6 +119,52 @@ static void metric(out *o, const char *name, const char *type, const char *help,
     put(o, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type, name, v);
 }
 
+/* label value v with \\, \" and newlines escaped, as the exposition format asks. */
+static const char *label_value(const char *v, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (; *v && o + 3 < len; v++) {
+        if (*v == '\\' || *v == '"' || *v == '\n') buf[o++] = '\\';
+        buf[o++] = *v == '\n' ? 'n' : *v;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* The top leak suspects of GET /leaks (sites ranked leak or plateau, at most
+ * METRICS_SUSPECTS): three gauges labelled by site and kind. Nothing when
+ * the server keeps no history (tracker off). */
+static void suspects(out *o)
+{
+    static const struct { const char *name, *help; } fam[3] = {
+        { "leaklab_leak_suspect_bytes_per_request", "Growth of a suspect site's live bytes per request served (GET /leaks)." },
+        { "leaklab_leak_suspect_bytes_per_second", "Growth of a suspect site's live bytes per second (GET /leaks)." },
+        { "leaklab_leak_suspect_live_bytes", "Live bytes allocated at a suspect site now (GET /leaks)." },
+    };
+    leaks_suspect top[METRICS_SUSPECTS];
+    int n = leaks_suspects(0, top, METRICS_SUSPECTS), shown = 0;
+    char site[600];
+
+    if (n < 0)
+        return;
+    if (n > METRICS_SUSPECTS)
+        n = METRICS_SUSPECTS;
+    for (int i = 0; i < n; i++)
+        shown += top[i].kind == LEAKS_LEAK || top[i].kind == LEAKS_PLATEAU;
+    metric(o, "leaklab_leak_suspects", "gauge", "Sites GET /leaks ranks as leak or plateau (at most 5 shown below).", shown);
+    for (int f = 0; f < 3 && shown; f++) {
+        put(o, "# HELP %s %s\n# TYPE %s gauge\n", fam[f].name, fam[f].help, fam[f].name);
+        for (int i = 0; i < n; i++) {
+            const leaks_suspect *s = &top[i];
+            double v = f == 0 ? s->bytes_per_request : f == 1 ? s->bytes_per_second : (double)s->live_bytes;
+            if ((s->kind != LEAKS_LEAK && s->kind != LEAKS_PLATEAU) || (f == 0 && !s->per_request))
+                continue;
+            put(o, "%s{site=\"%s\",kind=\"%s\"} %.15g\n", fam[f].name,
+                label_value(s->site, site, sizeof site), leaks_kind_name(s->kind), v);
+        }
+    }
+}
+
 int metrics_format(char *buf, size_t len)
 {
     out o = { buf, 0, len, 0 };
@@ -149,6 +197,7 @@ int metrics_format(char *buf, size_t len)
     metric(&o, "leaklab_tracker_stacks", "gauge", "Distinct call stacks the tracker has interned.", (double)t.stacks);
     metric(&o, "leaklab_tracker_lost_records_total", "counter", "Blocks the tracker could not record (its bookkeeping had no memory).", (double)t.lost_records);
     metric(&o, "leaklab_tracker_bookkeeping_bytes", "gauge", "Memory of the tracker's own tables in bytes.", (double)t.bookkeeping_bytes);
+    suspects(&o);
     return o.overflow ? -1 : (int)o.len;
 }
 

@@ -48,6 +48,31 @@ check_eq "?x=1: 400 with a reason" "400" "$(curl -s -o "$TEST_TMP/bad.txt" -w '%
 check_eq "HEAD /metrics: 200" 200 "$(curl -s -I -o /dev/null -w '%{http_code}' "$(url /metrics)")"
 stop_server
 
+# The leak suspects of GET /leaks, as a bounded gauge family: found from the
+# per-site history while requests come in rounds (leaky), absent for --fixed.
+for mode in leaky fixed; do
+    args=""; [ "$mode" = fixed ] && args=--fixed
+    # shellcheck disable=SC2086
+    start_server $args || continue
+    for _ in 1 2 3 4 5 6 7 8; do ab -q -n 300 -c 2 "$(url /)" >/dev/null 2>&1; sleep 0.5; done
+    want="leaklab_leak_suspect_bytes_per_request{site=\"server/fetch_user_data.c:$LEAK_LINE\",kind=\"leak\"}"
+    for _ in $(seq 1 20); do # the history decides within a few samples (0.5 s each)
+        metrics >"$TEST_TMP/m.txt"
+        [ "$mode" = fixed ] || [ -z "$(value "$want")" ] || break
+        sleep 0.5
+    done
+    if [ "$mode" = leaky ]; then
+        check_eq "leaky: the first suspect is the LEAK-SITE line at 40200 B/request" 40200 "$(int "$(value "$want")")"
+        check_range "leaky: at most 5 series per suspect family" 1 5 "$(grep -c '^leaklab_leak_suspect_live_bytes{' "$TEST_TMP/m.txt")"
+    else
+        check_eq "--fixed: leaklab_leak_suspects 0, no suspect series" "0 0" \
+            "$(value leaklab_leak_suspects) $(grep -c '^leaklab_leak_suspect_' "$TEST_TMP/m.txt")"
+    fi
+    promtool check metrics <"$TEST_TMP/m.txt" >/dev/null 2>&1
+    check_eq "$mode: promtool passes with the suspect family" 0 $?
+    stop_server
+done
+
 # The 503s: a 1 MiB cap holds 26 records of 40200 B; the other 14 of 40 requests are capped.
 if start_server --leak-cap-mb 1; then
     ab -q -n 40 -c 1 "$(url /)" >/dev/null 2>&1
