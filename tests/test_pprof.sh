@@ -56,13 +56,25 @@ check_range "-diff_base alloc_objects: libmicrohttpd's freed strdup's are counte
 
 # -traces: the leak's whole stack, innermost first: fetch_user_data, then its caller handle_hello.
 "$PPROF" -traces -sample_index=inuse_space "$TEST_TMP/after.pb.gz" >"$TEST_TMP/traces.txt" 2>/dev/null
-check "-traces: fetch_user_data's stack goes on to its caller handle_hello" \
-    awk '/^-+\+/ { prev = "" } { f = $NF } prev == "fetch_user_data" && f == "handle_hello" { found = 1 } { prev = f } END { exit !found }' \
-    "$TEST_TMP/traces.txt"
+# frame_after A: the frame -traces prints right after a frame named A (in any stack).
+# (-traces prints "%10s   frame": a value column of 10, 3 spaces, the frame.)
+frame_after() { awk -v a="$1" '/^-+\+/ { prev = ""; next } { f = substr($0, 14) }
+                                prev == a { print f; exit } { prev = f }' "$TEST_TMP/traces.txt"; }
+check_eq "-traces: fetch_user_data's stack goes on to its caller" "handle_hello" "$(frame_after fetch_user_data | cut -d' ' -f1)"
+after=$(frame_after "$(frame_after fetch_user_data)")
+echo "# -traces: fetch_user_data <- $(frame_after fetch_user_data) <- $after"
+check "-traces: ... then the frames beyond it (handle_hello's caller)" test -n "$after"
 frames=$(awk '/^-+\+/ { if (n) print n; n = 0; inleak = 0; next } /fetch_user_data/ { inleak = 1 } inleak { n++ }' \
     "$TEST_TMP/traces.txt" | sort -n | tail -1)
 echo "# -traces: deepest stack through fetch_user_data has ${frames:-0} frames"
 check_range "-traces: that stack has more than the two lab frames" 3 16 "${frames:-0}"
+
+# Inlined calls are lines of their own in a location (gcc -O2 inlines static
+# functions called once, e.g. handle_hello into routes_handle).
+inl=$("$PPROF" -raw "$TEST_TMP/after.pb.gz" 2>/dev/null | awk '/^Locations/ { on = 1; next } /^Mappings/ { on = 0 }
+    on && /^ +[0-9]+: / { prev = $0; next } on && prev ~ /server\// && $0 ~ /server\// { print prev " <- " $1; exit }')
+echo "# an inlined location: $(echo "$inl" | tr -s ' ')"
+check "-raw: a location in the server has an inlined call as its own line" test -n "$inl"
 
 # The real client over HTTP, as a user types it.
 "$PPROF" -top -lines "$(url /debug/pprof/heap)" >"$TEST_TMP/remote.txt" 2>&1

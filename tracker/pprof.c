@@ -343,26 +343,32 @@ static uint64_t location_id(builder *b, uintptr_t pc)
     int m = module_of(&b->mods, pc - 1);
     loc->mapping_id = m >= 0 ? (uint64_t)m + 1 : 0;
 
-    tracker_frame_info info;
-    tracker_symbolize(pc, &info);
-    if (info.function) { /* unknown frames keep only their address: pprof shows it in hex */
-        pb_line *line = arena_alloc(&b->arena, sizeof *line);
-        pb_line **lines = arena_alloc(&b->arena, sizeof *lines);
+    /* One line per source frame, inlined calls first and the function they
+     * were inlined into last (pprof's order, and tracker_symbolize_all's).
+     * Unknown frames have no line: pprof shows their address. */
+    const tracker_frame_info *fr;
+    int k = tracker_symbolize_all(pc, &fr);
+    pb_line *lines = arena_alloc(&b->arena, (size_t)k * sizeof *lines);
+    pb_line **linep = arena_alloc(&b->arena, (size_t)k * sizeof *linep);
+    if (!lines || !linep) return 0;
+    for (int i = 0; i < k; i++) {
         char named[256];
-        if (!line || !lines) return 0;
-        perftools__profiles__line__init(line);
+        const char *fn = fr[i].function;
+        if (!fn) continue;
         /* A function without a symbol is "+0x1a2b" (its offset in the
          * module): say which module, as /capture does: "[libc.so.6] +0x1a2b". */
-        if (info.function[0] == '+')
-            snprintf(named, sizeof named, "[%s] %s", info.module, info.function);
-        line->function_id = function_id(b, info.function[0] == '+' ? named : info.function, info.file);
-        if (!line->function_id) return 0;
-        line->line = info.line;
-        lines[0] = line;
-        loc->line = lines;
-        loc->n_line = 1;
+        if (fn[0] == '+') {
+            snprintf(named, sizeof named, "[%s] %s", fr[i].module, fn);
+            fn = named;
+        }
+        pb_line *line = &lines[loc->n_line];
+        perftools__profiles__line__init(line);
+        if (!(line->function_id = function_id(b, fn, fr[i].file))) return 0;
+        line->line = fr[i].line;
+        linep[loc->n_line++] = line;
         if (m >= 0) b->mods.mods[m].has_functions = 1;
     }
+    loc->line = linep;
     if (idmap_put(&b->loc_index, pc, (uint32_t)loc->id) != 0) return 0;
     b->locs[b->nlocs++] = loc;
     return loc->id;
@@ -483,6 +489,7 @@ static int finish_profile(builder *b, pb_profile *p, const tracker_snapshot *now
         if (maps[i].filename < 0 || maps[i].build_id < 0) return -1;
         /* named by us: pprof must not re-symbolize it (and replace our lines) */
         maps[i].has_functions = maps[i].has_filenames = maps[i].has_line_numbers = m->has_functions;
+        maps[i].has_inline_frames = m->has_functions; /* tracker_symbolize_all expands them */
         mapp[i] = &maps[i];
     }
     p->n_sample_type = NVALUES;

@@ -11,24 +11,28 @@
  *   main (server/main.c:321);user_directory_load (server/user_directory.c:253) 19668000
  * Absolute: the live bytes of each stack. Against a previous snapshot: the
  * growth since it, stacks that grew only (a flame graph cannot draw a
- * negative width). Each frame reads "function (file:line)", or
+ * negative width). Each frame reads "function (file:line)" (inlined calls
+ * are frames of their own, after the function they were inlined into), or
  * "[module] function" without line information; ';' in a name becomes ':'.
  * All stacks are written (opts->top is not used); at most opts->frames
  * frames each, the innermost ones.
  */
 
-/* Append the frame at return address pc as "function (file:line)". */
-static void folded_frame(strbuf *sb, uintptr_t pc)
+/* Append the frames of return address pc, outermost first (an inlined call
+ * after the function it was inlined into), each "function (file:line)". */
+static void folded_frames(strbuf *sb, uintptr_t pc)
 {
-    tracker_frame_info info;
+    const tracker_frame_info *fr;
     char name[512];
-    tracker_symbolize(pc, &info);
-    if (info.file && info.function)
-        snprintf(name, sizeof name, "%s (%s:%d)", info.function, info.file, info.line);
-    else
-        tracker_format_site(&info, name, sizeof name);
-    for (char *p = name; (p = strchr(p, ';')) != NULL;) *p = ':';
-    sb_append(sb, name, strlen(name));
+    for (int i = tracker_symbolize_all(pc, &fr) - 1; i >= 0; i--) {
+        if (fr[i].file && fr[i].function)
+            snprintf(name, sizeof name, "%s (%s:%d)", fr[i].function, fr[i].file, fr[i].line);
+        else
+            tracker_format_site(&fr[i], name, sizeof name);
+        for (char *p = name; (p = strchr(p, ';')) != NULL;) *p = ':';
+        sb_append(sb, name, strlen(name));
+        if (i) sb_append(sb, ";", 1);
+    }
 }
 
 void report_folded(strbuf *sb, const tracker_snapshot *now, const tracker_snapshot *prev,
@@ -47,7 +51,7 @@ void report_folded(strbuf *sb, const tracker_snapshot *now, const tracker_snapsh
         const uintptr_t *f = tracker_stack_frames(st->stack_id, &n);
         if (n > opts->frames) n = opts->frames;
         for (int k = n - 1; k >= 0; k--) {
-            folded_frame(sb, f[k]);
+            folded_frames(sb, f[k]);
             if (k) sb_append(sb, ";", 1);
         }
         sb_printf(sb, " %llu\n", (unsigned long long)(st->size - before));
