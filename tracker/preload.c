@@ -415,6 +415,7 @@ static void preload_atfork_child(void)
 {
     preload.pid = getpid();
     preload.thread = 0; /* not in the child */
+    atomic_store(&preload.exit_done, 0); /* its own exit report, even if forked from an atexit handler */
     atomic_store(&tracker_hooks_pending, 0);
     note(" forked");
 }
