@@ -38,7 +38,11 @@
  *                   default 0: none
  *   TRACKER_TOP     groups per report (default 10)
  *   TRACKER_FRAMES  frames shown per group (default 8)
- *   TRACKER_KEY     lineno | traceback | filename (default lineno)
+ *   TRACKER_KEY     lineno | traceback | filename (default lineno); a site
+ *                   is the first frame in the program's own code
+ *   TRACKER_SYSTEM  what counts as system code when choosing a site: a ':'
+ *                   list of path or module-name prefixes, +LIST adds to the
+ *                   default, none (tracker.h, tracker_system_check)
  *   TRACKER_FORMAT  text | json | pprof (default text). pprof: each report
  *                   replaces the TRACKER_OUT file with a gzipped pprof
  *                   profile of the heap (tracker/pprof.h), for go tool pprof

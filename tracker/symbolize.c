@@ -1,4 +1,4 @@
-/* symbolize.c - return address -> file:line (function) with elfutils' libdw, looked up lazily and cached. */
+/* symbolize.c - return address -> its source frames (function, file:line; inlined calls expanded, C++ demangled) with elfutils' libdw, cached. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
@@ -19,6 +19,13 @@
  * allocations are not recorded. Results are cached by address for the
  * life of the process (the cache is what makes a capture cost ~25 ns a
  * frame after the first one: the first lookup loads the DWARF, ~0.7 ms).
+ *
+ * One return address can stand for several frames: where the compiler
+ * inlined calls, the line table gives the innermost one's file:line, and
+ * each DW_TAG_inlined_subroutine around the address says where it was
+ * called from (DW_AT_call_file, DW_AT_call_line), up to the real function.
+ * Those frames are what lets a report skip /usr/include/c++/... and name
+ * the program's own line (report_site.c).
  */
 
 typedef struct sym_entry {
@@ -41,7 +48,7 @@ static struct {
 /* DWARF inside the module itself only, by default: a libc6-dbg or other
  * separate debug file on the machine would cost ~25 MB of RSS and ~80 ms
  * at the first capture, and make reports differ between machines. Frames
- * in system libraries then read "[libc.so.6] __strdup", as heaptrack shows
+ * in system libraries then read "[libc.so.6] strdup", as heaptrack shows
  * them without debug packages. TRACKER_DEBUGINFO=system opts in. */
 static int find_no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                              const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
