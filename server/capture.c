@@ -227,16 +227,13 @@ static enum MHD_Result walk_arg(void *cls, enum MHD_ValueKind kind, const char *
 enum MHD_Result capture_handle(struct MHD_Connection *conn, const char *method)
 {
     tracker_baseline *b = NULL;
+    enum MHD_Result off;
     query_walk w;
     char *body;
     size_t len = 0;
 
-    if (!tracker_hooks_linked()) /* bin/server-asan, -plain, -lsan: another tool owns malloc */
-        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 "tracker is off: this build has no allocation hooks (use bin/server)");
-    if (!tracker_is_active())
-        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 "tracker is off (server started with --no-tracker)");
+    if (http_reply_tracker_off(conn, &off))
+        return off;
 
     capture_query_init(&w.q);
     w.failed = 0;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tracker/tracker.h"
+
 enum MHD_Result http_reply_header(struct MHD_Connection *conn, unsigned int status,
                                   const char *ctype, const char *body, size_t len,
                                   enum MHD_ResponseMemoryMode mode,
@@ -75,4 +77,17 @@ const char *http_printable(const char *s, char *buf, size_t len)
     }
     buf[i] = '\0';
     return buf;
+}
+
+int http_reply_tracker_off(struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+    if (!tracker_hooks_linked()) /* bin/server-asan, -plain, -lsan: another tool owns malloc */
+        *ret = http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "tracker is off: this build has no allocation hooks (use bin/server)");
+    else if (!tracker_is_active())
+        *ret = http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "tracker is off (server started with --no-tracker)");
+    else
+        return 0;
+    return 1;
 }

@@ -38,6 +38,12 @@ enum MHD_Result http_reply_reason_header(struct MHD_Connection *conn, unsigned i
 #define http_reply_reason(conn, status, ...) \
     http_reply_reason_header((conn), (status), NULL, NULL, __VA_ARGS__)
 
+/* For the endpoints that read the tracker (/capture, /debug/pprof/heap):
+ * when it cannot answer (a build without allocation hooks, or
+ * --no-tracker), queue 503 with the reason, store what MHD_queue_response
+ * returned in *ret and return 1; return 0 (nothing queued) when it is on. */
+int http_reply_tracker_off(struct MHD_Connection *conn, enum MHD_Result *ret);
+
 /* Copy s into buf (size len >= 8) for echoing in a one-line reason: at most
  * 40 characters, anything but printable ASCII shown as '?', "..." appended
  * when cut. s NULL gives "". Returns buf. */

@@ -48,16 +48,13 @@ static void wait_seconds(unsigned long s)
 enum MHD_Result pprof_http_heap(struct MHD_Connection *conn)
 {
     heap_query q = { 0 };
+    enum MHD_Result off;
     tracker_snapshot *base = NULL, *now = NULL;
     unsigned char *body = NULL;
     size_t len = 0;
 
-    if (!tracker_hooks_linked()) /* bin/server-asan, -plain, -lsan: another tool owns malloc */
-        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 "tracker is off: this build has no allocation hooks (use bin/server)");
-    if (!tracker_is_active())
-        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 "tracker is off (server started with --no-tracker)");
+    if (http_reply_tracker_off(conn, &off))
+        return off;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, walk_arg, &q);
     if (q.err[0])
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad %s query: %s", PPROF_HTTP_PATH, q.err);
