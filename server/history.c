@@ -70,6 +70,7 @@ typedef struct history_state {
     size_t fixed_bytes;          /* rings and slots, taken at start */
     size_t names_bytes;          /* key strings */
     double cpu_s, last_ms;       /* sampling CPU time */
+    double last_snap_ms;         /* of which the tracker's snapshot (wall time of its copy) */
     size_t info_sites, info_bytes; /* nsites and the memory in use, copied under lock after each sample */
 } history_state;
 
@@ -186,29 +187,28 @@ static int slot_alloc_unlocked(slot *sl)
     return 0;
 }
 
-/* Give site i a series starting with this sample (lock). Returns 1 if it got one. */
-static int assign_slot_unlocked(uint32_t i, int *evictions)
+/* Give site i a series starting with this sample (lock): a free slot, or
+ * slot *smallest (the used slot with the fewest live bytes, kept up to
+ * date here: found once per sample, again only after a hand-over). */
+static void assign_slot_unlocked(uint32_t i, size_t *smallest, int *evictions)
 {
     size_t k;
     if (H.nslots_used < HISTORY_SERIES) {
         for (k = 0; H.slots[k].site != NO_SITE; k++) {}
-        H.nslots_used++;
     } else {
-        if (*evictions >= EVICTIONS_PER_SAMPLE) return 0;
-        k = smallest_slot_unlocked();
+        k = *smallest;
         uint64_t b = cur_bytes(i);
-        if (k == HISTORY_SERIES || b < EVICT_MIN_BYTES || b <= 2 * cur_bytes(H.slots[k].site)) return 0;
-        H.sites[H.slots[k].site].slot = NO_SITE;
-        (*evictions)++;
+        if (*evictions >= EVICTIONS_PER_SAMPLE || k == HISTORY_SERIES || b < EVICT_MIN_BYTES ||
+            b <= 2 * cur_bytes(H.slots[k].site))
+            return;
     }
-    if (!H.slots[k].b_full && slot_alloc_unlocked(&H.slots[k]) != 0) { /* no memory: no series */
-        if (H.nslots_used && H.slots[k].site == NO_SITE) H.nslots_used--;
-        return 0;
-    }
+    if (!H.slots[k].b_full && slot_alloc_unlocked(&H.slots[k]) != 0) return; /* no memory: no series */
+    if (H.slots[k].site == NO_SITE) H.nslots_used++;
+    else { H.sites[H.slots[k].site].slot = NO_SITE; (*evictions)++; }
     H.slots[k].site = i;
     H.slots[k].since = H.nsamples;
     H.sites[i].slot = (uint32_t)k;
-    return 1;
+    if (H.nslots_used == HISTORY_SERIES) *smallest = smallest_slot_unlocked();
 }
 
 /* ------------------------------------------------------------ sampling */
@@ -237,8 +237,15 @@ void history_sample_now(void)
     pthread_mutex_lock(&H.lock);
     /* sites without a series yet: a free slot, or the smallest one's if much bigger */
     int evictions = 0;
-    for (uint32_t i = 0; i < H.nsites; i++)
-        if (H.sites[i].slot == NO_SITE && cur_bytes(i) > 0) assign_slot_unlocked(i, &evictions);
+    size_t smallest = smallest_slot_unlocked();
+    uint64_t bar = smallest < HISTORY_SERIES ? 2 * cur_bytes(H.slots[smallest].site) : 0;
+    for (uint32_t i = 0; i < H.nsites; i++) {
+        const site *st = &H.sites[i];
+        if (st->slot != NO_SITE || st->gen != H.gen || st->bytes == 0) continue;
+        if (H.nslots_used == HISTORY_SERIES && (st->bytes <= bar || st->bytes < EVICT_MIN_BYTES)) continue; /* fast path */
+        assign_slot_unlocked(i, &smallest, &evictions);
+        bar = smallest < HISTORY_SERIES ? 2 * cur_bytes(H.slots[smallest].site) : 0;
+    }
 
     size_t pos = H.nsamples % HISTORY_FULL;
     int tail = H.nsamples % HISTORY_DECIMATE == 0;
@@ -264,6 +271,7 @@ void history_sample_now(void)
     }
     H.nsamples++;
     if (tail) H.ntail++;
+    H.last_snap_ms = snap->take_seconds * 1e3;
     pthread_mutex_unlock(&H.lock);
     tracker_snapshot_free(snap);
 
@@ -485,6 +493,7 @@ void history_get_info(history_info *out)
         double up = now_s(CLOCK_MONOTONIC) - H.started_at;
         out->cpu_share = up > 0 ? H.cpu_s / up : 0;
         out->last_sample_ms = H.last_ms;
+        out->last_snapshot_ms = H.last_snap_ms;
         uint64_t full = H.nsamples < HISTORY_FULL ? H.nsamples : HISTORY_FULL;
         out->covers_s = full > 1 ? (double)(full - 1) * H.period_ms / 1e3 : 0;
     }

@@ -89,6 +89,7 @@ typedef struct history_info {
     double cpu_s;                /* CPU seconds spent sampling (thread CPU clock) */
     double cpu_share;            /* cpu_s / seconds since start: fraction of one core */
     double last_sample_ms;       /* CPU time of the last sample */
+    double last_snapshot_ms;     /* of which the tracker's snapshot took (wall clock) */
     double covers_s;             /* seconds the full-rate samples cover now */
 } history_info;
 

@@ -87,7 +87,8 @@ static void usage(FILE *out)
             "                    exercise's, the rest of the server is the same\n"
             "  --ballast-blocks N  hold N small live blocks from start, 0..%u (benchmarks:\n"
             "                    /capture cost against the number of live blocks)\n"
-            "  --sample-ms N     sample the per-site history every N ms, %u..%u (default %u)\n"
+            "  --sample-ms N     sample the per-site history every N ms, %u..%u (default %u;\n"
+            "                    0: no history, /leaks answers 503)\n"
             "  --help            show this help and exit\n"
             "\n"
             "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed|exercise tracker=on|off\"\n"
@@ -186,7 +187,12 @@ static void parse_options(int argc, char **argv, server_options *o)
             o->ballast = parse_number("--ballast-blocks", optarg, 0, MAX_BALLAST);
             break;
         case 'S':
-            o->sample_ms = parse_number("--sample-ms", optarg, HISTORY_PERIOD_MS_MIN, HISTORY_PERIOD_MS_MAX);
+            o->sample_ms = parse_number("--sample-ms", optarg, 0, HISTORY_PERIOD_MS_MAX);
+            if (o->sample_ms != 0 && o->sample_ms < HISTORY_PERIOD_MS_MIN) {
+                snprintf(msg, sizeof msg, "--sample-ms: %u is below %u (0 turns the history off)",
+                         o->sample_ms, HISTORY_PERIOD_MS_MIN);
+                bad_usage(msg);
+            }
             break;
         case 'E':
             o->exercise = exercise_pick(optarg);
@@ -360,7 +366,7 @@ int main(int argc, char **argv)
     cfg.leak = opt.leak;
     cfg.leak_cap_mb = opt.leak_cap_mb;
     /* The per-site history behind /leaks; without it the server still serves (/leaks: 503). */
-    if (tracker_is_active() && history_start(opt.sample_ms, stats_requests) != 0)
+    if (opt.sample_ms && tracker_is_active() && history_start(opt.sample_ms, stats_requests) != 0)
         fprintf(stderr, "server: no per-site history (%s); /leaks will answer 503\n", strerror(errno));
     cfg.exercise = opt.exercise;
 

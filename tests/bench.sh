@@ -107,4 +107,6 @@ for blocks in 10000 1000000; do
 done
 echo | tee -a "$OUT"
 echo "Goals: on/off >= 0.95; /capture <= 5 ms at 10k and <= 10 ms at 1M blocks; <= 32 B per live block." | tee -a "$OUT"
+# The per-site history behind /leaks (issue 13): its own script, appending to the same file.
+bash tests/bench_leaks.sh "$OUT"
 echo "bench: written to $OUT"
