@@ -164,14 +164,20 @@ url() { echo "http://127.0.0.1:$PORT$1"; }
 # cap [?QUERY]: GET /capture of the current server.
 cap() { curl -s --max-time 30 "$(url "/capture$1")"; }
 
-# stats_field NAME: one field of the current server's /stats JSON (quotes
-# stripped); fails (nothing printed) when the server does not answer or has no
-# NAME. Parsed by bash itself: loadgen/run_load.sh calls it ten times a second.
-stats_field() {
-    local body re="\"$1\":\"?([^,\"}]+)"
-    body=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/stats") || return 1
-    [[ $body =~ $re ]] || return 1
+# json_field JSON NAME: the value of the first "NAME": in JSON (a number, true/false,
+# or a string without its quotes); fails (nothing printed) when there is none.
+# Parsed by bash itself: loadgen/run_load.sh reads /stats ten times a second.
+json_field() {
+    local re="\"$2\":\"?([^,\"}]+)"
+    [[ $1 =~ $re ]] || return 1
     echo "${BASH_REMATCH[1]}"
+}
+
+# stats_field NAME: json_field of the current server's /stats; fails when the server does not answer.
+stats_field() {
+    local body
+    body=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/stats") || return 1
+    json_field "$body" "$1"
 }
 
 # rss_kb PID: VmRSS of PID in kB, as /proc prints it (nothing once PID is gone:

@@ -23,8 +23,7 @@ PLANT_BYTES=3000
 make -s bin/server-planted >/dev/null 2>&1 || { fail "make bin/server-planted" "exit 0" "a build error"; done_testing; }
 
 # ---------------------------------------------------------------- JSON helpers (no jq on a fresh machine)
-# jnum JSON FIELD: the first value of "FIELD" (quotes stripped).
-jnum() { grep -o "\"$2\":[^,}]*" <<<"$1" | head -1 | cut -d: -f2- | tr -d '"'; }
+# (json_field JSON FIELD: scripts/lib.sh.)
 # suspect JSON I: the I-th suspect object (1-based) of a /leaks JSON answer.
 suspect() { awk -v i="$2" 'BEGIN { RS = "[{]\"site\":" } NR == i + 1 { print "{\"site\":" $0 }' <<<"$1"; }
 # suspect_of JSON SITE: the suspect object of SITE ("" when not listed).
@@ -38,20 +37,20 @@ load() { ab -q -n "$N" -c "${1:-1}" "$(url /)" >/dev/null 2>&1; sleep 0.3; } # t
 
 # ---------------------------------------------------------------- leaky (the lab's leak, --leak=drop)
 if start_server $SAMPLE; then
-    check_eq "before any load: no leak suspect" 0 "$(jnum "$(leaks '?format=json')" leak)"
+    check_eq "before any load: no leak suspect" 0 "$(json_field "$(leaks '?format=json')" leak)"
     load
     j=$(leaks '?format=json')
     s1=$(suspect "$j" 1)
-    check_eq "leaky: the top suspect is the LEAK-SITE line" "server/$SITE" "$(jnum "$s1" site)"
-    check_eq "... of kind leak" leak "$(jnum "$s1" kind)"
+    check_eq "leaky: the top suspect is the LEAK-SITE line" "server/$SITE" "$(json_field "$s1" site)"
+    check_eq "... of kind leak" leak "$(json_field "$s1" kind)"
     check_eq "... named with file, line and function as /capture names them" \
-        "server/fetch_user_data.c $LEAK_LINE fetch_user_data" "$(jnum "$s1" file) $(jnum "$s1" line) $(jnum "$s1" function)"
-    bpr=$(jnum "$s1" bytes_per_request)
+        "server/fetch_user_data.c $LEAK_LINE fetch_user_data" "$(json_field "$s1" file) $(json_field "$s1" line) $(json_field "$s1" function)"
+    bpr=$(json_field "$s1" bytes_per_request)
     check "... at $LEAK_RECORD B per request within 2% (got $bpr)" within_pct "$bpr" "$LEAK_RECORD" 2
-    check "... the line fits (R^2 >= 0.99, got $(jnum "$s1" r2))" awk -v r="$(jnum "$s1" r2)" 'BEGIN { exit !(r >= 0.99) }'
-    check_eq "... $N blocks live" "$N" "$(jnum "$s1" live_count)"
-    check "... bytes per second given (> 0)" awk -v r="$(jnum "$s1" bytes_per_second)" 'BEGIN { exit !(r > 0) }'
-    check_eq "leaky: exactly one leak" 1 "$(jnum "$j" leak)"
+    check "... the line fits (R^2 >= 0.99, got $(json_field "$s1" r2))" awk -v r="$(json_field "$s1" r2)" 'BEGIN { exit !(r >= 0.99) }'
+    check_eq "... $N blocks live" "$N" "$(json_field "$s1" live_count)"
+    check "... bytes per second given (> 0)" awk -v r="$(json_field "$s1" bytes_per_second)" 'BEGIN { exit !(r > 0) }'
+    check_eq "leaky: exactly one leak" 1 "$(json_field "$j" leak)"
     t=$(leaks '')
     check "the text answer names the site as a leak with its rate" \
         grep -qE "^leak +server/$SITE in fetch_user_data: .*\+40[0-9]{3}\.[0-9] B/request" <<<"$t"
@@ -59,23 +58,23 @@ if start_server $SAMPLE; then
 
     # RSS explained, after the load: the parts add up to VmRSS within 2%
     rss=$(grep -o '"rss":{[^}]*}' <<<"$j")
-    vm=$(jnum "$rss" vm_rss)
-    expl=$(jnum "$rss" explained)
+    vm=$(json_field "$rss" vm_rss)
+    expl=$(json_field "$rss" explained)
     check "RSS explained: the parts add up to VmRSS within 2% ($expl of $vm bytes)" within_pct "$expl" "$vm" 2
-    check "... unexplained within 2% (got $(jnum "$rss" unexplained_pct)%)" abs_le "$(jnum "$rss" unexplained_pct)" 2
+    check "... unexplained within 2% (got $(json_field "$rss" unexplained_pct)%)" abs_le "$(json_field "$rss" unexplained_pct)" 2
     check "... VmRSS is the process's own (within 2% of /proc)" within_pct "$vm" "$(( $(rss_kb "$SERVER_PID") * 1024 ))" 2
-    check "... the tracked heap holds the $N records" awk -v t="$(jnum "$rss" tracked_live)" -v n=$((N * LEAK_RECORD)) 'BEGIN { exit !(t >= n) }'
+    check "... the tracked heap holds the $N records" awk -v t="$(json_field "$rss" tracked_live)" -v n=$((N * LEAK_RECORD)) 'BEGIN { exit !(t >= n) }'
     for part in heap_untracked history heap_free bookkeeping code_and_files thread_stacks; do
-        check "... part $part measured (> 0)" awk -v v="$(jnum "$rss" $part)" 'BEGIN { exit !(v > 0) }'
+        check "... part $part measured (> 0)" awk -v v="$(json_field "$rss" $part)" 'BEGIN { exit !(v > 0) }'
     done
     st=$(curl -s --max-time 5 "$(url /stats)")
     check "/stats has the same breakdown" grep -q '"rss":{"vm_rss":' <<<"$st"
     hist=$(grep -o '"history":{[^}]*}' <<<"$st")
-    check_eq "/stats: the sampler runs" true "$(jnum "$hist" running)"
-    check_eq "... every 50 ms (--sample-ms)" 50 "$(jnum "$hist" period_ms)"
-    check_range "... the history's memory is bounded (<= 4 MiB)" 1 4194304 "$(jnum "$hist" memory_bytes)"
-    check "... the sampler costs < 1% of a core (got $(jnum "$hist" cpu_share))" \
-        awk -v c="$(jnum "$hist" cpu_share)" 'BEGIN { exit !(c < 0.01) }'
+    check_eq "/stats: the sampler runs" true "$(json_field "$hist" running)"
+    check_eq "... every 50 ms (--sample-ms)" 50 "$(json_field "$hist" period_ms)"
+    check_range "... the history's memory is bounded (<= 4 MiB)" 1 4194304 "$(json_field "$hist" memory_bytes)"
+    check "... the sampler costs < 1% of a core (got $(json_field "$hist" cpu_share))" \
+        awk -v c="$(json_field "$hist" cpu_share)" 'BEGIN { exit !(c < 0.01) }'
 
     # bad queries: 400 and a one-line reason
     for q in 'top=0' 'top=abc' 'top=65' 'window=0' 'window=-5' 'points=501' 'format=xml' 'foo=1' 'top=1&top=2' 'top='; do
@@ -90,36 +89,30 @@ if start_server $SAMPLE; then
     pairs=$(grep -oE '"series":\[(\[[0-9]+,[0-9]+\],?)*\]' <<<"$j" | head -1 | grep -oE '\[[0-9]+,[0-9]+\]' | wc -l)
     check_range "... at most 50 points (+1 for the newest)" 2 51 "$pairs"
     stop_server
-else
-    fail "bin/server starts" "ready line" "none"
 fi
 
 # ---------------------------------------------------------------- fixed: nothing leaks
 if start_server --fixed $SAMPLE; then
     load 4
     j=$(leaks '?format=json')
-    check_eq "fixed: no leak suspect after $N requests" 0 "$(jnum "$j" leak)"
+    check_eq "fixed: no leak suspect after $N requests" 0 "$(json_field "$j" leak)"
     check "... the record's line is not a suspect of any growing kind" \
         test -z "$(suspect_of "$j" "server/$SITE" | grep -E '"kind":"(leak|plateau)"')"
     stop_server
-else
-    fail "bin/server --fixed starts" "ready line" "none"
 fi
 
 # ---------------------------------------------------------------- cache: a leak while it grows, a plateau at the cap
 if start_server --leak=cache --leak-cap-mb 200 $SAMPLE; then
     ab -q -n 4000 -c 1 "$(url /)" >/dev/null 2>&1
     s1=$(suspect "$(leaks '?format=json')" 1)
-    check_eq "--leak=cache, while it grows: the top suspect is the LEAK-SITE line" "server/$SITE" "$(jnum "$s1" site)"
-    check_eq "... of kind leak" leak "$(jnum "$s1" kind)"
-    check "... at $LEAK_RECORD B per request within 2%" within_pct "$(jnum "$s1" bytes_per_request)" "$LEAK_RECORD" 2
+    check_eq "--leak=cache, while it grows: the top suspect is the LEAK-SITE line" "server/$SITE" "$(json_field "$s1" site)"
+    check_eq "... of kind leak" leak "$(json_field "$s1" kind)"
+    check "... at $LEAK_RECORD B per request within 2%" within_pct "$(json_field "$s1" bytes_per_request)" "$LEAK_RECORD" 2
     # past the 200 MiB cap (5217 records) every request is refused: the cache stops growing
     load
     s=$(suspect_of "$(leaks '?format=json')" "server/$SITE")
-    check_eq "... capped at 200 MiB, then flat for thousands of requests: plateau" plateau "$(jnum "$s" kind)"
+    check_eq "... capped at 200 MiB, then flat for thousands of requests: plateau" plateau "$(json_field "$s" kind)"
     stop_server
-else
-    fail "bin/server --leak=cache starts" "ready line" "none"
 fi
 
 # ---------------------------------------------------------------- a second leak and a bounded cache, planted in another file
@@ -128,24 +121,22 @@ export PLANT="leak:$PLANT_BYTES,cache:4096:2000"
 if start_server $SAMPLE; then
     load
     j=$(leaks '?format=json')
-    check_eq "planted: two leaks" 2 "$(jnum "$j" leak)"
-    check_eq "... ranked by rate: the lab's 40200 B/request first" "server/$SITE" "$(jnum "$(suspect "$j" 1)" site)"
+    check_eq "planted: two leaks" 2 "$(json_field "$j" leak)"
+    check_eq "... ranked by rate: the lab's 40200 B/request first" "server/$SITE" "$(json_field "$(suspect "$j" 1)" site)"
     s2=$(suspect "$j" 2)
-    check_eq "... the planted leak second, where it was planted" "$PLANT_LEAK_SITE" "$(jnum "$s2" site)"
-    check_eq "... in its own function" remember_session "$(jnum "$s2" function)"
-    check_eq "... of kind leak" leak "$(jnum "$s2" kind)"
-    check "... at $PLANT_BYTES B per request within 10% (got $(jnum "$s2" bytes_per_request))" \
-        within_pct "$(jnum "$s2" bytes_per_request)" "$PLANT_BYTES" 10
+    check_eq "... the planted leak second, where it was planted" "$PLANT_LEAK_SITE" "$(json_field "$s2" site)"
+    check_eq "... in its own function" remember_session "$(json_field "$s2" function)"
+    check_eq "... of kind leak" leak "$(json_field "$s2" kind)"
+    check "... at $PLANT_BYTES B per request within 10% (got $(json_field "$s2" bytes_per_request))" \
+        within_pct "$(json_field "$s2" bytes_per_request)" "$PLANT_BYTES" 10
     c=$(suspect_of "$j" "$PLANT_CACHE_SITE")
-    check_eq "the bounded cache (2000 entries, then one freed per one added): plateau" plateau "$(jnum "$c" kind)"
-    check_eq "... holding its 2000 entries" 2000 "$(jnum "$c" live_count)"
+    check_eq "the bounded cache (2000 entries, then one freed per one added): plateau" plateau "$(json_field "$c" kind)"
+    check_eq "... holding its 2000 entries" 2000 "$(json_field "$c" live_count)"
     check "... flat for the last >= 25% of the requests" \
-        awk -v f="$(jnum "$c" flat_requests)" -v n="$N" 'BEGIN { exit !(f >= n / 4) }'
+        awk -v f="$(json_field "$c" flat_requests)" -v n="$N" 'BEGIN { exit !(f >= n / 4) }'
     check "the text ranks leak, leak, then the plateau before steady sites" \
         awk 'NR > 1 && !/^#/ { k = k $1 " " } END { exit !(k ~ /^leak leak plateau (steady )*$/) }' <<<"$(leaks '?top=64')"
     stop_server
-else
-    fail "bin/server-planted starts" "ready line" "none"
 fi
 unset PLANT
 TEST_SERVER_BIN=bin/server
@@ -172,8 +163,6 @@ if start_server $SAMPLE; then
         check_eq "/capture?${q:0:30} -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(url "/capture?$q")")"
     done
     stop_server
-else
-    fail "bin/server starts (baselines)" "ready line" "none"
 fi
 
 # ---------------------------------------------------------------- without the tracker: 503, a reason
