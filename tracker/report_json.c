@@ -48,12 +48,12 @@ static void source_line(const char *file, int line, char *buf, size_t len)
     fclose(fp);
 }
 
-/* {"site","file","line","function","module","address"[,"inlined"]} of one frame. */
-static void json_frame_obj(strbuf *sb, uintptr_t pc, const tracker_frame_info *f, int with_inlined)
+/* "site","file","line","function","module" of frame f, without braces. */
+static void json_frame_fields(strbuf *sb, const tracker_frame_info *f)
 {
     char site[512];
     tracker_format_site(f, site, sizeof site);
-    sb_append(sb, "{\"site\":", 8);
+    sb_append(sb, "\"site\":", 7);
     sb_json_string(sb, site);
     sb_append(sb, ",\"file\":", 8);
     sb_json_string(sb, f->file);
@@ -61,6 +61,13 @@ static void json_frame_obj(strbuf *sb, uintptr_t pc, const tracker_frame_info *f
     sb_json_string(sb, f->function);
     sb_append(sb, ",\"module\":", 10);
     sb_json_string(sb, f->module);
+}
+
+/* {"site","file","line","function","module","address"[,"inlined"]} of one frame. */
+static void json_frame_obj(strbuf *sb, uintptr_t pc, const tracker_frame_info *f, int with_inlined)
+{
+    sb_append(sb, "{", 1);
+    json_frame_fields(sb, f);
     sb_printf(sb, ",\"address\":\"0x%llx\"", (unsigned long long)pc);
     if (with_inlined) sb_printf(sb, ",\"inlined\":%s", f->inlined ? "true" : "false");
     sb_append(sb, "}", 1);
@@ -84,20 +91,13 @@ static void json_group(strbuf *sb, const grouping *gr, const group *g, report_mo
     report_site site;
     report_site_of_stack(g->rep, &gr->system, &site);
     const tracker_frame_info *own = site.site;
-    char src[512], text[512];
+    char src[512];
     source_line(own->file, own->line, src, sizeof src);
-    tracker_format_site(own, text, sizeof text);
 
     sb_append(sb, "{\"key\":", 7);
     sb_json_string(sb, g->key);
-    sb_append(sb, ",\"site\":", 8);
-    sb_json_string(sb, text);
-    sb_append(sb, ",\"file\":", 8);
-    sb_json_string(sb, own->file);
-    sb_printf(sb, ",\"line\":%d,\"function\":", own->line);
-    sb_json_string(sb, own->function);
-    sb_append(sb, ",\"module\":", 10);
-    sb_json_string(sb, own->module);
+    sb_append(sb, ",", 1);
+    json_frame_fields(sb, own);
     sb_append(sb, ",\"via\":", 7);
     sb_json_string(sb, site.via[0] ? site.via : NULL);
     sb_printf(sb, ",\"own_code\":%s,\"source\":", site.own ? "true" : "false");
