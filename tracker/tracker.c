@@ -418,10 +418,20 @@ static inline uint64_t slot_key(const block_slot *s)
     return v & ((1ULL << 44) - 1);
 }
 static uint32_t slot_stack(const block_slot *s) { return s->hi_stack >> 12; }
-/* One multiplication (Fibonacci hashing) gives both: the top 5 bits pick
- * the shard, bits 27-58 the home slot in it. */
+/* Home slot of key k in its shard: Fibonacci hashing. */
 static inline uint32_t key_hash(uint64_t k) { return (uint32_t)((k * 0x9e3779b97f4a7c15ULL) >> 27); }
-static inline shard *shard_of(uint64_t k) { return &tables.shards[(k * 0x9e3779b97f4a7c15ULL) >> 59]; }
+
+/* The shard follows the 64 MiB region of the address (glibc gives each
+ * thread its own arena, in 64 MiB-aligned heaps), spread over 4 shards by
+ * page: the blocks of one thread mostly land in shards that stay in its
+ * core's cache, and threads sharing an arena still share 4 locks, not 1.
+ * Only frees on another thread than the allocation cross over. */
+static inline shard *shard_of(uint64_t k)
+{
+    uint64_t region = k >> 22; /* address >> 26 */
+    unsigned base = (unsigned)((region * 0x9e3779b97f4a7c15ULL) >> 59);
+    return &tables.shards[(base + (unsigned)((k >> 8) & 3)) & (NSHARDS - 1)];
+}
 
 /* Keep the exact size of a >= 4 GiB block. Returns -1 when all BIG_MAX
  * entries are taken (the caller then counts a lost record). */
