@@ -164,6 +164,29 @@ build/unit/lib/unwind_dl.so: tests/unit/unwind_dl.c | build/deps-ok
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) -O2 -fomit-frame-pointer -momit-leaf-frame-pointer -fPIC -shared -o $@ $<
 
+# ---------------------------------------------------------------- the tracker's cost benchmark (tests/bench_tracker.sh)
+# Each program built with frame pointers (build/bench/*_fp, objects in .../fp/)
+# and without (*_nofp, .../nofp/); unwind_cost links the tracker, whose own
+# objects always keep them.
+BENCH_BINS = $(foreach p,churn unwind_cost,build/bench/$(p)_fp build/bench/$(p)_nofp) build/bench/threads
+.PHONY: bench-progs
+bench-progs: $(BENCH_BINS)
+build/bench:
+	@mkdir -p $@
+build/obj/O2/tests/bench/fp/%.o: XFLAGS = -Itracker
+build/obj/O2/tests/bench/nofp/%.o: XFLAGS = -Itracker -fomit-frame-pointer -momit-leaf-frame-pointer
+build/obj/O2/tests/bench/fp/%.o: tests/bench/%.c | build/deps-ok
+	$(COMPILE)
+build/obj/O2/tests/bench/nofp/%.o: tests/bench/%.c | build/deps-ok
+	$(COMPILE)
+.PRECIOUS: build/obj/O2/tests/bench/fp/%.o build/obj/O2/tests/bench/nofp/%.o
+build/bench/churn_%: build/obj/O2/tests/bench/%/churn.o | build/bench
+	$(LINK)
+build/bench/unwind_cost_%: build/obj/O2/tests/bench/%/unwind_cost.o $(call objs,O2,$(TRACKED_SRC)) | build/bench
+	$(LINK) $(TRACKER_LIBS) -lunwind
+build/bench/threads: build/obj/O2/tests/bench/fp/threads.o | build/bench
+	$(LINK)
+
 # ---------------------------------------------------------------- test tools (built by the tests that use them)
 # Client-side helpers (plain C, no sanitizer).
 build/tools/%: build/obj/O2/tests/tools/%.o | build/tools
@@ -237,7 +260,7 @@ demo:
 test:
 	$(call step,test,all unit,bash tests/run.sh)
 bench:
-	$(call step,demo,all,bash tests/bench.sh)
+	$(call step,demo bench,all bench-progs,bash tests/bench.sh && bash tests/bench_tracker.sh)
 compare:
 	$(call step,compare,$(COMPARE_BINS),bash scripts/compare.sh)
 

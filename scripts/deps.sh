@@ -3,7 +3,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 [--check] STEP...   (STEP: build demo test compare fleet browser)" >&2
+    echo "usage: $0 [--check] STEP...   (STEP: build demo test compare fleet browser bench)" >&2
     echo "Installs the Debian packages those steps need, or says the exact command to run." >&2
     echo "--check: install nothing; if some are missing, say which in one line and exit 1." >&2
     echo "Environment: DEPS_EXTRA=\"PKG...\" adds packages to the list (tests use a name that" >&2
@@ -25,6 +25,7 @@ for step in "$@"; do
         demo)    pkgs="$pkgs $demo_pkgs" ;;
         test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs" ;;
         compare) pkgs="$pkgs $demo_pkgs heaptrack $checker_pkgs" ;;
+        bench)   pkgs="$pkgs heaptrack valgrind libunwind-dev sqlite3 perl python3" ;; # tests/bench_tracker.sh
         fleet)   pkgs="$pkgs $demo_pkgs prometheus golang-go" ;;
         browser) pkgs="$pkgs chromium fonts-dejavu-core nodejs npm" ;;
         *) usage ;;

@@ -46,7 +46,7 @@
  */
 
 #define MAX_SEGS     512        /* executable segments of loaded modules */
-#define RULES_MIN    (1u << 14) /* first rule table, slots */
+#define RULES_MIN    (1u << 11) /* first rule table, slots (grows at load 1/2) */
 #define TRY_ROUNDS   4000       /* waits for another thread's miss (sched_yield each) */
 
 typedef struct module {
@@ -64,21 +64,8 @@ typedef struct seg {
     module *mod;
 } seg;
 
-typedef struct rule_slot {
-    _Atomic uint64_t key; /* code address, 0 = empty */
-    _Atomic uint64_t rule;
-} rule_slot;
-
-typedef struct rule_table {
-    uint32_t mask;        /* slots - 1 */
-    uint32_t count;       /* used slots (under C.lock) */
-    size_t bytes;         /* mapping size */
-    rule_slot slot[];
-} rule_table;
-
 static struct {
     pthread_mutex_t lock;             /* misses, module list, refresh */
-    _Atomic(rule_table *) rules;      /* current table; old ones stay mapped */
     seg segs[MAX_SEGS];               /* sorted by lo; under lock */
     int nsegs;
     module **mods;                    /* malloc'ed array of malloc'ed modules */
@@ -89,6 +76,9 @@ static struct {
     uint32_t not_code;                /* CFI_NOT_CODE rules in the current table */
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* The current rule table (cfi.h); old ones stay mapped. */
+_Atomic(rule_table *) tracker_cfi_rules;
+
 /* Bumped when a rule table is replaced by an empty one (cfi.h). */
 _Atomic uint32_t tracker_cfi_gen;
 
@@ -96,11 +86,6 @@ _Atomic uint32_t tracker_cfi_gen;
 static TRACKER_TLS int holding;
 
 /* ---- rule table ---- */
-
-static uint32_t rule_home(uint64_t key, uint32_t mask)
-{
-    return (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
-}
 
 static rule_table *table_new(uint32_t slots)
 {
@@ -114,20 +99,9 @@ static rule_table *table_new(uint32_t slots)
     return t;
 }
 
-uint64_t tracker_cfi_cached(uintptr_t addr)
-{
-    rule_table *t = atomic_load_explicit(&C.rules, memory_order_acquire);
-    if (!t) return CFI_NONE;
-    for (uint32_t i = rule_home(addr, t->mask);; i = (i + 1) & t->mask) {
-        uint64_t k = atomic_load_explicit(&t->slot[i].key, memory_order_acquire);
-        if (k == addr) return atomic_load_explicit(&t->slot[i].rule, memory_order_relaxed);
-        if (k == 0) return CFI_NONE;
-    }
-}
-
 static void table_put_unlocked(rule_table *t, uint64_t key, uint64_t rule)
 {
-    uint32_t i = rule_home(key, t->mask);
+    uint32_t i = tracker_cfi_home(key, t->mask);
     while (atomic_load_explicit(&t->slot[i].key, memory_order_relaxed)) i = (i + 1) & t->mask;
     atomic_store_explicit(&t->slot[i].rule, rule, memory_order_relaxed);
     atomic_store_explicit(&t->slot[i].key, key, memory_order_release);
@@ -138,7 +112,7 @@ static void table_put_unlocked(rule_table *t, uint64_t key, uint64_t rule)
  * one; the old one stays mapped for the walks still probing it). */
 static void cache_put_unlocked(uint64_t key, uint64_t rule)
 {
-    rule_table *t = atomic_load_explicit(&C.rules, memory_order_relaxed);
+    rule_table *t = atomic_load_explicit(&tracker_cfi_rules, memory_order_relaxed);
     if (!t) return;
     if ((t->count + 1) * 2 > t->mask + 1) {
         rule_table *nt = t->mask + 1 < (1u << 26) ? table_new((t->mask + 1) * 2) : NULL;
@@ -147,7 +121,7 @@ static void cache_put_unlocked(uint64_t key, uint64_t rule)
             uint64_t k = atomic_load_explicit(&t->slot[i].key, memory_order_relaxed);
             if (k) table_put_unlocked(nt, k, atomic_load_explicit(&t->slot[i].rule, memory_order_relaxed));
         }
-        atomic_store_explicit(&C.rules, nt, memory_order_release);
+        atomic_store_explicit(&tracker_cfi_rules, nt, memory_order_release);
         t = nt;
     }
     table_put_unlocked(t, key, rule);
@@ -255,7 +229,7 @@ static void refresh_unlocked(void)
         rule_table *nt = table_new(RULES_MIN);
         if (nt) {
             C.not_code = 0;
-            atomic_store_explicit(&C.rules, nt, memory_order_release);
+            atomic_store_explicit(&tracker_cfi_rules, nt, memory_order_release);
             atomic_fetch_add_explicit(&tracker_cfi_gen, 1, memory_order_release);
         }
     }
@@ -404,7 +378,7 @@ static void unlock(void)
 
 uint64_t tracker_cfi_miss(uintptr_t addr)
 {
-    if (!atomic_load_explicit(&C.rules, memory_order_acquire) || !lock_bounded()) return CFI_BUSY;
+    if (!atomic_load_explicit(&tracker_cfi_rules, memory_order_acquire) || !lock_bounded()) return CFI_BUSY;
     int saved = errno;
     uint64_t r = tracker_cfi_cached(addr);
     if (r == CFI_NONE) {
@@ -420,7 +394,7 @@ void tracker_cfi_init(void)
 {
     elf_version(EV_CURRENT);
     pthread_mutex_lock(&C.lock);
-    if (!atomic_load(&C.rules)) atomic_store(&C.rules, table_new(RULES_MIN));
+    if (!atomic_load(&tracker_cfi_rules)) atomic_store(&tracker_cfi_rules, table_new(RULES_MIN));
     refresh_unlocked();
     pthread_mutex_unlock(&C.lock);
 }

@@ -3,6 +3,7 @@
 #define TRACKER_CFI_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -43,8 +44,39 @@ static inline int64_t cfi_ra_off(uint64_t r)   { return (int64_t)(int8_t)(uint8_
 static inline int64_t cfi_bp_off(uint64_t r)   { return (int64_t)(int8_t)(uint8_t)(r >> 16) * 8; }
 static inline int64_t cfi_cfa_off(uint64_t r)  { return (int64_t)(int32_t)(uint32_t)(r >> 32); }
 
-/* The cached rule for a, or CFI_NONE. Lock-free, no allocation. */
-uint64_t tracker_cfi_cached(uintptr_t a);
+/* The cache: open addressing, written only under cfi.c's lock (rule
+ * first, then the key with a release store), read without any. */
+typedef struct rule_slot {
+    _Atomic uint64_t key; /* code address, 0 = empty */
+    _Atomic uint64_t rule;
+} rule_slot;
+
+typedef struct rule_table {
+    uint32_t mask;        /* slots - 1 */
+    uint32_t count;       /* used slots (under cfi.c's lock) */
+    size_t bytes;         /* mapping size */
+    rule_slot slot[];
+} rule_table;
+
+extern _Atomic(rule_table *) tracker_cfi_rules;
+
+static inline uint32_t tracker_cfi_home(uint64_t key, uint32_t mask)
+{
+    return (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
+}
+
+/* The cached rule for a, or CFI_NONE. Lock-free, no allocation; inline,
+ * as the walk does it once a frame. */
+static inline uint64_t tracker_cfi_cached(uintptr_t a)
+{
+    rule_table *t = atomic_load_explicit(&tracker_cfi_rules, memory_order_acquire);
+    if (!t) return CFI_NONE;
+    for (uint32_t i = tracker_cfi_home(a, t->mask);; i = (i + 1) & t->mask) {
+        uint64_t k = atomic_load_explicit(&t->slot[i].key, memory_order_acquire);
+        if (k == a) return atomic_load_explicit(&t->slot[i].rule, memory_order_relaxed);
+        if (k == 0) return CFI_NONE;
+    }
+}
 
 /* Compute (with libdw), cache and return the rule for a; CFI_BUSY when the
  * lock is held by this thread or stays busy. May allocate and open the

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -182,12 +184,8 @@ typedef struct regs {
  * lock, are remembered; those words lie between the start %rsp and the
  * stack's top, so reading them again is safe.
  */
-#define MEMO_WAYS  8
-#define MEMO_WORDS 24
-
-typedef struct memo_word {
-    uintptr_t at, val;   /* a stack word the walk read, and its value */
-} memo_word;
+#define MEMO_WAYS  32 /* entries per thread, by call site and %rsp */
+#define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each */
 
 typedef struct memo {
     uintptr_t pc0, sp0, bp0;
@@ -196,22 +194,30 @@ typedef struct memo {
     uint8_t ok;          /* a complete, reusable walk */
     uint8_t bp_used;     /* the walk used the starting %rbp */
     uint8_t nwords;
-    memo_word w[MEMO_WORDS];
+    uint32_t off[MEMO_WORDS];  /* a word the walk read: its address - sp0 ... */
+    uintptr_t val[MEMO_WORDS]; /* ... and its value */
 } memo;
 
 static TRACKER_TLS memo memos[MEMO_WAYS];
 static TRACKER_TLS memo pending; /* this thread's last walk */
 
-static unsigned memo_way(uintptr_t pc)
+/* One call site is often reached from many stacks (a program's own
+ * malloc wrapper): the way depends on the depth too. */
+static unsigned memo_way(uintptr_t pc, uintptr_t sp)
 {
-    return (unsigned)((pc ^ (pc >> 7)) & (MEMO_WAYS - 1));
+    uint64_t h = (pc ^ (sp * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+    return (unsigned)(h >> 40) & (MEMO_WAYS - 1);
 }
 
 /* Note a stack word the walk depends on in the pending memo. */
 static void note_word(uintptr_t at, uintptr_t v)
 {
-    if (pending.nwords < MEMO_WORDS) pending.w[pending.nwords++] = (memo_word){ at, v };
-    else pending.ok = 0;
+    if (pending.nwords < MEMO_WORDS) {
+        pending.off[pending.nwords] = (uint32_t)(at - pending.sp0);
+        pending.val[pending.nwords++] = v;
+    } else {
+        pending.ok = 0;
+    }
 }
 
 /* A stack word read by the walk (its value decides where the walk goes). */
@@ -226,14 +232,15 @@ int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
 {
     const uintptr_t *fp = hook_frame;
     uintptr_t pc0 = fp[1], sp0 = (uintptr_t)(fp + 2);
-    const memo *m = &memos[memo_way(pc0)];
+    const memo *m = &memos[memo_way(pc0, sp0)];
     if (!m->ok || m->pc0 != pc0 || m->sp0 != sp0 || (m->bp_used && m->bp0 != fp[0]) ||
         m->gen != tracker_cfi_generation())
         return 0;
-    const memo_word *w = m->w, *end = m->w + m->nwords;
-    for (; w + 1 < end; w += 2) /* two at a time: independent loads */
-        if ((*(const uintptr_t *)w[0].at ^ w[0].val) | (*(const uintptr_t *)w[1].at ^ w[1].val)) return 0;
-    if (w < end && *(const uintptr_t *)w->at != w->val) return 0;
+    unsigned n = m->nwords, i = 0;
+    for (; i + 1 < n; i += 2) /* two at a time: independent loads */
+        if ((*(const uintptr_t *)(sp0 + m->off[i]) ^ m->val[i]) | (*(const uintptr_t *)(sp0 + m->off[i + 1]) ^ m->val[i + 1]))
+            return 0;
+    if (i < n && *(const uintptr_t *)(sp0 + m->off[i]) != m->val[i]) return 0;
     *id = m->id;
     return 1;
 }
@@ -242,7 +249,11 @@ void tracker_stackwalk_learn(uint32_t id)
 {
     if (!pending.ok) return;
     pending.id = id;
-    memos[memo_way(pending.pc0)] = pending;
+    memo *m = &memos[memo_way(pending.pc0, pending.sp0)];
+    size_t head = offsetof(memo, off);
+    memcpy(m, &pending, head); /* only the words in use */
+    memcpy(m->off, pending.off, pending.nwords * sizeof m->off[0]);
+    memcpy(m->val, pending.val, pending.nwords * sizeof m->val[0]);
     pending.ok = 0;
 }
 

@@ -186,13 +186,15 @@ static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
     atomic_store_explicit(&sh->lock, 0, memory_order_release);
 }
 
+/* One multiplication per frame, then a full mix for the low bits the
+ * intern table indexes by (the hot path hashes every new walk). */
 static uint64_t hash_frames(const uintptr_t *frames, int n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
-    for (int i = 0; i < n; i++) h = mix64(h ^ frames[i]) + 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < n; i++) h = (h ^ frames[i]) * 0xff51afd7ed558ccdULL;
+    h = mix64(h);
     return h ? h : 1;
 }
-
 /* ------------------------------------------------------------------ */
 /* Init and switches                                                    */
 /* ------------------------------------------------------------------ */
@@ -293,8 +295,10 @@ int tracker_is_active(void)
 
 static int stack_equal(const stack_rec *s, uint64_t h, const uintptr_t *f, int n)
 {
-    return s->hash == h && s->nframes == (uint32_t)n &&
-           memcmp(s->frames, f, (size_t)n * sizeof(uintptr_t)) == 0;
+    if (s->hash != h || s->nframes != (uint32_t)n) return 0;
+    uintptr_t diff = 0;
+    for (int i = 0; i < n; i++) diff |= s->frames[i] ^ f[i]; /* at most 16 words: no call to memcmp */
+    return diff == 0;
 }
 
 /* Probe t for the stack; returns id + 1, or 0 when absent. Lock-free:

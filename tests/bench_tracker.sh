@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# bench_tracker.sh - `make bench`, second part: the preloaded tracker's cost on allocation-heavy programs, side by side with heaptrack and valgrind, and the unwinders' cost per frame.
+set -eu
+
+usage() {
+    echo "usage: $0" >&2
+    echo "Appends to results/bench.md (after tests/bench.sh): ns per frame of four ways to take a" >&2
+    echo "stack; CPU per malloc+free of a churn loop (with and without frame pointers), sqlite3" >&2
+    echo "(60k inserts), a perl word count and 8 threads on $(nproc) cores, each plain, with the" >&2
+    echo "tracker preloaded (defaults), under heaptrack and under valgrind; stacks seen in sqlite3" >&2
+    echo "and python3. Ratios are of medians of ROUNDS alternated runs (default 3)." >&2
+    echo "Env: ROUNDS, TOOLS (default 'plain ours heaptrack valgrind')." >&2
+    exit 2
+}
+[ $# -eq 0 ] || usage
+
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+ROUNDS=${ROUNDS:-3}
+TOOLS=${TOOLS:-plain ours heaptrack valgrind}
+OUT=results/bench.md
+B="$TEST_TMP/bench"
+mkdir -p results "$B"
+for t in $TOOLS; do
+    case "$t" in
+        plain|ours) ;;
+        heaptrack|valgrind) command -v "$t" >/dev/null || { echo "bench: $t not installed (scripts/deps.sh bench)" >&2; exit 1; } ;;
+        *) usage ;;
+    esac
+done
+[ -f bin/libtracker.so ] || { echo "bench: bin/libtracker.so missing (make all)" >&2; exit 1; }
+
+say() { echo "$*" | tee -a "$OUT"; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# ---------------------------------------------------------------- programs
+# Built by `make bench-progs` (tests/bench/*.c, with and without frame pointers).
+for p in churn_fp churn_nofp unwind_cost_fp unwind_cost_nofp threads; do
+    [ -x "build/bench/$p" ] || { echo "bench: build/bench/$p missing (make bench-progs)" >&2; exit 1; }
+done
+BB=build/bench
+
+# Fixed inputs: a SQL script of 60k inserts, a text of 2M words (a 50k-word vocabulary).
+awk 'BEGIN {
+    print "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, score REAL, tag TEXT);"
+    print "BEGIN;"
+    x = 12345
+    for (i = 1; i <= 60000; i++) {
+        x = (x * 1103515245 + 12345) % 2147483648
+        printf "INSERT INTO t(name, score, tag) VALUES (%cuser-%d-%x%c, %d.%d, %ctag%d%c);\n", 39, i, x, 39, x % 1000, x % 97, 39, x % 50, 39
+    }
+    print "COMMIT;"
+    print "CREATE INDEX t_tag ON t(tag);"
+    print "SELECT tag, count(*), avg(score) FROM t GROUP BY tag ORDER BY 2 DESC LIMIT 3;"
+}' >"$B/inserts.sql"
+awk 'BEGIN { x = 7; for (i = 1; i <= 2000000; i++) { x = (x * 1103515245 + 12345) % 2147483648;
+    printf "w%d%s", x % 50000, (i % 12) ? " " : "\n" } }' >"$B/words.txt"
+
+# ---------------------------------------------------------------- running under a tool
+# cpu_s TOOL CMD...: CPU seconds (user + system) CMD and every process it
+# started used, run plain, with the tracker preloaded, under heaptrack or
+# under valgrind memcheck (their defaults). Output discarded.
+cpu_s() {
+    local tool=$1; shift
+    local -a pre=()
+    case "$tool" in
+        plain) ;;
+        ours) pre=(env LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt") ;;
+        heaptrack) pre=(heaptrack -o "$B/ht.$RANDOM") ;;
+        valgrind) pre=(valgrind -q --tool=memcheck) ;;
+    esac
+    ( "${pre[@]}" "$@" >/dev/null 2>&1 </dev/null; times ) | awk 'NR == 2 {
+        split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.4f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+    rm -f "$B"/ht.* "$B"/ours.*.txt
+}
+
+# per_op TOOL N OPS_PER_N CMD_WITH_N...: ns of CPU per operation, start-up
+# cancelled out: (cpu(3N) - cpu(N)) / (2N ops). The literal word N in the
+# command is replaced by the count.
+per_op() {
+    local tool=$1 n=$2 per=$3; shift 3
+    local -a c1=() c3=()
+    for a in "$@"; do
+        if [ "$a" = N ]; then c1+=("$n"); c3+=("$((3 * n))"); else c1+=("$a"); c3+=("$a"); fi
+    done
+    local t1 t3
+    t1=$(cpu_s "$tool" "${c1[@]}")
+    t3=$(cpu_s "$tool" "${c3[@]}")
+    awk -v a="$t1" -v b="$t3" -v n="$n" -v p="$per" 'BEGIN { printf "%.1f\n", (b - a) / (2 * n * p) * 1e9 }'
+}
+
+# Counts small enough for the slow tools to finish in seconds.
+count_for() { # TOOL BASE -> BASE scaled down for heaptrack (/4) and valgrind (/20)
+    case "$1" in heaptrack) echo $(($2 / 4)) ;; valgrind) echo $(($2 / 20)) ;; *) echo "$2" ;; esac
+}
+
+# row LABEL UNIT FILE_PREFIX: one table row, each tool's median and its ratio to plain.
+row() {
+    local label=$1 unit=$2 pfx=$3 line plain
+    plain=$(median <"$pfx.plain")
+    line="| $label |"
+    for t in $TOOLS; do
+        local m; m=$(median <"$pfx.$t")
+        if [ "$t" = plain ]; then line="$line $m $unit |"
+        else line="$line $m $unit ($(awk -v a="$m" -v b="$plain" 'BEGIN { printf "%.2fx", a / b }')) |"; fi
+    done
+    say "$line"
+}
+header() { # FIRST_COLUMN
+    local h="| $1 |" s="|---|"
+    for t in $TOOLS; do h="$h $t |"; s="$s---|"; done
+    say "$h"; say "$s"
+}
+
+say ""
+say "## The tracker preloaded into other programs ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $ROUNDS alternated rounds, medians)"
+say ""
+say "CPU time of each program and everything it started (heaptrack's interpreter included), user +"
+say "system: time spent waiting for a core on the shared machine does not count. \`ours\` is"
+say "bin/libtracker.so at its defaults (CFI stacks, report at exit); heaptrack and valgrind memcheck"
+say "at theirs. Ratios are to plain."
+
+# ---------------------------------------------------------------- unwinders
+say ""
+say "### Taking one stack: ns per frame (tests/bench/unwind_cost.c, 16 frames, 200k stacks)"
+say ""
+say "| method | frames, -fno-omit-frame-pointer build | ns/frame | frames, -fomit-frame-pointer build | ns/frame |"
+say "|---|---|---|---|---|"
+for v in fp nofp; do
+    : >"$B/uc.$v"
+    for _ in $(seq 1 "$ROUNDS"); do "$BB/unwind_cost_$v" 200000 >>"$B/uc.$v"; done
+done
+for m in cfi-cached frame-ptr glibc-bt libunwind; do
+    line="| $m |"
+    for v in fp nofp; do
+        fr=$(awk -v m="$m" '$1 == m { print $3; exit }' "$B/uc.$v")
+        ns=$(awk -v m="$m" '$1 == m { print $7 }' "$B/uc.$v" | median)
+        line="$line $fr | $ns |"
+    done
+    say "$line"
+done
+say ""
+say "cfi-cached is the tracker's walk with every rule already cached (what a new stack costs);"
+say "a stack the per-thread walk memo already knows costs one check of the words it read instead."
+say "frame-ptr stops at the first frame without a frame pointer (libc's __libc_start_call_main in"
+say "the fp build, at once in the other). glibc-bt is backtrace(), libunwind unw_backtrace()."
+
+# ---------------------------------------------------------------- churn
+say ""
+say "### malloc+free churn, 4096 live blocks, call depth 6 (tests/bench/churn.c): CPU ns per pair"
+say ""
+header "build"
+for v in fp nofp; do
+    for t in $TOOLS; do : >"$B/churn.$v.$t"; done
+    for _ in $(seq 1 "$ROUNDS"); do
+        for t in $TOOLS; do per_op "$t" "$(count_for "$t" 2000000)" 1 "$BB/churn_$v" N >>"$B/churn.$v.$t"; done
+    done
+    label="frame pointers"; [ $v = nofp ] && label="no frame pointers"
+    row "$label" ns "$B/churn.$v"
+done
+
+# ---------------------------------------------------------------- real programs
+say ""
+say "### Real programs: CPU seconds of one run"
+say ""
+header "workload"
+for w in sqlite perl; do
+    for t in $TOOLS; do : >"$B/$w.$t"; done
+    for _ in $(seq 1 "$ROUNDS"); do
+        for t in $TOOLS; do
+            case $w in
+                sqlite) cpu_s "$t" sqlite3 :memory: ".read $B/inserts.sql" >>"$B/$w.$t" ;;
+                perl) cpu_s "$t" perl -ne '$c{$_}++ for split; END { print scalar(keys %c), "\n" }' "$B/words.txt" >>"$B/$w.$t" ;;
+            esac
+        done
+    done
+done
+row "sqlite3, 60k inserts + index + query" s "$B/sqlite"
+row "perl word count, 2M words" s "$B/perl"
+
+# ---------------------------------------------------------------- threads
+say ""
+say "### 8 threads allocating on $(nproc) cores (tests/bench/threads.c, 1024 live blocks each, 1/64 freed by another thread): CPU ns per pair"
+say ""
+header "load"
+for t in $TOOLS; do : >"$B/thr.$t"; done
+for _ in $(seq 1 "$ROUNDS"); do
+    for t in $TOOLS; do per_op "$t" "$(count_for "$t" 200000)" 8 "$BB/threads" 8 N >>"$B/thr.$t"; done
+done
+row "8 threads" ns "$B/thr"
+say ""
+say "Throughput on a machine of its own is the inverse: plain / ours is the share of plain's"
+say "throughput the tracker keeps (goal >= 1/3)."
+
+# ---------------------------------------------------------------- stacks seen
+say ""
+say "### Stacks the tracker takes in real programs (preloaded, key=traceback, the 200 largest groups)"
+say ""
+say "| program | distinct stacks | frames per stack (mean of the groups shown) | deepest | groups whose stack reaches main |"
+say "|---|---|---|---|---|"
+stacks_row() { # LABEL CMD...
+    local label=$1; shift
+    local rep="$B/stacks.txt"
+    rm -f "$rep"
+    env LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_OUT="$rep" TRACKER_KEY=traceback TRACKER_FRAMES=16 \
+        TRACKER_TOP=200 "$@" >/dev/null 2>&1 </dev/null || true
+    awk -v label="$label" '
+        /^# tracker: / { stacks = $3 }
+        /^[^ #=]/ { if (g) { tot += f; if (f > max) max = f; if (m) withmain++ } g++; f = 0; m = 0; next }
+        /^    #[0-9]+ / { f++; if (/ in main$/ || / main$/ || /\] main$/) m = 1 }
+        END { if (g) { tot += f; if (f > max) max = f; if (m) withmain++ }
+              printf "| %s | %s | %.1f | %d | %d of %d |\n", label, stacks, g ? tot / g : 0, max, withmain, g }' "$rep" | tee -a "$OUT"
+}
+stacks_row "sqlite3 (the inserts above)" sqlite3 :memory: ".read $B/inserts.sql"
+# Debian's python3, not a version manager's shim script in front of it
+PY=$(command -v /usr/bin/python3 || command -v python3)
+stacks_row "python3 (json, re, dicts)" "$PY" -c '
+import json, re
+d = {}
+for i in range(20000):
+    d["k%d" % i] = {"n": i, "s": "v" * (i % 50), "l": list(range(i % 7))}
+t = json.dumps(d)
+print(len(json.loads(t)), len(re.findall(r"k\d+", t)))'
+say ""
+echo "bench_tracker: appended to $OUT"
