@@ -253,6 +253,13 @@ static const char *symtab_function(Dwfl_Module *mod, Dwarf_Addr addr)
         int r = alias_rank(name, &s);
         if (r < rank) { best = name; rank = r; }
     }
+    const char *at = strchr(best, '@'); /* a versioned name from a debug file: realpath@@GLIBC_2.3 */
+    if (at && (size_t)(at - best) < 256) {
+        char plain[256];
+        memcpy(plain, best, (size_t)(at - best));
+        plain[at - best] = '\0';
+        return demangled(plain);
+    }
     return demangled(best);
 }
 
@@ -281,7 +288,13 @@ static int lookup_unlocked(uintptr_t pc, tracker_frame_info *out, int max)
     }
     int n = expand_inline(cu, bias, addr, &f0, out, max);
     tracker_frame_info *outer = &out[n - 1];
-    if (!outer->function) outer->function = symtab_function(mod, addr);
+    if (!outer->function || outer->function[0] == '_') {
+        /* No DWARF name, or an internal one (glibc's debug info says
+         * __GI___strdup): the symbol table's public alias reads better. */
+        const char *pub = symtab_function(mod, addr);
+        if (pub && (!outer->function || (pub[0] != '_' && outer->function[1] != 'Z')))
+            outer->function = pub;
+    }
     if (!outer->function) { /* a stripped static function: say where, as "+0x1a2b" in the module */
         char offset[32];
         snprintf(offset, sizeof offset, "+0x%llx", (unsigned long long)(addr - start));
