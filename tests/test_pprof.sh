@@ -33,6 +33,14 @@ heap "$TEST_TMP/after.pb.gz" >/dev/null
 types=$("$PPROF" -raw "$TEST_TMP/after.pb.gz" 2>/dev/null | sed -n 's/^ *\(alloc_objects\/count.*\)$/\1/p' | tr -s ' ')
 check_eq "sample types in Go's order" "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" "$types"
 check "period 1 (exact counts)" grep -q '^Period: 1$' <("$PPROF" -raw "$TEST_TMP/after.pb.gz" 2>/dev/null)
+# Mappings: the program's file and the build ID of its NT_GNU_BUILD_ID note (readelf's), named functions.
+bid=$(readelf -n bin/server 2>/dev/null | awk '/Build ID:/ { print $3; exit }')
+check "the first mapping is bin/server with its build ID ($bid) and functions" \
+    grep -q "^1: 0x[0-9a-f]*/0x[0-9a-f]*/0x[0-9a-f]* $TEST_ROOT/bin/server ${bid:-none} \[FN\]\[FL\]\[LN\]\[IN\]$" \
+    <("$PPROF" -raw "$TEST_TMP/after.pb.gz" 2>/dev/null | sed -n '/^Mappings/,$p')
+check "libc's mapping has its build ID too" \
+    grep -q "/libc.so.6 $(readelf -n /lib/x86_64-linux-gnu/libc.so.6 2>/dev/null | awk '/Build ID:/ { print $3; exit }') " \
+    <("$PPROF" -raw "$TEST_TMP/after.pb.gz" 2>/dev/null | sed -n '/^Mappings/,$p')
 
 row=$(first_row -sample_index=inuse_space "$TEST_TMP/after.pb.gz")
 echo "# pprof -top -lines -sample_index=inuse_space: $row"
