@@ -11,9 +11,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const os = require('os');
-const { execFileSync } = require('child_process');
-const { chromium } = require('playwright-core');
+const browser = require('./browser');
 
 const [base, resultFile, shotFile, syncDir] = process.argv.slice(2);
 if (!base || !resultFile || !shotFile || !syncDir) {
@@ -36,27 +34,10 @@ async function waitFile(name, ms) {
   throw new Error('no ' + name + ' from the wrapper after ' + ms + ' ms');
 }
 
-// Bounded ab run against GET / (ab exits 0 also when the server answers 503).
-function ab(n, c) {
-  execFileSync('ab', ['-q', '-n', String(n), '-c', String(c), base + '/'],
-               { timeout: 60000, stdio: ['ignore', 'ignore', 'pipe'] });
-}
+const ab = (n, c) => browser.ab(base, n, c);
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'leaklab-chromium-'));
-  let ctx = null;
-  try {
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync',
-             '--disable-dev-shm-usage'],
-      viewport: { width: 1280, height: 800 },
-      timeout: 60000,
-    });
-    const page = ctx.pages()[0] || await ctx.newPage();
-    page.setDefaultTimeout(20000);
+  await browser.withPage(async (page) => {
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     // Console errors too, except the network errors the restart below causes on purpose.
@@ -135,17 +116,7 @@ async function main() {
     result.capped_status = await page.textContent('#status');
     log('capped shown: ' + result.capped_status);
     await extraShot(page, 'dashboard-capped.png');
-  } finally {
-    if (ctx) await ctx.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
-main().then(() => {
-  fs.writeFileSync(resultFile, JSON.stringify(result, null, 1));
-}, (e) => {
-  result.error = String(e && e.message ? e.message : e).split('\n')[0];
-  fs.writeFileSync(resultFile, JSON.stringify(result, null, 1));
-  console.error('# browser: error: ' + result.error);
-  process.exitCode = 1;
-});
+browser.run(main, result, resultFile, 'browser');

@@ -9,11 +9,7 @@
 // writes what it has, with "error" set, and exits 1.
 'use strict';
 
-const fs = require('fs');
-const path = require('path');
-const os = require('os');
-const { execFileSync } = require('child_process');
-const { chromium } = require('playwright-core');
+const browser = require('./browser');
 
 const [base, resultFile, shotFile] = process.argv.slice(2);
 if (!base || !resultFile || !shotFile) {
@@ -24,23 +20,10 @@ if (!base || !resultFile || !shotFile) {
 const result = {};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (msg) => console.error('# browser (leaks): ' + msg);
-const ab = (n, c) => execFileSync('ab', ['-q', '-n', String(n), '-c', String(c), base + '/'],
-                                  { timeout: 60000, stdio: ['ignore', 'ignore', 'pipe'] });
+const ab = (n, c) => browser.ab(base, n, c);
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'leaklab-chromium-'));
-  let ctx = null;
-  try {
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 800 },
-      timeout: 60000,
-    });
-    const page = ctx.pages()[0] || await ctx.newPage();
-    page.setDefaultTimeout(20000);
+  await browser.withPage(async (page) => {
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     result.page_errors = pageErrors;
@@ -75,17 +58,7 @@ async function main() {
       await page.evaluate(async () => (await fetch('/dashboard/dashboard.js')).text()));
     await page.screenshot({ path: shotFile, fullPage: true });
     log('highlighted: ' + result.leak_row_sites.join(' ') + '; top row ' + result.top_row_site);
-  } finally {
-    if (ctx) await ctx.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
-main().then(() => {
-  fs.writeFileSync(resultFile, JSON.stringify(result, null, 1));
-}, (e) => {
-  result.error = String(e && e.message ? e.message : e).split('\n')[0];
-  fs.writeFileSync(resultFile, JSON.stringify(result, null, 1));
-  console.error('# browser (leaks): error: ' + result.error);
-  process.exitCode = 1;
-});
+browser.run(main, result, resultFile, 'browser (leaks)');
