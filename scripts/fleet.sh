@@ -157,7 +157,7 @@ LOAD_S=$(awk -v a="$T1" -v b="$T0" 'BEGIN { printf "%.0f", a - b + 1 }')
         i="127.0.0.1:${PORT_OF[$name]}"
         sel="process_resident_memory_bytes{instance=\"$i\"}"
         awk -v a="$(value "$sel" "$T0")" -v b="$(value "$sel")" \
-            -v d="$(value "max_over_time(deriv($sel[20s])[${LOAD_S}s:1s])")" -v n="$name" -v i="$i" \
+            -v d="$(value "max_over_time(deriv(${sel}[20s])[${LOAD_S}s:1s])")" -v n="$name" -v i="$i" \
             'BEGIN { printf "rss: %s %s %.1f MB at the load start, %.1f MB at its end; steepest deriv[20s] %.2f MB/s\n", n, i, a / 1e6, b / 1e6, d / 1e6 }'
     done
     if [ -n "$fired_at" ]; then echo "firing: $ALERT for leaky $LEAKY, $fired_at s after the load started"

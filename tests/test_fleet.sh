@@ -2,7 +2,7 @@
 # test_fleet.sh - `make fleet` for real: Prometheus scrapes three servers, the shipped alert fires for the leaky one only, pprof names its line, and an interrupt leaves nothing running.
 set -u
 . "$(dirname "$0")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 
 for tool in prometheus promtool go; do
     command -v "$tool" >/dev/null 2>&1 || { fail "$tool is installed (scripts/deps.sh test)" "$tool" "none"; done_testing; }

@@ -2,7 +2,7 @@
 # test_metrics.sh - GET /metrics: Prometheus text that promtool accepts, with values that agree with /proc, /stats and the load sent.
 set -u
 . "$(dirname "$0")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 
 command -v promtool >/dev/null 2>&1 || { fail "promtool is installed (prometheus: scripts/deps.sh test)" "promtool" "none"; done_testing; }
 metrics() { curl -s --max-time 10 "$(url /metrics)"; }

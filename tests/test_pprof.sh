@@ -2,7 +2,7 @@
 # test_pprof.sh - GET /debug/pprof/heap read by Go's own pprof (top, diff_base, traces, ?seconds=, -http flame graph, bad queries), folded stacks by flamegraph.pl, and the preload's TRACKER_FORMAT=pprof.
 set -u
 . "$(dirname "$0")/lib.sh"
-cd "$TEST_ROOT"
+cd "$TEST_ROOT" || exit 1
 
 # Go's pprof, offline and in temporary folders only (no network, nothing in $HOME).
 export HOME="$TEST_TMP/home" GOCACHE="$TEST_TMP/gocache" GOPATH="$TEST_TMP/gopath" GOFLAGS=-mod=mod \
