@@ -437,6 +437,9 @@ __attribute__((constructor(200))) static void preload_init(void)
     const char *key = getenv("TRACKER_KEY");
     if (key && *key && tracker_key_parse(key, &preload.opts.key) != 0)
         fprintf(stderr, "tracker: ignoring TRACKER_KEY=%s (want lineno, traceback or filename)\n", key);
+    const char *sys = getenv("TRACKER_SYSTEM");
+    if (sys && tracker_system_check(sys) != 0)
+        fprintf(stderr, "tracker: ignoring TRACKER_SYSTEM (more than 32 prefixes or 1 KiB), using the default\n");
     const char *fmt = getenv("TRACKER_FORMAT");
     preload.opts.format = fmt && strcmp(fmt, "json") == 0 ? TRACKER_FORMAT_JSON : TRACKER_FORMAT_TEXT;
     preload.pprof = fmt && strcmp(fmt, "pprof") == 0;
