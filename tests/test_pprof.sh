@@ -144,6 +144,8 @@ check_eq "format=folded, second capture: the biggest growth ends at the LEAK-SIT
 check_eq "... by 2000 x 40200 B" $((2000 * LEAK_RECORD)) "${top##* }"
 check "... outermost frame first, handle_hello just above the leaf" \
     sh -c "echo '$top' | grep -q ';handle_hello (server/routes.c:[0-9]*);fetch_user_data (server/fetch_user_data.c:$LEAK_LINE) [0-9]*\$'"
+code=$(curl -s -o "$TEST_TMP/folded3.txt" -w '%{http_code}' --max-time 10 "$(url '/capture?format=folded')")
+check_eq "format=folded right after: 200 (empty when nothing grew, $(wc -l <"$TEST_TMP/folded3.txt") lines)" 200 "$code"
 if perl vendor/flamegraph/flamegraph.pl --countname=bytes --title="leak growth" "$TEST_TMP/folded2.txt" \
         >"$TEST_TMP/flame.svg" 2>"$TEST_TMP/flame.err"; then
     check "flamegraph.pl draws it: an SVG with fetch_user_data's frame" \

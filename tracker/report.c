@@ -44,6 +44,7 @@ char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
     grouping gr;
     if (opts.format == TRACKER_FORMAT_FOLDED) {
         report_folded(&sb, now, prev, &opts);
+        sb_append(&sb, "", 0); /* nothing grew: an empty report, not NULL */
     } else if (report_group(now, prev, mode, &opts, &gr) == 0) {
         if (opts.format == TRACKER_FORMAT_JSON) report_json(&sb, &gr, now, prev, mode, &opts, t0);
         else report_text(&sb, &gr, now, prev, mode, &opts, t0);

@@ -49,6 +49,7 @@ void report_folded(strbuf *sb, const tracker_snapshot *now, const tracker_snapsh
         if (st->size <= before) continue;
         int n = 0;
         const uintptr_t *f = tracker_stack_frames(st->stack_id, &n);
+        if (n == 0) continue; /* no frames (an id that was never interned): nothing to draw */
         if (n > opts->frames) n = opts->frames;
         for (int k = n - 1; k >= 0; k--) {
             folded_frames(sb, f[k]);

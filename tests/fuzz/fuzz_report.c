@@ -245,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.key = (tracker_key)(take(&r, 1) % 3);
     opts.top = (int)(int8_t)take(&r, 1);     /* -128..127: clamped to >= 1 */
     opts.frames = (int)(int8_t)take(&r, 1);  /* clamped to 1..TRACKER_MAX_FRAMES */
-    opts.format = (flags & 1) ? TRACKER_FORMAT_JSON : TRACKER_FORMAT_TEXT;
+    opts.format = (flags & 4) ? TRACKER_FORMAT_FOLDED : (flags & 1) ? TRACKER_FORMAT_JSON : TRACKER_FORMAT_TEXT;
     opts.capture_no = (int)(int16_t)take(&r, 2);
     fill_snapshot(&r, &now, now_rows, 100.0 + (double)take(&r, 2) / 1000);
     fill_snapshot(&r, &prev, prev_rows, 100.0);
@@ -253,6 +253,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     report = tracker_report(&now, (flags & 2) ? &prev : NULL, &opts, &len);
     require(report != NULL, "tracker_report returns a report", NULL);
     require(strlen(report) == len, "*len is the report's length", report);
+    if (opts.format == TRACKER_FORMAT_FOLDED) { /* may be empty; else "frame;...;frame BYTES" lines */
+        for (const char *l = report; *l; l = strchr(l, '\n') + 1) {
+            const char *nl = strchr(l, '\n'), *sp = l;
+            require(nl != NULL, "a folded report ends in a newline", report);
+            for (const char *p = l; p < nl; p++) if (*p == ' ') sp = p;
+            require(sp > l && sp + 1 < nl && strspn(sp + 1, "0123456789") == (size_t)(nl - sp - 1),
+                    "a folded line is a stack, a space and a byte count", report);
+        }
+        free(report);
+        return 0;
+    }
     require(len > 0 && report[len - 1] == '\n', "the report ends in a newline", report);
     if (opts.format == TRACKER_FORMAT_JSON) {
         const char *end = json_value(report, 0);
