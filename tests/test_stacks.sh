@@ -16,6 +16,9 @@ cd "$TEST_ROOT"
 #            valgrind's malloc) of each loss record through leak_SHAPE;
 # both must be exactly the marked line.
 
+# The reports' settings are this test's own, whatever the caller's environment says.
+unset TRACKER_SYSTEM TRACKER_DEBUGINFO TRACKER_KEY TRACKER_FORMAT TRACKER_TOP TRACKER_FRAMES TRACKER_OUT
+
 SHAPES_c="strdup strndup asprintf getline regcomp fopen open_memstream scandir realpath"
 SHAPES_cxx="new vector string map make_shared"
 
