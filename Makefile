@@ -142,7 +142,8 @@ bin/server-asan: $(call objs,asan,$(NOHOOKS_SRC)) | bin
 # Each links its test with the tracker and its hooks, like the server.
 TRACKED_SRC = $(TRACKER_SRC) tracker/hooks.c
 UNIT_BINS   = build/unit/test_tracker_O0 build/unit/test_tracker_O2 \
-              build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so
+              build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so \
+              build/unit/test_sites
 unit: $(UNIT_BINS)
 build/unit/%:
 	$(LINK) $(TRACKER_LIBS)
@@ -152,6 +153,10 @@ build/unit/%:
 build/obj/%/tests/unit/test_tracker.o: XFLAGS = -Itracker -mno-red-zone
 build/unit/test_tracker_O0: $(call objs,O0,tests/unit/test_tracker.c $(TRACKED_SRC)) | build/unit
 build/unit/test_tracker_O2: $(call objs,O2,tests/unit/test_tracker.c $(TRACKED_SRC)) | build/unit
+
+# The site rule's pure parts (tests/unit/test_sites.c).
+build/obj/O2/tests/unit/test_sites.o: XFLAGS = -Itracker
+build/unit/test_sites: $(call objs,O2,tests/unit/test_sites.c $(TRACKED_SRC)) | build/unit
 
 # The unwinder's safety test (tests/unit/test_unwind.c): the test's own code
 # with frame pointers (_fp) and without (_nofp), the tracker always with; and

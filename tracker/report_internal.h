@@ -50,6 +50,12 @@ int report_system_parse(const char *spec, report_system *sys);
  * system code. */
 int report_frame_is_system(const tracker_frame_info *f, const report_system *sys);
 
+/* fn as a reader calls it: without parameters, template arguments or
+ * return type ("std::vector<int, std::allocator<int> >::push_back(int
+ * const&)" -> "std::vector::push_back"; "operator new(unsigned long)" ->
+ * "operator new"). Writes a NUL-terminated string into buf. */
+void report_short_name(const char *fn, char *buf, size_t len);
+
 typedef struct report_site {
     const tracker_frame_info *site;      /* the program's own frame, else the innermost */
     const tracker_frame_info *innermost; /* the innermost frame of the stack */

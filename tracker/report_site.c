@@ -97,15 +97,21 @@ int report_frame_is_system(const tracker_frame_info *f, const report_system *sys
 /* fn without parameters, template arguments or return type: what a reader
  * calls it. "std::vector<int, std::allocator<int> >::push_back(int const&)"
  * -> "std::vector::push_back"; "operator new(unsigned long)" -> "operator new". */
-static void short_name(const char *fn, char *buf, size_t len)
+void report_short_name(const char *fn, char *buf, size_t len)
 {
     size_t o = 0;
     int depth = 0;
     for (const char *s = fn; *s && o + 1 < len; s++) {
-        if (strncmp(s, "operator", 8) == 0 && depth == 0) { /* keep operator<, operator() as they are */
+        if (strncmp(s, "operator", 8) == 0 && depth == 0) { /* kept as written: operator<, operator() */
             size_t k = 8;
-            while (s[k] == ' ' || (s[k] && strchr("<>=!+-*/%&|^~[]", s[k]))) k++;
-            if (s[k] == '(' && s[k + 1] == ')') k += 2;
+            if (has_prefix(s + k, " new")) k += 4;
+            else if (has_prefix(s + k, " delete")) k += 7;
+            else if (s[k] == ' ') while (s[k] && s[k] != '(') k++; /* a conversion: "operator bool" */
+            else {
+                while (s[k] && strchr("<>=!+-*/%&|^~,", s[k])) k++;
+                if (s[k] == '(' && s[k + 1] == ')') k += 2; /* operator() */
+            }
+            if (s[k] == '[' && s[k + 1] == ']') k += 2;
             for (size_t i = 0; i < k && o + 1 < len; i++) buf[o++] = s[i];
             s += k - 1;
             continue;
@@ -122,8 +128,8 @@ static void short_name(const char *fn, char *buf, size_t len)
         if (*s == '>') { if (depth) depth--; continue; }
         if (depth) continue;
         if (*s == '(') break; /* the parameter list: the rest is parameters and qualifiers */
-        if (*s == ' ' && o > 0 && buf[o - 1] != ' ' && strchr(s + 1, '(') &&
-            !has_prefix(s + 1, "new") && !has_prefix(s + 1, "delete")) {
+        if (*s == ' ' && s[1] == '<') continue; /* "operator< <char>": its template arguments follow */
+        if (*s == ' ' && o > 0 && buf[o - 1] != ' ' && strchr(s + 1, '(')) {
             o = 0; /* a return type before the name ("void foo<int>(...)"): drop it */
             continue;
         }
@@ -148,7 +154,7 @@ void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_si
             out->site = &fr[j];
             out->own = 1;
             if (prev && prev->function && prev->function[0] != '+')
-                short_name(prev->function, out->via, sizeof out->via);
+                report_short_name(prev->function, out->via, sizeof out->via);
             else if (prev) /* a function without a name: say which library */
                 snprintf(out->via, sizeof out->via, "%s", prev->module);
             return;

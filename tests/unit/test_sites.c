@@ -1,0 +1,102 @@
+/* test_sites.c - unit tests of the site rule's pure parts: what counts as system code, and the short names of "(via ...)". */
+
+#include "report_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The rule on whole stacks is tested end to end by tests/test_stacks.sh
+ * (the battery under the preload and valgrind); here, the parts that take
+ * no stack: TRACKER_SYSTEM's parser, the frame classifier, short names. */
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (cond) { passed++; printf("ok - "); }                           \
+        else { failed++; printf("FAIL - %s:%d: ", __FILE__, __LINE__); }   \
+        printf(__VA_ARGS__);                                               \
+        printf("\n");                                                      \
+    } while (0)
+
+static int is_system(const char *spec, const char *module_path, const char *file, const char *fn)
+{
+    report_system sys;
+    const char *slash = module_path ? strrchr(module_path, '/') : NULL;
+    tracker_frame_info f = { .file = file, .line = file ? 1 : 0, .function = fn,
+                             .module = slash ? slash + 1 : "?", .module_path = module_path };
+    if (report_system_parse(spec, &sys) != 0) return -1;
+    return report_frame_is_system(&f, &sys);
+}
+
+static void test_system(void)
+{
+    const char *libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+    const char *mhd = "/lib/x86_64-linux-gnu/libmicrohttpd.so.12";
+    const char *prog = "/home/me/app/bin/server";
+    const char *mylib = "/home/me/app/lib/libfoo.so.1";
+
+    CHECK(is_system(NULL, libc, NULL, "strdup") == 1, "default: libc is system");
+    CHECK(is_system(NULL, mhd, NULL, "MHD_start_daemon") == 1, "default: libmicrohttpd (/lib/) is system");
+    CHECK(is_system(NULL, prog, "server/main.c", "main") == 0, "default: the program's own frame is not");
+    CHECK(is_system(NULL, prog, "/usr/include/c++/12/bits/stl_vector.h", "std::vector<int>::push_back(int const&)") == 1,
+          "default: a frame inlined from /usr/include/c++ into the program is system");
+    CHECK(is_system(NULL, prog, "tracker/hooks.c", "reallocarray") == 1,
+          "an allocator entry point (the hooks' reallocarray) is skipped even in the program");
+    CHECK(is_system(NULL, prog, "server/x.c", "operator new[](unsigned long)") == 1, "operator new[] is skipped too");
+    CHECK(is_system(NULL, prog, "server/x.c", "malloc_wrapper") == 0, "a program's own malloc_wrapper is its own code");
+    CHECK(is_system("default", libc, NULL, "strdup") == 1, "\"default\" is the default");
+    CHECK(is_system("none", libc, NULL, "strdup") == 0, "none: libc is not skipped");
+    CHECK(is_system("none", prog, "tracker/hooks.c", "realloc") == 0, "none: not even the allocator");
+    CHECK(is_system("+libfoo", mylib, "foo.c", "foo_new") == 1, "+libfoo: a module name prefix adds a library");
+    CHECK(is_system("+libfoo", libc, NULL, "strdup") == 1, "+libfoo keeps the default prefixes");
+    CHECK(is_system("libfoo", libc, NULL, "strdup") == 0, "libfoo alone replaces the default: libc is own code");
+    CHECK(is_system("/home/me/app/lib/", mylib, "foo.c", "f") == 1, "a path prefix matches the module's path");
+    CHECK(is_system("::/usr/lib/::", libc, NULL, "strdup") == 1, "empty entries are ignored");
+
+    char many[33 * 3 + 1] = "";
+    for (int i = 0; i < 33; i++) strcat(many, "/x:");
+    CHECK(tracker_system_check(many) == -1, "33 entries are refused");
+    CHECK(tracker_system_check(many + 3) == 0, "32 entries are fine");
+    char longer[1200];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    CHECK(tracker_system_check(longer) == -1, "an entry of 1199 bytes is refused");
+}
+
+static void test_short_names(void)
+{
+    static const char *const cases[][2] = {
+        { "strdup", "strdup" },
+        { "std::vector<int, std::allocator<int> >::push_back(int const&)", "std::vector::push_back" },
+        { "void std::vector<int, std::allocator<int> >::_M_realloc_insert<int const&>(__gnu_cxx::__normal_iterator<int*, "
+          "std::vector<int, std::allocator<int> > >, int const&)", "std::vector::_M_realloc_insert" },
+        { "operator new(unsigned long)", "operator new" },
+        { "operator new[](unsigned long)", "operator new[]" },
+        { "operator delete(void*)", "operator delete" },
+        { "bool std::operator< <char>(std::string const&, std::string const&)", "std::operator<" },
+        { "operator<<(std::ostream&, int)", "operator<<" },
+        { "Foo::operator()(int)", "Foo::operator()" },
+        { "Foo::operator bool() const", "Foo::operator bool" },
+        { "(anonymous namespace)::Foo::bar(int)", "(anonymous namespace)::Foo::bar" },
+        { "main::{lambda(int)#1}::operator()(int) const", "main::{lambda(int)#1}::operator()" },
+        { "", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[128];
+        report_short_name(cases[i][0], buf, sizeof buf);
+        CHECK(strcmp(buf, cases[i][1]) == 0, "short name of \"%.50s\": \"%s\" (want \"%s\")", cases[i][0], buf,
+              cases[i][1]);
+    }
+    char tiny[8];
+    report_short_name("std::vector<int>::push_back(int const&)", tiny, sizeof tiny);
+    CHECK(strlen(tiny) == 7, "a short buffer is filled and terminated (\"%s\")", tiny);
+}
+
+int main(void)
+{
+    test_system();
+    test_short_names();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
