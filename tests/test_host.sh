@@ -107,6 +107,16 @@ check_eq "fd numbers: the program's first open() gets the same fd, same count of
 check_eq "fd numbers: the same after an on-demand report (TRACKER_SIGNAL=USR2)" \
     "$("$H/fd_probe" first)" "$(TRACKER_SIGNAL=USR2 with_lib fdr "$H/fd_probe" report)"
 check "... and that on-demand report was written" grep -qs 'on demand' $R/fdr.*.txt
+# python3 with stripped extension modules: the symbolizer (libdw) reads their
+# symbol tables and would keep an fd on each; it is closed after each report.
+pyfds='import os, signal, ssl, sqlite3
+if os.environ.get("TRACKER_SIGNAL"):
+    os.kill(os.getpid(), signal.SIGUSR2)
+    x = [bytearray(100) for _ in range(10)]
+print(sorted(os.listdir("/proc/self/fd"), key=int), open("/dev/null").fileno())'
+check_eq "fd numbers: python3 has the same fds after an on-demand report (libdw's are closed)" \
+    "$("$PY" -c "$pyfds" 2>&1)" "$(TRACKER_SIGNAL=USR2 with_lib pyfd "$PY" -c "$pyfds" 2>&1)"
+check "... and that report was written" grep -qs 'on demand' $R/pyfd.*.txt
 check_eq "a daemon that closed every fd: nothing written into its data file by an on-demand report" \
     "data fd=3 size=0" "$(TRACKER_SIGNAL=USR2 with_lib fdc "$H/fd_probe" closeall "$TEST_TMP/data.bin")"
 rc0=0; rc1=0

@@ -181,6 +181,7 @@ static void write_report(const char *why, tracker_baseline_mode mode)
     int g = tracker_guard_enter();
     if (preload.pprof) {
         write_pprof();
+        tracker_symbolize_release();
         if (g) tracker_guard_leave();
         errno = saved;
         return;
@@ -207,6 +208,7 @@ static void write_report(const char *why, tracker_baseline_mode mode)
         if (fd != 2) close(fd);
     }
     free(text);
+    tracker_symbolize_release(); /* libdw's fds are not left open in the program */
     if (g) tracker_guard_leave();
     errno = saved;
 }

@@ -80,7 +80,9 @@ static int open_dwfl_unlocked(void)
 {
     if (symbols.dwfl) return 0;
     if (symbols.dwfl_failed) return -1;
-    if (getcwd(symbols.cwd, sizeof symbols.cwd)) symbols.cwd_len = strlen(symbols.cwd);
+    /* Once: a session reopened after tracker_symbolize_release keeps the
+     * paths of the first one, whatever the program's chdir since. */
+    if (!symbols.cwd_len && getcwd(symbols.cwd, sizeof symbols.cwd)) symbols.cwd_len = strlen(symbols.cwd);
     const char *dbg = getenv("TRACKER_DEBUGINFO");
     if (dbg && strcmp(dbg, "system") == 0) callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
     symbols.dwfl = dwfl_begin(&callbacks);
@@ -372,6 +374,20 @@ void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
     const tracker_frame_info *frames;
     tracker_symbolize_all(pc, &frames);
     *out = frames[0];
+}
+
+/* End the libdw session: it keeps an fd open per module it has read,
+ * which a preloaded tracker must not leave in its host between reports.
+ * The cache (its strings are our own copies) stays; the next miss opens a
+ * new session. */
+void tracker_symbolize_release(void)
+{
+    int g = tracker_guard_enter();
+    pthread_mutex_lock(&symbols.lock);
+    if (symbols.dwfl) dwfl_end(symbols.dwfl);
+    symbols.dwfl = NULL;
+    pthread_mutex_unlock(&symbols.lock);
+    if (g) tracker_guard_leave();
 }
 
 void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock); }

@@ -74,6 +74,10 @@ void tracker_stackwalk_init(void);
 extern atomic_int tracker_hooks_pending;
 extern void (*tracker_hooks_deferred)(void);
 
+/* symbolize.c: close the libdw session and its fds (the cache stays);
+ * the preload calls it after each report. */
+void tracker_symbolize_release(void);
+
 /* fork(): each module's locks, taken by tracker.c's atfork prepare handler
  * in the one order documented there, and released on both sides. */
 void tracker_baseline_fork_lock(void);

@@ -14,9 +14,12 @@
  *                                report, print FILE's size (0: nothing written into it)
  * The report is asked for only when TRACKER_SIGNAL is set (else SIGUSR2 would kill us). */
 
+char *fd_probe_kept; /* live at the report: it names this file, so the symbolizer opens modules */
+
 static void ask_report(void)
 {
     if (!getenv("TRACKER_SIGNAL")) return;
+    fd_probe_kept = malloc(40);
     kill(getpid(), SIGUSR2);
     free(malloc(32)); /* the preload writes the report at the next allocation */
 }
