@@ -3,7 +3,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 [--check] STEP...   (STEP: build demo test compare fleet browser bench)" >&2
+    echo "usage: $0 [--check] STEP...   (STEP: build demo test compare fleet browser bench production)" >&2
     echo "Installs the Debian packages those steps need, or says the exact command to run." >&2
     echo "--check: install nothing; if some are missing, say which in one line and exit 1." >&2
     echo "Environment: DEPS_EXTRA=\"PKG...\" adds packages to the list (tests use a name that" >&2
@@ -18,16 +18,19 @@ demo_pkgs="apache2-utils gnuplot-nox curl"
 checker_pkgs="valgrind clang libclang-rt-14-dev" # valgrind, sanitizers, libFuzzer
 # tests/test_host.sh: the real programs run with and without the preload
 host_pkgs="python3 perl gawk sqlite3 git xz-utils g++ util-linux binutils"
+# docs/workshop.md step 9, tests/test_production.sh: bcc's memleak, jemalloc profiling, gcore
+production_pkgs="bpfcc-tools libjemalloc2 libjemalloc-dev gdb"
 pkgs=""
 for step in "$@"; do
     case "$step" in
         build)   pkgs="$pkgs gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev" ;;
         demo)    pkgs="$pkgs $demo_pkgs" ;;
-        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs" ;;
+        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs $production_pkgs" ;;
         compare) pkgs="$pkgs $demo_pkgs heaptrack $checker_pkgs" ;;
         bench)   pkgs="$pkgs heaptrack valgrind libunwind-dev sqlite3 perl python3" ;; # tests/bench_tracker.sh
         fleet)   pkgs="$pkgs $demo_pkgs prometheus golang-go" ;;
         browser) pkgs="$pkgs chromium fonts-dejavu-core nodejs npm" ;;
+        production) pkgs="$pkgs $demo_pkgs $production_pkgs linux-headers-amd64" ;; # bcc compiles against kernel headers
         *) usage ;;
     esac
 done
