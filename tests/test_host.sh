@@ -194,6 +194,17 @@ check "_exit (dash: sh -c 'exit 3') writes a report" bash -c "
 check "a relative TRACKER_OUT is resolved once, at load (not after the program's chdir)" \
     bash -c "ls '$WORK'/rel.*.txt && ! ls '$WORK'/sub/rel.*.txt"
 
+# An idle program asked for an on-demand report (no allocation after the
+# signal, no reporter thread): the report is written at its exit, before the exit report.
+LD_PRELOAD=$LIB TRACKER_SIGNAL=USR2 TRACKER_OUT="$R/idle.%p.txt" sleep 2 &
+pid=$!
+started "$pid"
+sleep 0.7
+kill -USR2 "$pid"
+rc=0; wait "$pid" || rc=$?; forget_pid "$pid"
+check_eq "idle program with TRACKER_SIGNAL=USR2: SIGUSR2 does not end it" 0 "$rc"
+check "... the report it asked for is written at exit, said so" grep -qs 'on demand, written at exit' $R/idle.*.txt
+
 # Fatal signals: no report by default (no handler of ours); TRACKER_FATAL=1
 # installs them, and the process still ends by the same signal.
 crash_line=$(grep -n 'LEAK-CRASH' tests/host/crash.c | cut -d: -f1)

@@ -59,7 +59,8 @@
  * On-demand reports need no thread: the handler only sets a flag, and the
  * report is written by the next thread that enters a malloc-family call
  * outside the tracker (hooks.c), after its allocation is complete. An
- * idle program writes it when it next allocates (or at exit).
+ * idle program writes it when it next allocates, or at exit (before the
+ * exit report, and said so in its header).
  *
  * At exit the report lists what is still live: absolute, not a diff,
  * since everything live at exit is either a leak or a long-lived object.
@@ -304,6 +305,9 @@ static void exit_report(const char *why)
         note(" ended inside an allocation (_exit from a signal handler?): no report");
         return;
     }
+    /* An on-demand report asked for, but no allocation since: write it now. */
+    if (preload.signo && atomic_exchange(&tracker_hooks_pending, 0))
+        write_report("on demand, written at exit: no allocation since it was asked", TRACKER_BASELINE_DIFF);
     write_report(why, TRACKER_BASELINE_ABSOLUTE);
     tracker_guard_leave();
 }
