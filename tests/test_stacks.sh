@@ -112,6 +112,16 @@ out=$(TRACKER_SYSTEM=+leaks_c preload build/battery/leaks_c_plain)
 check_eq "TRACKER_SYSTEM=+leaks_c: the program counts as system too, no group is named at its lines" \
     0 "$(echo "$out" | grep -c "^$c_src:")"
 
+# Built without -g, the program's frames name no line: the innermost frame stays the site.
+if cc -O2 -o "$TEST_TMP/leaks_c_nodebug" "$c_src" 2>"$TEST_TMP/cc.txt"; then
+    out=$(preload "$TEST_TMP/leaks_c_nodebug")
+    check "without -g: the strdup leak is named by its innermost frame, inside libc" \
+        grep -q '^\[libc.so.6\] strdup: ' <(echo "$out")
+    check_eq "without -g: no group is headed by a frame of the program" 0 "$(echo "$out" | grep -c '^\[leaks_c_nodebug\]')"
+else
+    fail "leaks_c.c builds without -g" "exit 0" "$(head -n 1 "$TEST_TMP/cc.txt")"
+fi
+
 out=$(TRACKER_FORMAT=json preload build/battery/leaks_c_plain)
 check "json: the site, what it came through and the innermost frame of the strdup leak" \
     grep -q "\"site\":\"$c_src:$strdup_line\",\"file\":\"$c_src\",\"line\":$strdup_line,\"function\":\"leak_strdup\",[^{]*\"via\":\"strdup\",\"own_code\":true,[^{]*\"innermost\":{\"site\":\"\[libc.so.6\] strdup\"" <(echo "$out")

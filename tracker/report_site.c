@@ -12,10 +12,12 @@
  *     they are (the hooks' own reallocarray -> realloc, a static libstdc++);
  *   - "system" frames: code in a module whose path starts with a system
  *     prefix, or inlined from a source file that does (/usr/include/c++/...).
+ *   - frames without a source line (no debug info): they cannot name a line.
  * The first frame left is the site, shown with the outermost skipped
  * frame's function: "mine.c:12 (via regcomp)". When every frame is skipped
- * (an allocation made entirely inside libraries, e.g. at start-up), the
- * innermost frame is the site, as it was before the rule existed.
+ * (an allocation made entirely inside libraries, e.g. at start-up, or a
+ * program built without -g, or perl's main() under libperl), the innermost
+ * frame is the site, as it was before the rule existed.
  *
  * The system prefixes: TRACKER_SYSTEM, or /capture's system=, a list
  * separated by ':'. An entry starting with '/' is a path prefix (of the
@@ -149,8 +151,12 @@ void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_si
         const tracker_frame_info *fr;
         int k = tracker_symbolize_all(pcs[i], &fr);
         if (i == 0) out->innermost = &fr[0];
+        if (!sys->on) break;
         for (int j = 0; j < k; j++) {
-            if (report_frame_is_system(&fr[j], sys)) { prev = &fr[j]; continue; }
+            /* Own code has a source line: a frame without debug info cannot
+             * name one (perl's main() calling into libperl), so it is passed
+             * over like system code. */
+            if (report_frame_is_system(&fr[j], sys) || !fr[j].file) { prev = &fr[j]; continue; }
             out->site = &fr[j];
             out->own = 1;
             if (prev && prev->function && prev->function[0] != '+')

@@ -119,9 +119,10 @@ void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len);
 /* ---- reports in tracemalloc's shape ---- */
 
 /* The "site" of a stack is its first frame in the program's own code
- * (allocator entry points and system libraries/headers skipped, see
- * tracker_system_check), shown with what it called: "mine.c:12 (via
- * regcomp)"; the innermost frame when the program has none in it. */
+ * (allocator entry points, system libraries/headers (see
+ * tracker_system_check) and frames without a source line skipped), shown
+ * with what it called: "mine.c:12 (via regcomp)"; the innermost frame when
+ * no frame is left. */
 typedef enum tracker_key {
     TRACKER_KEY_LINENO,    /* group by the site's file:line */
     TRACKER_KEY_TRACEBACK, /* group by the first `frames` frames of the stack */
