@@ -125,7 +125,7 @@ check "pprof -http serves a flame graph with fetch_user_data in it" grep -q fetc
 if [ -x /usr/bin/chromium ]; then # the screenshot is for the docs (docs/img/pprof-flamegraph.png, `make docs-assets`), not asserted beyond existing
     mkdir -p results
     timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
-        --user-data-dir="$TEST_TMP/chromium" --window-size=1280,330 --virtual-time-budget=5000 \
+        --user-data-dir="$TEST_TMP/chromium" --window-size=1280,360 --virtual-time-budget=5000 \
         --screenshot="$TEST_ROOT/results/pprof-flamegraph.png" "$FLAME" >/dev/null 2>&1
     check "headless chromium took the flame graph's picture (results/pprof-flamegraph.png)" test -s results/pprof-flamegraph.png
 fi
