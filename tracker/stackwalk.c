@@ -42,6 +42,13 @@
  * plus one, like a return address, and looked up at itself. The
  * interrupted code may run on another stack than the handler (sigaltstack):
  * its bounds are found again for its %rsp.
+ *
+ * Cost (make bench, tests/bench/unwind_cost.c, 16 frames, 2 shared cores):
+ * ~8-9 ns a frame with every rule cached, the same as glibc's backtrace()
+ * and libunwind's unw_backtrace() measured alike (a bare frame-pointer walk:
+ * ~1 ns, and wrong or cut short through libc). Most allocations skip the
+ * walk: the memo below answers them with one check of the ~10-20 stack
+ * words the last walk from the same place read.
  */
 
 /* This thread's stack [lo, hi); hi = 0: not looked up yet, 1: lookup failed. */
@@ -205,7 +212,7 @@ static TRACKER_TLS memo pending; /* this thread's last walk */
  * malloc wrapper): the way depends on the depth too. */
 static unsigned memo_way(uintptr_t pc, uintptr_t sp)
 {
-    uint64_t h = (pc ^ (sp * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+    uint64_t h = (pc ^ (sp >> 3)) * 0x9e3779b97f4a7c15ULL;
     return (unsigned)(h >> 40) & (MEMO_WAYS - 1);
 }
 

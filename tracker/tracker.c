@@ -17,12 +17,19 @@
  * Design (after CPython's tracemalloc and heaptrack):
  *  - Each distinct call stack is stored once, in an append-only arena, and
  *    gets a small id. Stacks are never freed, so an id stays valid forever
- *    and a snapshot only needs ids.
+ *    and a snapshot only needs ids. The stack itself comes from the CFI walk
+ *    (stackwalk.c), or, most of the time, from its per-thread memo: the id of
+ *    the last stack walked from the same call site and %rsp, reused when
+ *    every stack word that walk read is unchanged (no walk, no hash, no
+ *    intern lookup).
  *  - Live blocks live in a sharded open-addressing table keyed by address:
- *    12 bytes a slot (address >> 4, 20-bit stack id, 32-bit size).
+ *    12 bytes a slot (address >> 4, 20-bit stack id, 32-bit size). The shard
+ *    follows the address's 64 MiB region (glibc's per-thread arenas), so a
+ *    thread mostly works in shards of its own; shard locks are spinlocks
+ *    (one exchange to take, a plain store to release).
  *  - Each shard also keeps live bytes and count per stack id, updated under
- *    the shard's lock with plain stores: no atomic read-modify-write and no
- *    cache line shared between threads hitting the same call site. A
+ *    the shard's lock with plain stores: no atomic read-modify-write. The
+ *    rows are laid out [stack][shard]: a stack's 32 rows share one page. A
  *    snapshot sums the shards' rows: its cost follows the number of stacks
  *    (x 32 shards), never the number of blocks. The same row also counts
  *    bytes and blocks ever allocated (pprof's alloc_space/alloc_objects),
@@ -31,6 +38,10 @@
  *    recurse into the allocator it watches, and cannot be counted by it.
  *  - No lock is held while calling malloc/free, so a hook that runs
  *    inside the tracker (libdw's allocations at report time) cannot deadlock.
+ * Cost (make bench, results/bench.md, 2 shared cores): a malloc+free pair
+ * of a churn loop with 4096 live blocks and 10-frame stacks costs 3.0-3.9x
+ * plain glibc's, with or without frame pointers (heaptrack ~12x, valgrind
+ * ~70x); sqlite3 and perl run 1.5-1.7x and ~1.2x slower (heaptrack ~4x).
  */
 
 /* ------------------------------------------------------------------ */
