@@ -239,3 +239,34 @@ cpu_ticks() {
         awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true
     done | awk '{ s += $1 } END { print s + 0 }'
 }
+
+# ---------------------------------------------------------------- benchmarks (tests/bench*.sh)
+# median: the median of the numbers on stdin, one a line.
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# start_or_exit CMD...: start_on_port 60 CMD, or stop the script with one line saying why.
+start_or_exit() { start_on_port 60 "$@" || { echo "${0##*/}: $* did not start: $LAUNCH_ERROR" >&2; exit 1; }; }
+
+# ab_cost N ABARGS CMD...: a fresh server CMD (start_or_exit), 1000 requests of
+# warm-up, then `ab -n N ABARGS`; prints "REQ/S CPU-US-PER-REQUEST" of the server.
+ab_cost() {
+    local n=$1 args=$2 t0 t1; shift 2
+    start_or_exit "$@"
+    # shellcheck disable=SC2086 # ABARGS is a list of ab options
+    ab -q -n 1000 $args "$(url /)" >/dev/null 2>&1
+    t0=$(cpu_ticks "$SERVER_PID")
+    # shellcheck disable=SC2086
+    ab -q -n "$n" $args "$(url /)" >"$LAB_TMP/ab.txt" 2>&1
+    t1=$(cpu_ticks "$SERVER_PID")
+    stop_pid "$SERVER_PID"
+    awk -v r="$(ab_field "$LAB_TMP/ab.txt" 'Requests per second')" -v c=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+        -v n="$n" 'BEGIN { printf "%s %.1f\n", r, c / hz / n * 1e6 }'
+}
+
+# onoff_row LABEL OFF_FILE ON_FILE: a markdown row "| LABEL | req/s off | on | on/off |
+# CPU us/req off | on | on/off |" from the medians of two files of ab_cost lines.
+onoff_row() {
+    awk -v l="$1" -v a="$(cut -d' ' -f1 "$2" | median)" -v b="$(cut -d' ' -f1 "$3" | median)" \
+        -v c="$(cut -d' ' -f2 "$2" | median)" -v d="$(cut -d' ' -f2 "$3" | median)" \
+        'BEGIN { printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, b / a, c, d, (c > 0 ? d / c : 0) }'
+}

@@ -18,29 +18,14 @@ N=${N:-10000}
 OUT=results/bench.md
 mkdir -p results
 
-# start_bench_server CMD...: CMD --port P on a free port (ready within 60 s), or stop the bench.
-start_bench_server() {
-    start_on_port 60 "$@" || { echo "bench: $* did not start: $LAUNCH_ERROR" >&2; exit 1; }
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-HZ=$(getconf CLK_TCK)
-
-# one_run MODE ABARGS: start a fresh server (MODE on|off), run ab, print "req/s us_cpu_per_request".
+# one_run MODE ABARGS: ab_cost of a fresh server (MODE on|off): "req/s us_cpu_per_request".
+# keep-alive requests are ~5x cheaper: more of them, so CPU ticks (1/100 s) resolve the difference;
+# --fixed: the tracker's cost is what is measured, not the kernel faulting in 40 KB a request.
 one_run() {
-    local mode=$1 args=$2 extra="" n=$N
-    # keep-alive requests are ~5x cheaper: more of them, so CPU ticks (1/100 s) resolve the difference
-    case "$args" in *-k*) n=$((N * 5)) ;; esac
-    [ "$mode" = off ] && extra=--no-tracker
-    # --fixed: the tracker's cost is what is measured, not the kernel faulting in 40 KB a request.
-    start_bench_server bin/server --fixed --threads 8 $extra
-    ab -q -n 1000 $args "$(url /)" >/dev/null 2>&1 # warm-up
-    local t0 t1 rps
-    t0=$(cpu_ticks "$SERVER_PID")
-    ab -q -n "$n" $args "$(url /)" >"$LAB_TMP/ab.txt" 2>&1
-    rps=$(ab_field "$LAB_TMP/ab.txt" 'Requests per second')
-    t1=$(cpu_ticks "$SERVER_PID")
-    stop_pid "$SERVER_PID"
-    awk -v r="$rps" -v c=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%s %.1f\n", r, c / hz / n * 1e6 }'
+    local extra="" n=$N
+    case "$2" in *-k*) n=$((N * 5)) ;; esac
+    [ "$1" = off ] && extra=--no-tracker
+    ab_cost "$n" "$2" bin/server --fixed --threads 8 $extra
 }
 
 echo "# tracker benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, N=$N, $ROUNDS rounds, medians)" | tee "$OUT"
@@ -53,10 +38,7 @@ for load in "-c 1" "-c 8 -k"; do
         one_run off "$load" >>"$LAB_TMP/off"
         one_run on "$load" >>"$LAB_TMP/on"
     done
-    roff=$(cut -d' ' -f1 "$LAB_TMP/off" | median); ron=$(cut -d' ' -f1 "$LAB_TMP/on" | median)
-    coff=$(cut -d' ' -f2 "$LAB_TMP/off" | median); con=$(cut -d' ' -f2 "$LAB_TMP/on" | median)
-    awk -v l="ab $load" -v a="$roff" -v b="$ron" -v c="$coff" -v d="$con" 'BEGIN {
-        printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, b / a, c, d, (c > 0 ? d / c : 0) }' | tee -a "$OUT"
+    onoff_row "ab $load" "$LAB_TMP/off" "$LAB_TMP/on" | tee -a "$OUT"
 done
 
 # Instructions per request under callgrind: deterministic, whatever else the
@@ -66,7 +48,7 @@ cg_instr() { # MODE REQUESTS -> total instructions of one server run
     local mode=$1 n=$2 extra="" out
     [ "$mode" = off ] && extra=--no-tracker
     out="$LAB_TMP/cg.$mode.$n"
-    start_bench_server valgrind --tool=callgrind --callgrind-out-file="$out.cg" bin/server --fixed --threads 2 $extra
+    start_or_exit valgrind --tool=callgrind --callgrind-out-file="$out.cg" bin/server --fixed --threads 2 $extra
     ab -q -n "$n" -c 1 -k "$(url /)" >/dev/null 2>&1
     # Under valgrind a SIGTERM is sometimes left pending: ask again, once a
     # second, for up to 60 s (SIGKILL would lose callgrind's output).
@@ -90,7 +72,7 @@ echo | tee -a "$OUT"
 echo "| live blocks | /capture latency (curl, median of 5 warm) | snapshot ms | report ms | bookkeeping B/block |" | tee -a "$OUT"
 echo "|---|---|---|---|---|" | tee -a "$OUT"
 for blocks in 10000 1000000; do
-    start_bench_server bin/server --ballast-blocks "$blocks"
+    start_or_exit bin/server --ballast-blocks "$blocks"
     curl -s "$(url /capture)" >/dev/null # first capture: loads DWARF, becomes the baseline
     : >"$LAB_TMP/lat"
     for _ in 1 2 3 4 5; do

@@ -19,26 +19,12 @@ ROUNDS=${ROUNDS:-3}
 N=${N:-10000}
 OUT=${1:-results/bench.md}
 mkdir -p "$(dirname "$OUT")"
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-start_bench_server() {
-    start_on_port 60 "$@" || { echo "bench_leaks: $* did not start: $LAUNCH_ERROR" >&2; exit 1; }
-}
-
-HZ=$(getconf CLK_TCK)
-
-# one_run on|off ABARGS: a fresh --fixed server, ab, prints "req/s us_cpu_per_request".
+# one_run on|off ABARGS: ab_cost of a fresh --fixed server with the history on (500 ms) or off.
 one_run() {
-    local hist=500 n=$N t0 t1 rps
+    local hist=500 n=$N
     [ "$1" = off ] && hist=0
     case "$2" in *-k*) n=$((N * 5)) ;; esac
-    start_bench_server bin/server --fixed --threads 8 --sample-ms "$hist"
-    ab -q -n 1000 $2 "$(url /)" >/dev/null 2>&1 # warm-up
-    t0=$(cpu_ticks "$SERVER_PID")
-    ab -q -n "$n" $2 "$(url /)" >"$LAB_TMP/ab.txt" 2>&1
-    t1=$(cpu_ticks "$SERVER_PID")
-    stop_pid "$SERVER_PID"
-    rps=$(ab_field "$LAB_TMP/ab.txt" 'Requests per second')
-    awk -v r="$rps" -v c=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%s %.1f\n", r, c / hz / n * 1e6 }'
+    ab_cost "$n" "$2" bin/server --fixed --threads 8 --sample-ms "$hist"
 }
 
 {
@@ -54,9 +40,7 @@ for load in "-c 1" "-c 8 -k"; do
         one_run off "$load" >>"$LAB_TMP/off"
         one_run on "$load" >>"$LAB_TMP/on"
     done
-    awk -v l="ab $load" -v a="$(cut -d' ' -f1 "$LAB_TMP/off" | median)" -v b="$(cut -d' ' -f1 "$LAB_TMP/on" | median)" \
-        -v c="$(cut -d' ' -f2 "$LAB_TMP/off" | median)" -v d="$(cut -d' ' -f2 "$LAB_TMP/on" | median)" \
-        'BEGIN { printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, b / a, c, d, (c > 0 ? d / c : 0) }' | tee -a "$OUT"
+    onoff_row "ab $load" "$LAB_TMP/off" "$LAB_TMP/on" | tee -a "$OUT"
 done
 
 make -s build/tools/bench_history >/dev/null
@@ -68,7 +52,7 @@ make -s build/tools/bench_history >/dev/null
 build/tools/bench_history 101 | tee -a "$OUT"
 
 # /leaks by curl after N leaky requests (a real server, default 500 ms sampling)
-start_bench_server bin/server
+start_or_exit bin/server
 ab -q -n "$N" -c 4 "$(url /)" >/dev/null 2>&1
 sleep 1.2
 : >"$LAB_TMP/lat"; : >"$LAB_TMP/slat"

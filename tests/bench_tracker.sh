@@ -15,11 +15,11 @@ usage() {
 [ $# -eq 0 ] || usage
 
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. scripts/lib.sh
 ROUNDS=${ROUNDS:-3}
 TOOLS=${TOOLS:-plain ours heaptrack valgrind}
 OUT=results/bench.md
-B="$TEST_TMP/bench"
+B="$LAB_TMP/bench"
 mkdir -p results "$B"
 for t in $TOOLS; do
     case "$t" in
@@ -31,7 +31,6 @@ done
 [ -f bin/libtracker.so ] || { echo "bench: bin/libtracker.so missing (make all)" >&2; exit 1; }
 
 say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # ---------------------------------------------------------------- programs
 # Built by `make bench-progs` (tests/bench/*.c, with and without frame pointers).
@@ -65,7 +64,7 @@ cpu_s() {
     local -a pre=()
     case "$tool" in
         plain) ;;
-        ours) pre=(env LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt") ;;
+        ours) pre=(env LD_PRELOAD="$LAB_ROOT/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt") ;;
         heaptrack) pre=(heaptrack -o "$B/ht.$RANDOM") ;;
         valgrind) pre=(valgrind -q --tool=memcheck) ;;
     esac
@@ -202,7 +201,7 @@ stacks_row() { # LABEL CMD...
     local label=$1; shift
     local rep="$B/stacks.txt"
     rm -f "$rep"
-    env LD_PRELOAD="$TEST_ROOT/bin/libtracker.so" TRACKER_OUT="$rep" TRACKER_KEY=traceback TRACKER_FRAMES=16 \
+    env LD_PRELOAD="$LAB_ROOT/bin/libtracker.so" TRACKER_OUT="$rep" TRACKER_KEY=traceback TRACKER_FRAMES=16 \
         TRACKER_TOP=200 "$@" >/dev/null 2>&1 </dev/null || true
     awk -v label="$label" '
         /^# tracker: / { stacks = $3 }
