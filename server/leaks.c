@@ -137,10 +137,31 @@ static leaks_suspect *rank(const history_view *v)
     return all;
 }
 
+/* The samples to judge: the last window_s seconds; by default (0) the
+ * full-rate ones, or the longer decimated tail when the full-rate samples
+ * saw fewer than LEAKS_MIN_REQUESTS requests (an idle server would
+ * otherwise make every leak look flat). Returns 0 or -1 as history_view_take. */
+static int take_window(double window_s, history_view *v)
+{
+    history_view tail;
+    if (history_view_take(window_s, v) != 0) return -1;
+    if (window_s > 0 || v->n == 0 || v->requests[v->n - 1] - v->requests[0] >= LEAKS_MIN_REQUESTS)
+        return 0;
+    if (history_view_take(LEAKS_WINDOW_MAX, &tail) != 0) return 0;
+    if (tail.from_tail && tail.n > 0 &&
+        tail.requests[tail.n - 1] - tail.requests[0] > v->requests[v->n - 1] - v->requests[0]) {
+        history_view_free(v);
+        *v = tail;
+    } else {
+        history_view_free(&tail);
+    }
+    return 0;
+}
+
 int leaks_suspects(double window_s, leaks_suspect *out, size_t max)
 {
     history_view v;
-    if (history_view_take(window_s, &v) != 0) return -1;
+    if (take_window(window_s, &v) != 0) return -1;
     int g = tracker_guard_enter();
     leaks_suspect *all = rank(&v);
     int n = all ? (int)v.nseries : -1;
@@ -306,9 +327,9 @@ static void write_text(FILE *f, const history_view *v, const leaks_suspect *all,
                        const int counts[4], const rss_parts *r)
 {
     char a[32], b[32], c[32], d[32], e[32], g[32], h[32], k[32], u[32];
-    fprintf(f, "# leak suspects over the last %.1f s (%zu samples, every %.3f s; %" PRIu64
+    fprintf(f, "# leak suspects over the last %.1f s (%zu samples, every %.3f s%s; %" PRIu64
                " requests): %d leak, %d plateau, %d steady, %d unknown; top %zu of %zu sites\n",
-            v->n ? v->t[v->n - 1] - v->t[0] : 0.0, v->n, v->period_s,
+            v->n ? v->t[v->n - 1] - v->t[0] : 0.0, v->n, v->period_s, v->from_tail ? ", decimated" : "",
             v->n ? v->requests[v->n - 1] - v->requests[0] : 0, counts[0], counts[1], counts[2], counts[3],
             shown, v->nseries);
     for (size_t i = 0; i < shown; i++) {
@@ -348,7 +369,7 @@ enum MHD_Result leaks_handle(struct MHD_Connection *conn)
 
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
     if (q.failed) return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad /leaks query: %s", q.err);
-    if (history_view_take(q.window, &v) != 0)
+    if (take_window(q.window, &v) != 0)
         return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                  "no history yet: the sampler is not running or has no sample "
                                  "(the tracker off, or out of memory at start)");

@@ -60,7 +60,8 @@ typedef struct leaks_suspect {
 } leaks_suspect;
 
 /* Rank every site with a series over the last window_s seconds (0: all
- * the full-rate history) and copy the first max into out. Returns how many
+ * the full-rate history, or the decimated tail when the full-rate samples
+ * saw fewer than LEAKS_MIN_REQUESTS requests: an idle server) and copy the first max into out. Returns how many
  * sites were ranked (may exceed max), or -1 when there is no history. A C
  * API for other views (/metrics): thread-safe, no HTTP. */
 int leaks_suspects(double window_s, leaks_suspect *out, size_t max);
@@ -69,7 +70,7 @@ int leaks_suspects(double window_s, leaks_suspect *out, size_t max);
 const char *leaks_kind_name(leaks_kind k);
 
 /* Answer GET /leaks on conn: ?format=text|json, top=1..64 (default 10),
- * window=SECONDS (1..86400, default: all the full-rate history),
+ * window=SECONDS (1..86400, default: as leaks_suspects with 0),
  * points=0..500 (per site, the series as [requests, live bytes] pairs for
  * charts; default 0). 400 with a one-line reason for a bad query, 503
  * without a history. Returns what MHD_queue_response returns. */

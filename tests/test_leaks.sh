@@ -115,6 +115,28 @@ if start_server --leak=cache --leak-cap-mb 200 $SAMPLE; then
     stop_server
 fi
 
+# ---------------------------------------------------------------- idle after the load: the default window looks back
+# --sample-ms 10: the full-rate samples cover 12 s (more on a busy machine, where the
+# sampler wakes late); wait, up to 60 s, until they saw no request
+if start_server --sample-ms=10; then
+    ab -q -n 3000 -c 2 "$(url /)" >/dev/null 2>&1
+    sleep 12
+    for _ in $(seq 1 48); do
+        j=$(leaks '?format=json')
+        [ "$(json_field "$j" from_tail)" = true ] && break
+        sleep 1
+    done
+    check_eq "idle for longer than the full-rate samples: the default window is the decimated tail" \
+        true "$(json_field "$j" from_tail)"
+    s1=$(suspect "$j" 1)
+    check_eq "... where the LEAK-SITE line is still a leak" "server/$SITE leak" "$(json_field "$s1" site) $(json_field "$s1" kind)"
+    check "... at $LEAK_RECORD B per request within 2%" within_pct "$(json_field "$s1" bytes_per_request)" "$LEAK_RECORD" 2
+    check_eq "... while ?window=5 (no request in it) calls nothing a leak" 0 "$(json_field "$(leaks '?format=json&window=5')" leak)"
+    stop_server
+else
+    fail "bin/server --sample-ms=10 starts" "ready line" "none"
+fi
+
 # ---------------------------------------------------------------- a second leak and a bounded cache, planted in another file
 TEST_SERVER_BIN=bin/server-planted
 export PLANT="leak:$PLANT_BYTES,cache:4096:2000"
