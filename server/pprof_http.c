@@ -1,4 +1,4 @@
-/* pprof_http.c - GET /debug/pprof/heap: validates ?seconds=, takes the snapshots and sends the encoded profile. */
+/* pprof_http.c - GET /debug/pprof/heap and /allocs: validates ?seconds=, takes the snapshots and sends the encoded profile. */
 #include "pprof_http.h"
 
 #include <errno.h>
@@ -45,7 +45,12 @@ static void wait_seconds(unsigned long s)
         ;
 }
 
-enum MHD_Result pprof_http_heap(struct MHD_Connection *conn)
+typedef int (*encoder)(const tracker_snapshot *, const tracker_snapshot *, unsigned char **, size_t *);
+
+/* Both endpoints: the query, the snapshots, encode, reply (disposition: the
+ * Content-Disposition Go sends, naming the file a browser saves). */
+static enum MHD_Result serve(struct MHD_Connection *conn, const char *path, encoder encode,
+                             const char *disposition)
 {
     heap_query q = { 0 };
     enum MHD_Result off;
@@ -57,7 +62,7 @@ enum MHD_Result pprof_http_heap(struct MHD_Connection *conn)
         return off;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, walk_arg, &q);
     if (q.err[0])
-        return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad %s query: %s", PPROF_HTTP_PATH, q.err);
+        return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad %s query: %s", path, q.err);
 
     if (q.seconds) {
         base = tracker_snapshot_take_flags(TRACKER_SNAP_ALL_STACKS);
@@ -66,16 +71,25 @@ enum MHD_Result pprof_http_heap(struct MHD_Connection *conn)
         wait_seconds(q.seconds);
     }
     now = tracker_snapshot_take_flags(TRACKER_SNAP_ALL_STACKS);
-    if (now == NULL || tracker_pprof_heap(now, base, &body, &len) != 0)
+    if (now == NULL || encode(now, base, &body, &len) != 0)
         goto oom;
     tracker_snapshot_free(base);
     tracker_snapshot_free(now);
     return http_reply_header(conn, MHD_HTTP_OK, "application/octet-stream", (const char *)body, len,
-                             MHD_RESPMEM_MUST_FREE, "Content-Disposition",
-                             "attachment; filename=\"heap\"");
+                             MHD_RESPMEM_MUST_FREE, "Content-Disposition", disposition);
 oom:
     tracker_snapshot_free(base);
     tracker_snapshot_free(now);
     return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                              "out of memory while encoding the heap profile (see rss_kb in /stats)");
+}
+
+enum MHD_Result pprof_http_heap(struct MHD_Connection *conn)
+{
+    return serve(conn, PPROF_HTTP_PATH, tracker_pprof_heap, "attachment; filename=\"heap\"");
+}
+
+enum MHD_Result pprof_http_allocs(struct MHD_Connection *conn)
+{
+    return serve(conn, PPROF_HTTP_ALLOCS_PATH, tracker_pprof_allocs, "attachment; filename=\"allocs\"");
 }

@@ -1,10 +1,11 @@
-/* pprof_http.h - GET /debug/pprof/heap: the tracker's heap as a gzipped pprof profile, as Go's net/http/pprof serves it. */
+/* pprof_http.h - GET /debug/pprof/heap (and /allocs): the tracker's heap as a gzipped pprof profile, as Go's net/http/pprof serves it. */
 #ifndef PPROF_HTTP_H
 #define PPROF_HTTP_H
 
 #include <microhttpd.h>
 
 #define PPROF_HTTP_PATH "/debug/pprof/heap"
+#define PPROF_HTTP_ALLOCS_PATH "/debug/pprof/allocs" /* the same, alloc_space shown first */
 #define PPROF_SECONDS_MAX 60 /* largest ?seconds= accepted */
 
 /* Answer GET /debug/pprof/heap on conn: 200 with a gzipped profile.proto
@@ -16,5 +17,9 @@
  * parameter, 503 when the tracker is off, 500 when out of memory. Returns
  * what MHD_queue_response returns. */
 enum MHD_Result pprof_http_heap(struct MHD_Connection *conn);
+
+/* GET /debug/pprof/allocs: the same as pprof_http_heap, with alloc_space as
+ * the profile's default sample type (tracker_pprof_allocs), as Go serves it. */
+enum MHD_Result pprof_http_allocs(struct MHD_Connection *conn);
 
 #endif /* PPROF_HTTP_H */

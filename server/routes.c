@@ -189,6 +189,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
         return metrics_handle(conn);
     if (strcmp(url, PPROF_HTTP_PATH) == 0)
         return pprof_http_heap(conn);
+    if (strcmp(url, PPROF_HTTP_ALLOCS_PATH) == 0)
+        return pprof_http_allocs(conn);
     if (dashboard_match(url))
         return dashboard_handle(conn, url);
     return http_reply_reason(conn, MHD_HTTP_NOT_FOUND,

@@ -31,7 +31,7 @@ typedef struct routes_config {
  *   GET|HEAD /stats    200 the JSON line of stats_format_json
  *   GET|HEAD /capture  see capture_handle
  *   GET|HEAD /metrics  Prometheus text, see metrics_handle
- *   GET|HEAD /debug/pprof/heap  see pprof_http_heap
+ *   GET|HEAD /debug/pprof/heap, /debug/pprof/allocs  see pprof_http.h
  *   GET|HEAD /dashboard[/...]  the live page and its assets, see dashboard_handle
  *   other paths 404, other methods 405 (Allow: GET, HEAD), each with a
  *   one-line reason. Each request is handled exactly once (on the call

@@ -88,6 +88,13 @@ check "-raw: a location in the server has an inlined call as its own line" test 
 "$PPROF" -top -lines "$(url /debug/pprof/heap)" >"$TEST_TMP/remote.txt" 2>&1
 check "go tool pprof URL fetches and reads the live profile" grep -q "$WANT" "$TEST_TMP/remote.txt"
 
+# /debug/pprof/allocs: the same profile, alloc_space shown first (as Go serves it).
+"$PPROF" -top -lines "$(url /debug/pprof/allocs)" >"$TEST_TMP/allocs.txt" 2>&1
+check_eq "/debug/pprof/allocs: pprof shows alloc_space first, the LEAK-SITE line on top" "alloc_space $WANT" \
+    "$(sed -n 's/^Type: //p' "$TEST_TMP/allocs.txt") $(awk 'seen { print $6, $7; exit } /flat%/ { seen = 1 }' "$TEST_TMP/allocs.txt")"
+code=$(curl -s -o "$TEST_TMP/bad.txt" -w '%{http_code}' "$(url '/debug/pprof/allocs?seconds=x')")
+check_eq "/debug/pprof/allocs?seconds=x: 400 naming the path" "400 1" "$code $(grep -c '^bad /debug/pprof/allocs query: seconds' "$TEST_TMP/bad.txt")"
+
 # ---- ?seconds=N: the server diffs two snapshots N s apart
 heap "$TEST_TMP/delta.pb.gz" seconds=3 >"$TEST_TMP/delta.code" &
 DELTA_PID=$!

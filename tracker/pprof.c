@@ -458,8 +458,11 @@ static int gzip(const unsigned char *in, size_t n, unsigned char **out, size_t *
     return rc;
 }
 
-/* Fill p from b (sample types, mappings, tables). Returns 0, -1 when out of memory. */
-static int finish_profile(builder *b, pb_profile *p, const tracker_snapshot *now, const tracker_snapshot *base)
+/* Fill p from b (sample types, mappings, tables); default_type: the name of
+ * the sample type viewers show first, or NULL for pprof's default (the last,
+ * inuse_space). Returns 0, -1 when out of memory. */
+static int finish_profile(builder *b, pb_profile *p, const tracker_snapshot *now, const tracker_snapshot *base,
+                          const char *default_type)
 {
     static const char *const types[NVALUES][2] = {
         { "alloc_objects", "count" }, { "alloc_space", "bytes" },
@@ -510,11 +513,12 @@ static int finish_profile(builder *b, pb_profile *p, const tracker_snapshot *now
     clock_gettime(CLOCK_REALTIME, &ts);
     p->time_nanos = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     if (base) p->duration_nanos = (int64_t)((now->taken_at - base->taken_at) * 1e9);
+    if (default_type && (p->default_sample_type = str_id(b, default_type)) < 0) return -1;
     return 0;
 }
 
-int tracker_pprof_heap(const tracker_snapshot *now, const tracker_snapshot *base,
-                       unsigned char **out, size_t *len)
+static int encode(const tracker_snapshot *now, const tracker_snapshot *base, const char *default_type,
+                  unsigned char **out, size_t *len)
 {
     int g = tracker_guard_enter(); /* the encoder's own memory is not tracked */
     int rc = -1;
@@ -529,7 +533,7 @@ int tracker_pprof_heap(const tracker_snapshot *now, const tracker_snapshot *base
 
     pb_profile p;
     perftools__profiles__profile__init(&p);
-    if (finish_profile(&b, &p, now, base) != 0) goto done;
+    if (finish_profile(&b, &p, now, base, default_type) != 0) goto done;
     size_t n = perftools__profiles__profile__get_packed_size(&p);
     packed = malloc(n ? n : 1);
     if (!packed) goto done;
@@ -547,4 +551,16 @@ done:
     arena_free(b.arena);
     if (g) tracker_guard_leave();
     return rc;
+}
+
+int tracker_pprof_heap(const tracker_snapshot *now, const tracker_snapshot *base,
+                       unsigned char **out, size_t *len)
+{
+    return encode(now, base, NULL, out, len);
+}
+
+int tracker_pprof_allocs(const tracker_snapshot *now, const tracker_snapshot *base,
+                         unsigned char **out, size_t *len)
+{
+    return encode(now, base, "alloc_space", out, len);
 }

@@ -27,4 +27,10 @@
 int tracker_pprof_heap(const tracker_snapshot *now, const tracker_snapshot *base,
                        unsigned char **out, size_t *len);
 
+/* The same profile with alloc_space as its default sample type, as Go's
+ * /debug/pprof/allocs serves it (viewers then show allocations since start,
+ * freed ones included). Returns as tracker_pprof_heap. */
+int tracker_pprof_allocs(const tracker_snapshot *now, const tracker_snapshot *base,
+                         unsigned char **out, size_t *len);
+
 #endif /* TRACKER_PPROF_H */
