@@ -76,21 +76,45 @@ same bash-pipeline bash -c 'sort -r numbers.txt | head -3; seq 1 2000 | awk "{ s
 same cxx-threads "$H/threads"
 
 # ---------------------------------------------------------------- totals = valgrind's "in use at exit"
-# valgrind_vs_tracker NAME CMD...: bytes and blocks in use at exit, by both.
+# Both runs see the same environment: programs copy it into their heap
+# (gawk's ENVIRON: 2 blocks a variable). Valgrind gives its client its own
+# LD_PRELOAD and a few variables (LD_LIBRARY_PATH, GLIBCXX_FORCE_NEW, ...):
+# our run gets those too, our LD_PRELOAD padded with slashes to the same
+# length, and valgrind's run gets our TRACKER_* (which it ignores).
+vg_env() {
+    mapfile -t VG_ADDED < <(comm -13 <(env /usr/bin/env | sort) <(env valgrind -q /usr/bin/env 2>/dev/null | sort) |
+        grep -v '^LD_PRELOAD=')
+    local vgp d
+    vgp=$(env valgrind -q /usr/bin/env 2>/dev/null | sed -n 's/^LD_PRELOAD=//p')
+    d=$(dirname "$LIB")
+    PADDED_LIB=$LIB
+    while [ ${#PADDED_LIB} -lt ${#vgp} ]; do d="$d/"; PADDED_LIB="$d/$(basename "$LIB")"; done
+}
+# valgrind_vs_tracker NAME CMD...: bytes and blocks in use at exit, by both
+# (CMD's own process: valgrind does not follow children, so CMD starts none).
 valgrind_vs_tracker() {
-    local name=$1 vg ours; shift
-    vg=$(cd "$WORK" && timeout 120 valgrind --run-libc-freeres=no --run-cxx-freeres=no "$@" 2>&1 >/dev/null </dev/null |
+    local name=$1 vg ours out; shift
+    out="$R/vg-$name.%p.txt"
+    vg=$(cd "$WORK" && env TRACKER_OUT="$out" TRACKER_FORMAT=json timeout 120 \
+        valgrind --run-libc-freeres=no --run-cxx-freeres=no "$@" 2>&1 >/dev/null </dev/null |
         sed -n 's/.*in use at exit: \([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\1 \2/p' | tr -d ,)
-    (cd "$WORK" && TRACKER_FORMAT=json with_lib "vg-$name" "$@" >/dev/null 2>&1 </dev/null)
+    (cd "$WORK" && env "${VG_ADDED[@]}" LD_PRELOAD="$PADDED_LIB" TRACKER_OUT="$out" TRACKER_FORMAT=json \
+        "$@" >/dev/null 2>&1 </dev/null)
     ours=$(cat $R/vg-"$name".*.txt 2>/dev/null | sed -n 's/.*"total":{"size":\([0-9]*\),"count":\([0-9]*\).*/\1 \2/p' | tail -n 1)
     if [ -z "$vg" ]; then fail "$name: valgrind ran" "an 'in use at exit' line" "none"; return; fi
     check_eq "$name: live bytes and blocks at exit = valgrind's in use at exit ($vg)" "$vg" "$ours"
 }
 cc -std=c11 -D_GNU_SOURCE -g -O2 -o "$TEST_TMP/leaky_prog" tests/preload/leaky_prog.c
 if command -v valgrind >/dev/null 2>&1; then
+    vg_env
     valgrind_vs_tracker leaky_prog "$TEST_TMP/leaky_prog" 100
     valgrind_vs_tracker sqlite3 sqlite3 :memory: 'create table t(a); insert into t values (1), (2); select sum(a) from t;'
     valgrind_vs_tracker xz xz -c small.txt
+    valgrind_vs_tracker gawk gawk 'BEGIN { for (i = 0; i < 2000; i++) a[i] = i "x"; print length(a) }'
+    export PERL_HASH_SEED=0 # perl's hashes are laid out the same in both runs
+    valgrind_vs_tracker perl perl -e 'my %h; $h{$_} = 1 for 1 .. 100; print "x\n"'
+    unset PERL_HASH_SEED
+    valgrind_vs_tracker git git -C "$WORK/repo" log -1 --format=%H
     valgrind_vs_tracker rdynamic "$H/rdynamic_clash"
     valgrind_vs_tracker cxx-no-threads "$H/threads" 0
 else
