@@ -115,6 +115,9 @@ if command -v valgrind >/dev/null 2>&1; then
     valgrind_vs_tracker perl perl -e 'my %h; $h{$_} = 1 for 1 .. 100; print "x\n"'
     unset PERL_HASH_SEED
     valgrind_vs_tracker git git -C "$WORK/repo" log -1 --format=%H
+    export PYTHONHASHSEED=0 # the same for python's str hashes
+    valgrind_vs_tracker python3 "$PY" -S -c 'import json; print(json.dumps({str(i): i for i in range(100)})[:20])'
+    unset PYTHONHASHSEED
     valgrind_vs_tracker rdynamic "$H/rdynamic_clash"
     valgrind_vs_tracker cxx-no-threads "$H/threads" 0
 else
