@@ -88,6 +88,16 @@ per_op() {
     awk -v a="$t1" -v b="$t3" -v n="$n" -v p="$per" 'BEGIN { printf "%.1f\n", (b - a) / (2 * n * p) * 1e9 }'
 }
 
+# alternate PREFIX MEASURE ARGS...: ROUNDS rounds, each running `MEASURE ARGS... TOOL` for
+# every tool in turn (so drift hits all alike), appending its output to PREFIX.TOOL.
+alternate() {
+    local pfx=$1; shift
+    for t in $TOOLS; do : >"$pfx.$t"; done
+    for _ in $(seq 1 "$ROUNDS"); do
+        for t in $TOOLS; do "$@" "$t" >>"$pfx.$t"; done
+    done
+}
+
 # Counts small enough for the slow tools to finish in seconds.
 count_for() { # TOOL BASE -> BASE scaled down for heaptrack (/8) and valgrind (/60)
     case "$1" in heaptrack) echo $(($2 / 8)) ;; valgrind) echo $(($2 / 60)) ;; *) echo "$2" ;; esac
@@ -149,11 +159,9 @@ say ""
 say "### malloc+free churn, 4096 live blocks, call depth 6 (tests/bench/churn.c): CPU ns per pair"
 say ""
 header "build"
+churn_ns() { per_op "$2" "$(count_for "$2" 6000000)" 1 "$BB/churn_$1" N; } # BUILD TOOL
 for v in fp nofp; do
-    for t in $TOOLS; do : >"$B/churn.$v.$t"; done
-    for _ in $(seq 1 "$ROUNDS"); do
-        for t in $TOOLS; do per_op "$t" "$(count_for "$t" 6000000)" 1 "$BB/churn_$v" N >>"$B/churn.$v.$t"; done
-    done
+    alternate "$B/churn.$v" churn_ns "$v"
     label="frame pointers"; [ $v = nofp ] && label="no frame pointers"
     row "$label" ns "$B/churn.$v"
 done
@@ -163,17 +171,10 @@ say ""
 say "### Real programs: CPU seconds of one run"
 say ""
 header "workload"
-for w in sqlite perl; do
-    for t in $TOOLS; do : >"$B/$w.$t"; done
-    for _ in $(seq 1 "$ROUNDS"); do
-        for t in $TOOLS; do
-            case $w in
-                sqlite) cpu_s "$t" sqlite3 :memory: ".read $B/inserts.sql" >>"$B/$w.$t" ;;
-                perl) cpu_s "$t" perl -ne '$c{$_}++ for split; END { print scalar(keys %c), "\n" }' "$B/words.txt" >>"$B/$w.$t" ;;
-            esac
-        done
-    done
-done
+sqlite_s() { cpu_s "$1" sqlite3 :memory: ".read $B/inserts.sql"; }
+perl_s() { cpu_s "$1" perl -ne '$c{$_}++ for split; END { print scalar(keys %c), "\n" }' "$B/words.txt"; }
+alternate "$B/sqlite" sqlite_s
+alternate "$B/perl" perl_s
 row "sqlite3, 60k inserts + index + query" s "$B/sqlite"
 row "perl word count, 2M words" s "$B/perl"
 
@@ -182,10 +183,8 @@ say ""
 say "### 8 threads allocating on $(nproc) cores (tests/bench/threads.c, 1024 live blocks each, 1/64 freed by another thread): CPU ns per pair"
 say ""
 header "load"
-for t in $TOOLS; do : >"$B/thr.$t"; done
-for _ in $(seq 1 "$ROUNDS"); do
-    for t in $TOOLS; do per_op "$t" "$(count_for "$t" 200000)" 8 "$BB/threads" 8 N >>"$B/thr.$t"; done
-done
+threads_ns() { per_op "$1" "$(count_for "$1" 200000)" 8 "$BB/threads" 8 N; }
+alternate "$B/thr" threads_ns
 row "8 threads" ns "$B/thr"
 say ""
 say "Throughput on a machine of its own is the inverse: plain / ours is the share of plain's"

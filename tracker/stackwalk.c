@@ -191,7 +191,8 @@ typedef struct regs {
  * lock, are remembered; those words lie between the start %rsp and the
  * stack's top, so reading them again is safe.
  */
-#define MEMO_WAYS  32 /* entries per thread, by call site and %rsp */
+#define MEMO_SETS  16 /* per thread, chosen by call site and %rsp ... */
+#define MEMO_WAYS  2  /* ... each with two walks (a helper called from two places at one depth) */
 #define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each */
 
 typedef struct memo {
@@ -205,7 +206,8 @@ typedef struct memo {
     uintptr_t val[MEMO_WORDS]; /* ... and its value */
 } memo;
 
-static TRACKER_TLS memo memos[MEMO_WAYS];
+static TRACKER_TLS memo memos[MEMO_SETS][MEMO_WAYS];
+static TRACKER_TLS uint8_t memo_mru[MEMO_SETS]; /* the way last hit or learned */
 static TRACKER_TLS memo pending; /* this thread's last walk */
 
 /* One call site is often reached from many stacks (a program's own
@@ -213,7 +215,7 @@ static TRACKER_TLS memo pending; /* this thread's last walk */
 static unsigned memo_way(uintptr_t pc, uintptr_t sp)
 {
     uint64_t h = (pc ^ (sp >> 3)) * 0x9e3779b97f4a7c15ULL;
-    return (unsigned)(h >> 40) & (MEMO_WAYS - 1);
+    return (unsigned)(h >> 40) & (MEMO_SETS - 1);
 }
 
 /* Note a stack word the walk depends on in the pending memo. */
@@ -235,20 +237,27 @@ static uintptr_t read_word(uintptr_t at)
     return v;
 }
 
-int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
+/* Does m answer a walk starting at fp? */
+static int memo_fits(const memo *m, const uintptr_t *fp)
 {
-    const uintptr_t *fp = hook_frame;
-    uintptr_t pc0 = fp[1], sp0 = (uintptr_t)(fp + 2);
-    const memo *m = &memos[memo_way(pc0, sp0)];
-    if (!m->ok || m->pc0 != pc0 || m->sp0 != sp0 || (m->bp_used && m->bp0 != fp[0]) ||
+    uintptr_t sp0 = (uintptr_t)(fp + 2);
+    if (!m->ok || m->pc0 != fp[1] || m->sp0 != sp0 || (m->bp_used && m->bp0 != fp[0]) ||
         m->gen != tracker_cfi_generation())
         return 0;
     unsigned n = m->nwords, i = 0;
     for (; i + 1 < n; i += 2) /* two at a time: independent loads */
         if ((*(const uintptr_t *)(sp0 + m->off[i]) ^ m->val[i]) | (*(const uintptr_t *)(sp0 + m->off[i + 1]) ^ m->val[i + 1]))
             return 0;
-    if (i < n && *(const uintptr_t *)(sp0 + m->off[i]) != m->val[i]) return 0;
-    *id = m->id;
+    return i >= n || *(const uintptr_t *)(sp0 + m->off[i]) == m->val[i];
+}
+
+int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
+{
+    const uintptr_t *fp = hook_frame;
+    unsigned set = memo_way(fp[1], (uintptr_t)(fp + 2)), w = memo_mru[set];
+    if (!memo_fits(&memos[set][w], fp) && !memo_fits(&memos[set][w ^= 1], fp)) return 0;
+    memo_mru[set] = (uint8_t)w;
+    *id = memos[set][w].id;
     return 1;
 }
 
@@ -256,7 +265,9 @@ void tracker_stackwalk_learn(uint32_t id)
 {
     if (!pending.ok) return;
     pending.id = id;
-    memo *m = &memos[memo_way(pending.pc0, pending.sp0)];
+    unsigned set = memo_way(pending.pc0, pending.sp0), w = memo_mru[set] ^ 1u; /* replace the other way */
+    memo *m = &memos[set][w];
+    memo_mru[set] = (uint8_t)w;
     size_t head = offsetof(memo, off);
     memcpy(m, &pending, head); /* only the words in use */
     memcpy(m->off, pending.off, pending.nwords * sizeof m->off[0]);

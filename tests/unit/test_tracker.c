@@ -1,6 +1,7 @@
 /* test_tracker.c - unit tests of the tracker core, linked with the hooks like the server is. */
 
 #include "tracker.h"
+#include "check.h"
 #include "tracker_internal.h"
 
 #include <malloc.h>
@@ -19,19 +20,6 @@
  * Run from the project root (the tests read this file to find markers).
  */
 
-/* ------------------------------------------------------------------ */
-/* A small test helper (after mimalloc's test/testhelper.h)             */
-/* ------------------------------------------------------------------ */
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) { passed++; fprintf(stderr, "ok - "); }                  \
-        else { failed++; fprintf(stderr, "FAIL - %s:%d: ", __FILE__, __LINE__); } \
-        fprintf(stderr, __VA_ARGS__);                                      \
-        fprintf(stderr, "\n");                                             \
-    } while (0)
 
 static tracker_totals totals(void)
 {

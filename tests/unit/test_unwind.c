@@ -1,6 +1,7 @@
 /* test_unwind.c - the CFI stack walk is never wrong and never faults: coroutines, sigaltstack, signals in libc, dlopen, garbage %rbp, JIT code, the walk memo. */
 
 #include "tracker.h"
+#include "check.h"
 #include "tracker_internal.h"
 
 #include <dlfcn.h>
@@ -31,15 +32,6 @@
  * Output on stderr (unbuffered: printing does not allocate).
  */
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) { passed++; fprintf(stderr, "ok - "); }                  \
-        else { failed++; fprintf(stderr, "FAIL - %s:%d: ", __FILE__, __LINE__); } \
-        fprintf(stderr, __VA_ARGS__);                                      \
-        fprintf(stderr, "\n");                                             \
-    } while (0)
 
 #define NCHAIN(c) ((int)(sizeof c / sizeof c[0]))
 #define BARRIER() __asm__ volatile("" ::: "memory") /* no tail calls */
