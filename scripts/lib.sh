@@ -263,10 +263,20 @@ ab_cost() {
         -v n="$n" 'BEGIN { printf "%s %.1f\n", r, c / hz / n * 1e6 }'
 }
 
-# onoff_row LABEL OFF_FILE ON_FILE: a markdown row "| LABEL | req/s off | on | on/off |
-# CPU us/req off | on | on/off |" from the medians of two files of ab_cost lines.
-onoff_row() {
-    awk -v l="$1" -v a="$(cut -d' ' -f1 "$2" | median)" -v b="$(cut -d' ' -f1 "$3" | median)" \
-        -v c="$(cut -d' ' -f2 "$2" | median)" -v d="$(cut -d' ' -f2 "$3" | median)" \
-        'BEGIN { printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, b / a, c, d, (c > 0 ? d / c : 0) }'
+# onoff_rows RUN: for `ab -c 1` and `ab -c 8 -k`, ROUNDS (3) interleaved pairs of
+# `RUN off ABARGS` and `RUN on ABARGS` (each prints an ab_cost line, so drift
+# hits both alike); per load, a markdown row of their medians:
+# "| ab ABARGS | req/s off | on | on/off | CPU us/req off | on | on/off |".
+onoff_rows() {
+    local load off="$LAB_TMP/onoff.off" on="$LAB_TMP/onoff.on"
+    for load in "-c 1" "-c 8 -k"; do
+        : >"$on"; : >"$off"
+        for _ in $(seq 1 "${ROUNDS:-3}"); do
+            "$1" off "$load" >>"$off"
+            "$1" on "$load" >>"$on"
+        done
+        awk -v l="ab $load" -v a="$(cut -d' ' -f1 "$off" | median)" -v b="$(cut -d' ' -f1 "$on" | median)" \
+            -v c="$(cut -d' ' -f2 "$off" | median)" -v d="$(cut -d' ' -f2 "$on" | median)" \
+            'BEGIN { printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, b / a, c, d, (c > 0 ? d / c : 0) }'
+    done
 }

@@ -32,14 +32,7 @@ echo "# tracker benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, N=$N, $R
 echo | tee -a "$OUT"
 echo "| load | req/s off | req/s on | on/off | CPU us/req off | CPU us/req on | CPU on/off |" | tee -a "$OUT"
 echo "|---|---|---|---|---|---|---|" | tee -a "$OUT"
-for load in "-c 1" "-c 8 -k"; do
-    : >"$LAB_TMP/on"; : >"$LAB_TMP/off"
-    for _ in $(seq 1 "$ROUNDS"); do # interleaved, so drift hits both alike
-        one_run off "$load" >>"$LAB_TMP/off"
-        one_run on "$load" >>"$LAB_TMP/on"
-    done
-    onoff_row "ab $load" "$LAB_TMP/off" "$LAB_TMP/on" | tee -a "$OUT"
-done
+onoff_rows one_run | tee -a "$OUT"
 
 # Instructions per request under callgrind: deterministic, whatever else the
 # machine is doing (req/s on 2 shared cores drift +-30% between runs).

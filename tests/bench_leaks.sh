@@ -34,14 +34,7 @@ one_run() {
     echo "| load, --fixed | req/s history off | req/s on (500 ms) | on/off | CPU us/req off | on | on/off |"
     echo "|---|---|---|---|---|---|---|"
 } | tee -a "$OUT"
-for load in "-c 1" "-c 8 -k"; do
-    : >"$LAB_TMP/on"; : >"$LAB_TMP/off"
-    for _ in $(seq 1 "$ROUNDS"); do # interleaved, so drift hits both alike
-        one_run off "$load" >>"$LAB_TMP/off"
-        one_run on "$load" >>"$LAB_TMP/on"
-    done
-    onoff_row "ab $load" "$LAB_TMP/off" "$LAB_TMP/on" | tee -a "$OUT"
-done
+onoff_rows one_run | tee -a "$OUT"
 
 make -s build/tools/bench_history >/dev/null
 {
