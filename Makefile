@@ -73,6 +73,8 @@ build/obj/$(1)/server/dashboard.o: $$(DASHBOARD_ASSETS)
 endef
 $(foreach v,$(VARIANTS),$(eval $(call variant_rule,$(v))))
 -include $(shell find build/obj -name '*.d' 2>/dev/null)
+# Objects made through a chain of pattern rules are kept, not deleted as intermediates.
+.SECONDARY:
 
 # other_object OBJECT,SOURCE,XFLAGS: OBJECT compiled from SOURCE with XFLAGS
 # (one source built twice in one variant, e.g. a test with and without frame pointers).
@@ -184,7 +186,6 @@ build/obj/O2/tests/bench/fp/%.o: tests/bench/%.c | build/deps-ok
 	$(COMPILE)
 build/obj/O2/tests/bench/nofp/%.o: tests/bench/%.c | build/deps-ok
 	$(COMPILE)
-.PRECIOUS: build/obj/O2/tests/bench/fp/%.o build/obj/O2/tests/bench/nofp/%.o
 build/bench/churn_%: build/obj/O2/tests/bench/%/churn.o | build/bench
 	$(LINK)
 build/bench/unwind_cost_%: build/obj/O2/tests/bench/%/unwind_cost.o $(call objs,O2,$(TRACKED_SRC)) | build/bench
