@@ -137,6 +137,14 @@ site_seen() {
     case " $MARKED " in *" $1 "*) return 0 ;; esac
     grep -qF -- "$1" "$2"
 }
+# stale_sites DOC OUTFILE: the file:line tokens of DOC that OUTFILE does not show (nor a marker).
+stale_sites() {
+    local bad="" tok site
+    while IFS=$'\t' read -r tok site; do
+        site_seen "$site" "$2" || bad="$bad $tok"
+    done < <(repo_sites "$1")
+    echo "${bad# }"
+}
 
 # ---- one line per block: did it run to the end, does it print what the doc says?
 for b in "$BLOCKS"/*.sh; do
@@ -180,11 +188,8 @@ for b in "$BLOCKS"/*.sh; do
     [ -f "$BLOCKS/$nn.text" ] || continue
 
     # -- the text blocks after it, against its real output
-    bad=""
-    while IFS=$'\t' read -r tok site; do
-        site_seen "$site" "$out" || bad="$bad $tok"
-    done < <(repo_sites "$BLOCKS/$nn.text")
-    check_eq "block $nn: every file:line of its pasted output is in the real output" "" "${bad# }"
+    check_eq "block $nn: every file:line of its pasted output is in the real output" "" \
+        "$(stale_sites "$BLOCKS/$nn.text" "$out")"
     bad=""
     while IFS= read -r l; do
         [ -f "${l%%:*}" ] || continue            # a site of the repository only
@@ -214,11 +219,8 @@ done
 
 # ---- the rest of the docs: no file:line that this run did not print (or a marker)
 for d in $DOCS; do
-    bad=""
-    while IFS=$'\t' read -r tok site; do
-        site_seen "$site" "$TEST_TMP/all.out" || bad="$bad $tok"
-    done < <(repo_sites "$d")
-    check_eq "$d: every file:line it names is printed by this run or carries a marker" "" "${bad# }"
+    check_eq "$d: every file:line it names is printed by this run or carries a marker" "" \
+        "$(stale_sites "$d" "$TEST_TMP/all.out")"
     missing=""
     for img in $(grep -oE '!\[[^]]*\]\([^)]+\)' "$d" | sed 's/.*](\(.*\))/\1/'); do
         [ -f "$(dirname "$d")/$img" ] || missing="$missing $img"
