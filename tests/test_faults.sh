@@ -115,8 +115,10 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 # A build package missing: plain `make` installs nothing; it stops with one line
 # naming the package and `make deps` (-W: run the check again, as after an edit of deps.sh).
+# Run as a user's top-level make: under `make test` the inherited MAKELEVEL
+# would make it print "make[2]: ***" lines a user never sees.
 rc=0
-DEPS_EXTRA=leaklab-no-such-package PATH="$FAKE:$PATH" make -s -W scripts/deps.sh build/deps-ok \
+DEPS_EXTRA=leaklab-no-such-package PATH="$FAKE:$PATH" env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make -s -W scripts/deps.sh build/deps-ok \
     >"$TEST_TMP/make.out" 2>"$TEST_TMP/make.err" </dev/null || rc=$?
 check "make with a build package missing: stops (exit status $rc)" test "$rc" -ne 0
 check_eq "... with one line naming it and make deps" \
