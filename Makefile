@@ -38,12 +38,15 @@ NOHOOKS_SRC  = $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c
 
 # ---------------------------------------------------------------- build variants
 # Each variant: build/obj/NAME/<path>.o, compiled by CC_NAME (default $(CC)) with FLAGS_NAME.
-VARIANTS   = O2 O0 pic asan fuzz
+VARIANTS   = O2 O0 pic asan fuzz vg
 FLAGS_O2   = $(BASEFLAGS) -O2
 FLAGS_O0   = $(BASEFLAGS) -O0
 # pic: bin/libtracker.so, every symbol hidden but its exports (tracker/libtracker.map).
 FLAGS_pic  = $(BASEFLAGS) -O2 -fPIC -ftls-model=initial-exec -fvisibility=hidden
 FLAGS_asan = $(BASEFLAGS) -O1 -fsanitize=address,undefined
+# vg: for valgrind's drd and helgrind, the spinlocks and lock-free tables
+# annotated (tracker/vg_annotate.h; needs valgrind's headers, package valgrind).
+FLAGS_vg   = $(BASEFLAGS) -O2 -DTRACKER_VALGRIND
 # libFuzzer + ASan + UBSan with clang. -gdwarf-aranges: clang omits
 # .debug_aranges by default, and without it libdw names no file:line.
 CC_fuzz    = $(FUZZ_CC)
@@ -201,8 +204,8 @@ build/tools/%: build/obj/O2/tests/tools/%.o | build/tools
 # The unit test with fewer rounds and no pvalloc, for valgrind's helgrind and
 # drd (ThreadSanitizer cannot run it: TSan owns malloc, and a program that
 # defines malloc itself crashes TSan at start-up).
-$(eval $(call other_object,build/obj/O2/tests/unit/test_tracker_quick.o,tests/unit/test_tracker.c,-Itracker -mno-red-zone -DTEST_QUICK))
-build/tools/test_tracker_quick: $(call objs,O2,tests/unit/test_tracker_quick.c $(TRACKED_SRC)) | build/tools
+$(eval $(call other_object,build/obj/vg/tests/unit/test_tracker_quick.o,tests/unit/test_tracker.c,-Itracker -mno-red-zone -DTEST_QUICK))
+build/tools/test_tracker_quick: $(call objs,vg,tests/unit/test_tracker_quick.c $(TRACKED_SRC)) | build/tools
 	$(LINK) $(TRACKER_LIBS)
 
 # Programs of the host-transparency test (tests/test_host.sh builds them with

@@ -104,6 +104,7 @@ static void table_put_unlocked(rule_table *t, uint64_t key, uint64_t rule)
     uint32_t i = tracker_cfi_home(key, t->mask);
     while (atomic_load_explicit(&t->slot[i].key, memory_order_relaxed)) i = (i + 1) & t->mask;
     atomic_store_explicit(&t->slot[i].rule, rule, memory_order_relaxed);
+    VG_PUBLISH(&tracker_cfi_rules);
     atomic_store_explicit(&t->slot[i].key, key, memory_order_release);
     t->count++;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vg_annotate.h"
+
 /*
  * A rule is one 64-bit word, how to go from a frame at code address a
  * (a return address minus one, or an exact interrupted pc) to its caller:
@@ -73,7 +75,10 @@ static inline uint64_t tracker_cfi_cached(uintptr_t a)
     if (!t) return CFI_NONE;
     for (uint32_t i = tracker_cfi_home(a, t->mask);; i = (i + 1) & t->mask) {
         uint64_t k = atomic_load_explicit(&t->slot[i].key, memory_order_acquire);
-        if (k == a) return atomic_load_explicit(&t->slot[i].rule, memory_order_relaxed);
+        if (k == a) {
+            VG_SEEN(&tracker_cfi_rules);
+            return atomic_load_explicit(&t->slot[i].rule, memory_order_relaxed);
+        }
         if (k == 0) return CFI_NONE;
     }
 }

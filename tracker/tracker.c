@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "vg_annotate.h"
 #include "cfi.h"
 
 #include <errno.h>
@@ -190,10 +191,12 @@ static __attribute__((noinline)) void shard_lock_wait(shard *sh)
 static inline __attribute__((always_inline)) void shard_lock(shard *sh)
 {
     if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire)) shard_lock_wait(sh);
+    VG_LOCK_ACQUIRED(&sh->lock);
 }
 
 static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
 {
+    VG_LOCK_RELEASED(&sh->lock);
     atomic_store_explicit(&sh->lock, 0, memory_order_release);
 }
 
@@ -265,6 +268,7 @@ void tracker_init(void)
         int sites_ok = sites != NULL;
         for (unsigned i = 0; i < NSHARDS; i++) {
             tables.shards[i].sites = sites ? sites + i : NULL;
+            VG_LOCK_CREATE(&tables.shards[i].lock);
         }
         tables.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
         tables.arena = bk_map(ARENA_RESERVE, 1);
@@ -319,6 +323,7 @@ static uint32_t intern_find(intern_table *t, uint64_t h, const uintptr_t *f, int
     for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
         uint32_t v = atomic_load_explicit(&t->slot[i], memory_order_acquire);
         if (v == 0) return 0;
+        VG_SEEN(&tables.itab);
         if (stack_equal(tables.stacks[v - 1], h, f, n)) return v;
     }
 }
@@ -327,6 +332,7 @@ static void intern_put_unlocked(intern_table *t, uint64_t h, uint32_t v)
 {
     uint32_t i = (uint32_t)h & t->mask;
     while (atomic_load_explicit(&t->slot[i], memory_order_relaxed)) i = (i + 1) & t->mask;
+    VG_PUBLISH(&tables.itab);
     atomic_store_explicit(&t->slot[i], v, memory_order_release);
 }
 
