@@ -7,6 +7,8 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,12 +70,35 @@ static Dwfl_Callbacks callbacks = {
 
 /* ---- libdw session ---- */
 
+/* One loaded object, at the load bias the loader gives (dlpi_addr). */
+static int report_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    Dwfl *dwfl = arg;
+    const char *name = info->dlpi_name;
+    char exe[PATH_MAX];
+    if (!name || !*name) { /* the main program */
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0) return 0;
+        exe[n] = '\0';
+        name = exe;
+    }
+    if (access(name, R_OK) != 0) return 0; /* the vDSO, or a file gone since: no names from it */
+    dwfl_report_elf(dwfl, name, name, -1, info->dlpi_addr, true); /* NULL: this object stays unnamed */
+    return 0;
+}
+
+/* The modules come from the loader's own list, not from /proc/self/maps
+ * (dwfl_linux_proc_report): that one takes the lowest mapping of a file as
+ * its start, and any other mapping of the same file -- the unwinder's libdw
+ * maps each module's ELF to read its CFI, a program may map a library to
+ * read it -- then shifts the module's base, so every name in a library
+ * dlopen'ed after such a mapping came out wrong. */
 static int report_modules_unlocked(void)
 {
     dwfl_report_begin_add(symbols.dwfl);
-    int rc = dwfl_linux_proc_report(symbols.dwfl, getpid());
-    dwfl_report_end(symbols.dwfl, NULL, NULL);
-    return rc;
+    dl_iterate_phdr(report_object, symbols.dwfl);
+    return dwfl_report_end(symbols.dwfl, NULL, NULL);
 }
 
 static int open_dwfl_unlocked(void)
