@@ -517,21 +517,21 @@ static int shard_grow_unlocked(shard *sh)
 
 /* Delete slot i, shifting later members of its probe run back
  * (no tombstones, so probes stay short). */
-static void shard_delete_unlocked(shard *sh, uint32_t i)
+static inline __attribute__((always_inline)) void shard_delete_unlocked(shard *sh, uint32_t i)
 {
-    uint32_t j = i;
+    block_slot *slots = sh->slots;
+    uint32_t mask = sh->mask, j = i;
     for (;;) {
-        j = (j + 1) & sh->mask;
-        uint64_t k = slot_key(&sh->slots[j]);
+        j = (j + 1) & mask;
+        uint64_t k = slot_key(&slots[j]);
         if (!k) break;
-        uint32_t home = key_hash(k) & sh->mask;
-        /* Leave slot j where it is if its home lies cyclically in (i, j]. */
-        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-        if (stays) continue;
-        sh->slots[i] = sh->slots[j];
+        /* Leave slot j where it is if its home lies cyclically in (i, j]:
+         * its distance from home is less than its distance from i. */
+        if (((j - key_hash(k)) & mask) < ((j - i) & mask)) continue;
+        slots[i] = slots[j];
         i = j;
     }
-    memset(&sh->slots[i], 0, sizeof(block_slot));
+    memset(&slots[i], 0, sizeof(block_slot));
     sh->count--;
 }
 
@@ -635,6 +635,10 @@ void tracker_record_alloc(void *ptr, size_t size, void *frame)
     if (!atomic_load_explicit(&tables.enabled, memory_order_relaxed) ||
         !atomic_load_explicit(&tables.ready, memory_order_acquire))
         return;
+    /* The block's home slot is a likely cache miss: start it now, so it
+     * arrives while the memo check (or the walk) runs. */
+    shard *sh = shard_of(block_key(ptr));
+    if (sh->slots) __builtin_prefetch(&sh->slots[key_hash(block_key(ptr)) & sh->mask], 1);
     uint32_t id;
     if ((!tracker_stackwalk_known(frame, &id) && walk_and_intern(frame, &id) != 0) || blocks_put(ptr, size, id, 1) != 0)
         atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
