@@ -41,9 +41,9 @@
  *    inside the tracker (libdw's allocations at report time) cannot deadlock.
  * Cost (make bench, docs/samples/bench.md, 2 shared cores, 2026-12-01): a
  * malloc+free pair of a churn loop with 4096 live blocks at depth 6 costs
- * ~145 ns, 3.7-3.8x plain glibc's, with or without frame pointers
- * (heaptrack ~24x, valgrind ~50-75x); sqlite3 runs 1.06-1.3x and perl 1.5x
- * slower (heaptrack 5.6x and 7.1x). The memo answers 99.97% of their walks;
+ * ~130 ns, 3.5-3.9x plain glibc's, with or without frame pointers
+ * (heaptrack ~24x, valgrind ~50-85x); sqlite3 runs 1.44x and perl 1.67x
+ * slower (heaptrack 6.3x and 7.6x). The memo answers 99.97% of their walks;
  * the rest is this file's table work (two shard locks, two probes, the
  * delete, the totals).
  */
