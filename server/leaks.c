@@ -78,8 +78,25 @@ static void classify(const double *x, const double *t, const double *y, size_t n
     s->flat_requests = (uint64_t)(x[n - 1] - x[f]);
     s->flat_s = t[n - 1] - t[f];
 
+    /* Growth in steps: a rise after a stretch of >= LEAKS_PLATEAU_MIN_REQUESTS
+     * requests served without one, never a fall. A bounded cache fills and
+     * stays; a buffer enlarged again and again (realloc doubling) looks like
+     * a plateau between its steps, and the second step says it is not one. */
+    int steps = 0, rose = 0, fell = 0;
+    size_t flat_from = 0; /* the sample after the last rise */
+    for (size_t i = 1; i < n; i++) {
+        double d = y[i] - y[i - 1];
+        if (d < -tol) fell = 1;
+        if (d <= tol) continue;
+        if (rose && x[i - 1] - x[flat_from] >= LEAKS_PLATEAU_MIN_REQUESTS) steps++;
+        rose = 1;
+        flat_from = i;
+    }
+
     double grew = dmax(peak, last) - y[0];
-    if (grew >= LEAKS_MIN_GROWTH && f > 0 && n - f >= 3 && s->per_request &&
+    if ((double)s->growth_bytes >= LEAKS_MIN_GROWTH && s->per_request && slope > 0 && !fell && steps >= 1)
+        s->kind = LEAKS_LEAK; /* grew again after a flat stretch: not bounded by what the window shows */
+    else if (grew >= LEAKS_MIN_GROWTH && f > 0 && n - f >= 3 && s->per_request &&
         s->flat_requests >= LEAKS_PLATEAU_MIN_REQUESTS &&
         (double)s->flat_requests >= LEAKS_PLATEAU_MIN_SHARE * (double)s->window_requests)
         s->kind = LEAKS_PLATEAU;

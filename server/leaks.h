@@ -10,6 +10,10 @@
  * The method (docs/leaks.md has it in full, with its reasons): over the
  * window, for each site with a series, fit live bytes against requests
  * served (least squares) and against time.
+ *   leak     (first) it grew by >= LEAKS_MIN_GROWTH, never fell, and rose
+ *            again after a stretch of >= LEAKS_PLATEAU_MIN_REQUESTS requests
+ *            without a rise: growth in steps (a buffer enlarged again and
+ *            again), which a bounded cache does not show.
  *   plateau  it grew by >= LEAKS_MIN_GROWTH, then stayed within
  *            LEAKS_FLAT_TOL of its last value for at least
  *            LEAKS_PLATEAU_MIN_REQUESTS requests and LEAKS_PLATEAU_MIN_SHARE

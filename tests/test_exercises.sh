@@ -39,6 +39,12 @@ case "$top" in "server/$site: "*) pass "exercise 1: the top growth is $site (the
 case "$top" in *"size="*" (+"[1-9]*"), count=1 (+0),"*) pass "exercise 1: one block, count=1 (+0), whose size grew: $top" ;;
     *) fail "exercise 1: one block whose size grew" "size=... (+N...), count=1 (+0)" "$top" ;; esac
 check_range "exercise 1: RSS grew with the load (kB over 8000 requests)" 2000 999999 $(($(rss_kb "$SERVER_PID") - rss0))
+# The buffer doubles: between two enlargements it is as flat as a full cache,
+# and only a rise after a flat stretch tells them apart (docs/leaks.md).
+load 8000 / >/dev/null; sleep 1
+got=$(curl -s --max-time 10 "$(url /leaks)" | grep -F " server/$site " | head -n 1)
+case "$got" in leak*) pass "exercise 1: GET /leaks calls the doubling buffer a leak, not a plateau: $got" ;;
+    *) fail "exercise 1: GET /leaks calls the doubling buffer a leak" "leak server/$site ..." "$got" ;; esac
 stop_server
 
 # ---------------------------------------------------------------- 2: a leak through asprintf
