@@ -198,7 +198,7 @@ int rss_explain(rss_parts *p)
     uint64_t in_use = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
     p->tracked_live = tt.live_bytes;
     p->history = hi.memory_bytes;
-    uint64_t known = p->tracked_live + p->history;
+    uint64_t known = p->tracked_live + p->history + tt.heap_bookkeeping_bytes; /* headers: in the heap, counted as bookkeeping */
     p->heap_untracked = in_use > known ? in_use - known : 0; /* counters read a moment apart */
     p->heap_free = mi.fordblks;
     p->heap_top_pad = mi.keepcost;

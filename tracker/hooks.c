@@ -1,11 +1,15 @@
-/* hooks.c - the malloc-family entry points: call glibc's allocator, then tell the tracker (a thin shim). */
+/* hooks.c - the malloc-family entry points: glibc's allocator with a 16-byte record in front of each block, and the tracker told. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 /*
  * A program that defines malloc & co. replaces glibc's for every library
@@ -13,12 +17,30 @@
  * glibc documents under "Replacing malloc". glibc 2.36 has no
  * __malloc_hook, and -Wl,--wrap would miss other libraries' calls, so we
  * define the entry points and forward to the __libc_* functions glibc
- * exports: no dlsym bootstrap needed, and block layout is glibc's own
- * (malloc_usable_size and friends keep working).
+ * exports: no dlsym bootstrap needed.
+ *
+ * The record of a block (its stack id and size) travels with it, in a
+ * 16-byte header in front of what the caller gets, like heap allocators'
+ * own chunk headers (and unlike heaptrack's or valgrind's side tables): a
+ * free finds it in the cache line glibc's free reads next anyway, with no
+ * table to lock, probe or update. Every block from malloc, calloc and
+ * realloc has one, recorded or not (the tracker's own, those made while it
+ * is off), so free never has to guess:
+ *   word 0: a check word, the block's address keyed with a per-process
+ *           random secret (never 0; zeroed by our free);
+ *   word 1: size << 20 | stack id (TRACKER_UNTRACKED: not recorded).
+ * glibc aligns the user pointer to 16 still, and the chunk grows by at
+ * most 16 bytes. Blocks glibc aligns for the caller (memalign,
+ * aligned_alloc, posix_memalign, valloc, pvalloc with an alignment above
+ * 16) have no header: they go to the tracker's address table. A pointer
+ * whose word 0 is not its check word is looked up there, and is otherwise
+ * glibc's own (allocated before us or by __libc_malloc directly): handed
+ * to glibc untouched. Reading 16 bytes in front of any glibc block is
+ * safe: they are its chunk header. malloc_usable_size is ours too: it
+ * answers what the caller may use, without our header.
  *
  * Each hook: call the real allocator; if it succeeded and this thread is
- * not already inside the tracker, record. free records first, then frees:
- * the address cannot be handed out again in between.
+ * not already inside the tracker, record.
  */
 
 extern void *__libc_malloc(size_t size);
@@ -51,38 +73,157 @@ static void hooks_init(void)
     hooks_ready = 1;
 }
 
+/* ---- the header ---- */
+
+typedef struct block_hdr {
+    uint64_t check; /* hdr_check(user pointer) */
+    uint64_t info;  /* size << TRACKER_STACK_BITS | stack id */
+} block_hdr;
+_Static_assert(sizeof(block_hdr) == TRACKER_HEADER_BYTES, "header size");
+#define HDR sizeof(block_hdr)
+
+static _Atomic uint64_t secret;
+
+/* The secret, once per process, before the first block: from the kernel
+ * (the raw syscall: glibc's getrandom is a cancellation point), else from
+ * the clock and ASLR. Racing first callers agree on one value. */
+static __attribute__((noinline)) uint64_t secret_init(void)
+{
+    int e = errno;
+    uint64_t s = 0;
+    if (syscall(SYS_getrandom, &s, sizeof s, 1 /* GRND_NONBLOCK */) != (long)sizeof s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
+    }
+    s |= 1;
+    errno = e;
+    uint64_t zero = 0;
+    if (!atomic_compare_exchange_strong(&secret, &zero, s)) s = zero;
+    return s;
+}
+
+static inline uint64_t hdr_check(const void *user)
+{
+    uint64_t s = atomic_load_explicit(&secret, memory_order_relaxed);
+    if (__builtin_expect(!s, 0)) s = secret_init();
+    return (((uint64_t)(uintptr_t)user ^ s) * 0x9e3779b97f4a7c15ULL) | 1;
+}
+
+/* The header in front of ptr, or NULL when ptr has none. */
+static inline block_hdr *hdr_of(const void *ptr)
+{
+    block_hdr *h = (block_hdr *)ptr - 1;
+    return h->check == hdr_check(ptr) ? h : NULL;
+}
+
+static inline uint32_t hdr_id(const block_hdr *h) { return (uint32_t)(h->info & TRACKER_UNTRACKED); }
+static inline size_t hdr_size(const block_hdr *h) { return (size_t)(h->info >> TRACKER_STACK_BITS); }
+
+/* Fill h's header for a block of size recorded as id; the caller's pointer. */
+static inline void *hdr_set(block_hdr *h, size_t size, uint32_t id)
+{
+    void *user = h + 1;
+    if (id == TRACKER_UNTRACKED) size = 0; /* an unrecorded block's size is never read */
+    h->check = hdr_check(user);
+    h->info = (uint64_t)size << TRACKER_STACK_BITS | id;
+    return user;
+}
+
+/* size + HDR, or 0 (and ENOMEM) when it does not fit a size_t. */
+static inline size_t with_hdr(size_t size)
+{
+    if (__builtin_expect(size > SIZE_MAX - HDR, 0)) { errno = ENOMEM; return 0; }
+    return size + HDR;
+}
+
+/* ---- recording ---- */
+
 /* Every hook holds the recursion guard across the real call too, so a
  * signal handler that interrupts an allocation and allocates itself is
- * forwarded untouched, and finds the guard taken if it calls _exit.
- * Recording never changes errno: a successful call leaves it as glibc did. */
+ * forwarded untouched (its blocks not recorded), and finds the guard taken
+ * if it calls _exit. Recording never changes errno: a successful call
+ * leaves it as glibc did. */
 #define HOOK_BEGIN int g_ = tracker_guard_enter()
 
-/* Record block p (if any) for the caller of this hook, run a deferred
- * report if one is asked, and release the guard. */
-#define HOOK_END(p, size)                                                    \
-    do {                                                                     \
-        if (!g_) break;                                                      \
-        int e_ = errno;                                                      \
-        if (__builtin_expect(!hooks_ready, 0)) hooks_init();                 \
-        if (p) tracker_record_alloc((p), (size), __builtin_frame_address(0)); \
-        if (atomic_load_explicit(&tracker_hooks_pending, memory_order_relaxed) && tracker_hooks_deferred) tracker_hooks_deferred(); \
-        errno = e_;                                                          \
-        tracker_guard_leave();                                               \
-    } while (0)
+/* The stack id of a new block of size (TRACKER_UNTRACKED inside the
+ * tracker), for the code whose frames start at frame. */
+static inline __attribute__((always_inline)) uint32_t hook_record(int g, size_t size, void *frame)
+{
+    if (!g) return TRACKER_UNTRACKED;
+    int e = errno;
+    if (__builtin_expect(!hooks_ready, 0)) hooks_init();
+    uint32_t id = tracker_record_alloc(size, frame);
+    errno = e;
+    return id;
+}
+
+/* Run a deferred report if one is asked, and release the guard. */
+static inline __attribute__((always_inline)) void hook_end(int g)
+{
+    if (!g) return;
+    if (atomic_load_explicit(&tracker_hooks_pending, memory_order_relaxed) && tracker_hooks_deferred) {
+        int e = errno;
+        tracker_hooks_deferred();
+        errno = e;
+    }
+    tracker_guard_leave();
+}
+
+/* A header block from glibc's h (NULL: failed), recorded for frame. */
+static inline __attribute__((always_inline)) void *hdr_block(int g, block_hdr *h, size_t size, void *frame)
+{
+    return h ? hdr_set(h, size, hook_record(g, size, frame)) : NULL;
+}
+#define HDR_BLOCK(h, size, frame) hdr_block(g_, (h), (size), (frame))
+
+/* A block without a header (glibc aligned it): record it in the table. */
+static inline __attribute__((always_inline)) void table_record(int g, void *p, size_t size, void *frame)
+{
+    if (!p) return;
+    uint32_t id = hook_record(g, size, frame);
+    if (id != TRACKER_UNTRACKED && tracker_table_put(p, size, id) != 0) {
+        tracker_record_free(id, size, 0);
+        tracker_count_lost();
+    }
+}
+
+/* Forget the record of ptr, a block about to be freed or moved: its
+ * header's (cleared), or its table entry. Returns its header, or NULL. */
+static inline __attribute__((always_inline)) block_hdr *forget(void *ptr, int g)
+{
+    block_hdr *h = hdr_of(ptr);
+    if (h) {
+        tracker_record_free(hdr_id(h), hdr_size(h), !g);
+        return h;
+    }
+    size_t size;
+    uint32_t id;
+    if (tracker_table_take(ptr, &size, &id)) tracker_record_free(id, size, !g);
+    return NULL;
+}
+
+/* ---- the entry points ---- */
 
 TRACKER_EXPORT void *malloc(size_t size)
 {
     HOOK_BEGIN;
-    void *p = __libc_malloc(size);
-    HOOK_END(p, size);
+    size_t n = with_hdr(size);
+    void *p = n ? HDR_BLOCK((block_hdr *)__libc_malloc(n), size, __builtin_frame_address(0)) : NULL;
+    hook_end(g_);
     return p;
 }
 
-TRACKER_EXPORT void *calloc(size_t n, size_t size)
+TRACKER_EXPORT void *calloc(size_t count, size_t size)
 {
+    size_t bytes, n;
+    if (__builtin_mul_overflow(count, size, &bytes) || !(n = with_hdr(bytes))) {
+        errno = ENOMEM;
+        return NULL;
+    }
     HOOK_BEGIN;
-    void *p = __libc_calloc(n, size);
-    HOOK_END(p, n * size); /* no overflow: calloc succeeded */
+    void *p = HDR_BLOCK((block_hdr *)__libc_calloc(1, n), bytes, __builtin_frame_address(0));
+    hook_end(g_);
     return p;
 }
 
@@ -91,26 +232,63 @@ TRACKER_EXPORT void free(void *ptr)
     if (!ptr) return;
     int saved = errno; /* free must not change errno (POSIX 2024, glibc >= 2.33) */
     HOOK_BEGIN;
-    if (g_) tracker_record_free(ptr, NULL, NULL);
-    __libc_free(ptr);
-    HOOK_END((void *)NULL, 0);
+    block_hdr *h = forget(ptr, g_);
+    if (h) {
+        h->check = 0;
+        __libc_free(h);
+    } else {
+        __libc_free(ptr);
+    }
+    hook_end(g_);
     errno = saved;
 }
 
 TRACKER_EXPORT void *realloc(void *ptr, size_t size)
 {
-    size_t old_size = 0;
-    uint32_t old_id = 0;
-    int had = 0;
-    HOOK_BEGIN;
-    if (g_ && ptr) had = tracker_record_free(ptr, &old_size, &old_id);
-    void *p = __libc_realloc(ptr, size);
-    if (g_ && !p && had && size != 0) { /* failed (size 0 means glibc freed it): the old block is still live */
-        int e = errno;
-        tracker_record_restore(ptr, old_size, old_id);
-        errno = e;
+    void *frame = __builtin_frame_address(0);
+    if (!ptr) {
+        size_t n = with_hdr(size);
+        HOOK_BEGIN;
+        void *p = n ? HDR_BLOCK((block_hdr *)__libc_malloc(n), size, frame) : NULL;
+        hook_end(g_);
+        return p;
     }
-    HOOK_END(p, size);
+    if (size == 0) { /* glibc 2.36: frees the block, returns NULL */
+        free(ptr);
+        return NULL;
+    }
+    HOOK_BEGIN;
+    void *p = NULL;
+    block_hdr *h = hdr_of(ptr);
+    if (h) {
+        size_t n = with_hdr(size);
+        uint32_t old_id = hdr_id(h);
+        size_t old_size = hdr_size(h);
+        uint64_t check = h->check;
+        h->check = 0; /* if the block moves, its old place must not look like a block */
+        block_hdr *nh = n ? __libc_realloc(h, n) : NULL;
+        if (nh) {
+            tracker_record_free(old_id, old_size, !g_);
+            p = hdr_set(nh, size, hook_record(g_, size, frame));
+        } else {
+            h->check = check; /* failed: the old block is untouched, and still ours */
+        }
+    } else {
+        /* A table block (or glibc's own): it stays without a header. */
+        size_t old_size;
+        uint32_t old_id;
+        int had = tracker_table_take(ptr, &old_size, &old_id);
+        p = __libc_realloc(ptr, size);
+        if (had && !p && tracker_table_put(ptr, old_size, old_id) != 0) { /* still live: put it back */
+            tracker_record_free(old_id, old_size, !g_);
+            tracker_count_lost();
+        }
+        if (had && p) {
+            tracker_record_free(old_id, old_size, !g_);
+            table_record(g_, p, size, frame);
+        }
+    }
+    hook_end(g_);
     return p;
 }
 
@@ -125,20 +303,32 @@ TRACKER_EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
 
 /* __libc_memalign is glibc's memalign (a non-power-of-two alignment is
  * rounded up, > SIZE_MAX/2+1 is EINVAL), and in 2.36 aligned_alloc is the
- * same function (no alignment check of its own). */
+ * same function (no alignment check of its own). Up to 16, glibc's
+ * memalign is its malloc: so is ours, with a header. */
+static inline __attribute__((always_inline)) void *aligned(int g_, size_t align, size_t size, void *frame)
+{
+    if (align <= 16) {
+        size_t n = with_hdr(size);
+        return n ? HDR_BLOCK((block_hdr *)__libc_malloc(n), size, frame) : NULL;
+    }
+    void *p = __libc_memalign(align, size);
+    table_record(g_, p, size, frame);
+    return p;
+}
+
 TRACKER_EXPORT void *memalign(size_t align, size_t size)
 {
     HOOK_BEGIN;
-    void *p = __libc_memalign(align, size);
-    HOOK_END(p, size);
+    void *p = aligned(g_, align, size, __builtin_frame_address(0));
+    hook_end(g_);
     return p;
 }
 
 TRACKER_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
     HOOK_BEGIN;
-    void *p = __libc_memalign(align, size);
-    HOOK_END(p, size);
+    void *p = aligned(g_, align, size, __builtin_frame_address(0));
+    hook_end(g_);
     return p;
 }
 
@@ -149,8 +339,8 @@ TRACKER_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     if (align == 0 || align % sizeof(void *) != 0 || ((align / sizeof(void *)) & (align / sizeof(void *) - 1)) != 0)
         return EINVAL;
     HOOK_BEGIN;
-    void *p = __libc_memalign(align, size);
-    HOOK_END(p, size);
+    void *p = aligned(g_, align, size, __builtin_frame_address(0));
+    hook_end(g_);
     if (!p) return ENOMEM;
     *out = p;
     return 0;
@@ -160,7 +350,8 @@ TRACKER_EXPORT void *valloc(size_t size)
 {
     HOOK_BEGIN;
     void *p = __libc_valloc(size);
-    HOOK_END(p, size);
+    table_record(g_, p, size, __builtin_frame_address(0));
+    hook_end(g_);
     return p;
 }
 
@@ -168,6 +359,43 @@ TRACKER_EXPORT void *pvalloc(size_t size)
 {
     HOOK_BEGIN;
     void *p = __libc_pvalloc(size);
-    HOOK_END(p, size);
+    table_record(g_, p, size, __builtin_frame_address(0));
+    hook_end(g_);
     return p;
+}
+
+/* glibc's malloc_usable_size, found once (dlsym allocates: under the guard). */
+static size_t (*_Atomic libc_usable)(void *);
+
+TRACKER_EXPORT size_t malloc_usable_size(void *ptr)
+{
+    if (!ptr) return 0;
+    size_t (*f)(void *) = atomic_load_explicit(&libc_usable, memory_order_acquire);
+    if (!f) {
+        int g = tracker_guard_enter();
+        f = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+        if (g) tracker_guard_leave();
+        if (!f) return 0;
+        atomic_store_explicit(&libc_usable, f, memory_order_release);
+    }
+    block_hdr *h = hdr_of(ptr);
+    return h ? f(h) - HDR : f(ptr);
+}
+
+int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
+{
+    size_t sz;
+    uint32_t id;
+    if (!ptr) return 0;
+    const block_hdr *h = hdr_of(ptr);
+    if (h) {
+        id = hdr_id(h);
+        sz = hdr_size(h);
+        if (id == TRACKER_UNTRACKED) return 0;
+    } else if (!tracker_table_find(ptr, &sz, &id)) {
+        return 0;
+    }
+    if (size) *size = sz;
+    if (stack_id) *stack_id = id;
+    return 1;
 }

@@ -23,40 +23,43 @@
  *    the last stack walked from the same call site and %rsp, reused when
  *    every stack word that walk read is unchanged (no walk, no hash, no
  *    intern lookup).
- *  - Live blocks live in a sharded open-addressing table keyed by address:
- *    12 bytes a slot (address >> 4, 20-bit stack id, 32-bit size). The shard
- *    follows the address's 64 MiB region (glibc's per-thread arenas), so a
- *    thread mostly works in shards of its own; shard locks are spinlocks
- *    (one exchange to take, a plain store to release).
- *  - Each shard also keeps live bytes and count per stack id, updated under
- *    the shard's lock with plain stores: no atomic read-modify-write. The
- *    rows are laid out [stack][shard]: a stack's 32 rows share one page. A
- *    snapshot sums the shards' rows: its cost follows the number of stacks
- *    (x 32 shards), never the number of blocks. The same row also counts
- *    bytes and blocks ever allocated (pprof's alloc_space/alloc_objects),
- *    two more plain stores in the cache line the live totals already hold.
+ *  - A block's record (stack id, size) travels with the block: hooks.c puts
+ *    it in a 16-byte header in front of the block, so a free finds it in the
+ *    cache line glibc's free reads anyway. No table is looked up, locked or
+ *    updated per block. Only blocks glibc aligned for the caller (memalign &
+ *    co., rare) are recorded in a sharded address table instead (below).
+ *  - Live bytes and count per stack are kept in rows, one per thread slot:
+ *    a thread takes one of 15 slots at its first allocation and gives it
+ *    back at exit (a pthread key's destructor), and updates its own rows
+ *    with plain stores: no lock, no atomic read-modify-write. Threads
+ *    beyond 15, and frees nested in a hook (a signal handler), use slot 0
+ *    with atomic adds. A free on another thread than the allocation takes
+ *    the block out of the freeing thread's row (a row may go below zero;
+ *    the sum over the rows is right). The rows are laid out [stack][slot], a
+ *    cache line each (no false sharing between threads): a snapshot sums a
+ *    stack's 16 lines, so its cost follows the number of stacks, never the
+ *    number of blocks. The same row counts bytes and blocks ever allocated
+ *    (pprof's alloc_space/alloc_objects).
  *  - All tables come from mmap, never from malloc: the tracker cannot
  *    recurse into the allocator it watches, and cannot be counted by it.
  *  - No lock is held while calling malloc/free, so a hook that runs
  *    inside the tracker (libdw's allocations at report time) cannot deadlock.
- * Cost (make bench, docs/samples/bench.md, 2 shared cores, 2026-12-01): a
- * malloc+free pair of a churn loop with 4096 live blocks at depth 6 costs
- * ~130 ns, 3.5-3.9x plain glibc's, with or without frame pointers
- * (heaptrack ~24x, valgrind ~50-85x); sqlite3 runs 1.44x and perl 1.67x
- * slower (heaptrack 6.3x and 7.6x). The memo answers 99.97% of their walks;
- * the rest is this file's table work (two shard locks, two probes, the
- * delete, the totals).
+ * Cost (make bench, docs/samples/bench.md, 2 shared cores): see the README's
+ * figures; what is left per malloc+free pair is the hooks' own work (guard,
+ * errno, the header), the memo's check of the stack words and the row's
+ * four stores.
  */
 
 /* ------------------------------------------------------------------ */
 /* Limits                                                               */
 /* ------------------------------------------------------------------ */
 
-#define STACK_ID_BITS   20
-#define MAX_STACKS      (1u << STACK_ID_BITS)   /* ids fit a block slot */
+#define MAX_STACKS      TRACKER_UNTRACKED       /* ids 0..MAX_STACKS-1 fit a header and a table slot */
 #define ARENA_RESERVE   (256u << 20)            /* virtual, touched as used */
 #define INTERN_MIN      4096u                   /* first intern table, slots */
-#define NSHARDS         32u                     /* block table shards */
+#define NSHARDS         32u                     /* address table shards */
+#define NSLOTS          16u                     /* rows per stack: slot 0 shared, 1..15 one thread each */
+#define SLOT_SHARED     NSLOTS                  /* t_slot of a thread that uses slot 0 */
 #define SHARD_MIN       256u                    /* first shard table, slots */
 #define BIG_MAX         64                      /* live blocks of >= 4 GiB */
 #define SIZE_BIG        UINT32_MAX              /* slot size: look in big[] */
@@ -68,11 +71,14 @@ typedef struct stack_rec {
     uintptr_t frames[];   /* return addresses, innermost first */
 } stack_rec;
 
-/* Written only under the owning shard's lock; read lock-free by snapshots
- * (relaxed atomics: whole 64-bit values, never torn). */
+/* One stack's totals in one slot: written by the slot's thread alone with
+ * plain stores (slot 0: by anyone, with atomic adds); read lock-free by
+ * snapshots (relaxed atomics: whole 64-bit values, never torn). Values
+ * wrap: a slot's live count may go "below zero" (frees of blocks another
+ * slot counted); only the sum over the slots means something. */
 typedef struct site_totals {
-    _Atomic uint64_t size;        /* live bytes from this stack, in this shard */
-    _Atomic uint64_t count;       /* live blocks from this stack, in this shard */
+    _Alignas(64) _Atomic uint64_t size; /* live bytes from this stack, this slot's share */
+    _Atomic uint64_t count;       /* live blocks from this stack, this slot's share */
     _Atomic uint64_t alloc_size;  /* bytes ever allocated from it (since start), never decreases */
     _Atomic uint64_t alloc_count; /* blocks ever allocated from it (since start), never decreases */
 } site_totals;
@@ -84,7 +90,7 @@ typedef struct intern_table {
 
 typedef struct block_slot {
     uint32_t key_lo;   /* low 32 bits of address >> 4; 0/0 = empty */
-    uint32_t hi_stack; /* bits 0-11: high bits of address >> 4; 12-31: stack id */
+    uint32_t hi_stack; /* bits 0-11: high bits of address >> 4; 12-31: stack id (TRACKER_STACK_BITS) */
     uint32_t size;     /* requested size, SIZE_BIG when >= 4 GiB */
 } block_slot;
 
@@ -93,7 +99,6 @@ typedef struct shard {
     block_slot *slots; /* mmap'ed, mask + 1 slots, NULL until first use */
     uint32_t mask;     /* slots - 1 */
     uint32_t count;    /* occupied slots */
-    site_totals *sites;/* this shard's totals of stack id at sites[id * NSHARDS] */
 } shard;
 
 typedef struct big_block {
@@ -114,7 +119,13 @@ static struct {
     char *arena;                       /* stack_rec storage, ARENA_RESERVE */
     size_t arena_used;                 /* bytes, under intern_lock */
 
-    /* live blocks */
+    /* totals: stack id's row of slot i at sites[id * NSLOTS + i] */
+    site_totals *sites;
+    _Atomic uint32_t slots_owned;      /* bit i: slot i taken by a live thread (never bit 0) */
+    pthread_key_t slot_key;            /* its destructor gives a thread's slot back */
+    int slot_key_ok;
+
+    /* blocks without a header: address table */
     shard shards[NSHARDS];
     pthread_mutex_t big_lock;          /* guards big[] */
     big_block big[BIG_MAX];
@@ -131,6 +142,8 @@ static struct {
 
 /* The recursion guard: set while the thread is inside the tracker. */
 TRACKER_TLS int tracker_in_tracker;
+/* This thread's slot: 0 = none yet, 1..NSLOTS-1 its own, SLOT_SHARED = slot 0. */
+static TRACKER_TLS uint8_t t_slot;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -213,6 +226,42 @@ static uint64_t hash_frames(const uintptr_t *frames, int n)
     return h ? h : 1;
 }
 /* ------------------------------------------------------------------ */
+/* Thread slots                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A thread's slot goes back at its exit: the pthread key's destructor runs
+ * after the thread's own code, and the few frees that come later (TLS
+ * destructors of other libraries, glibc's own) use slot 0. */
+static void slot_release(void *v)
+{
+    unsigned s = (unsigned)(uintptr_t)v;
+    t_slot = SLOT_SHARED;
+    if (s >= 1 && s < NSLOTS) atomic_fetch_and(&tables.slots_owned, ~(1u << s));
+}
+
+/* Take a free slot for this thread (at its first record): the lowest
+ * free bit, or slot 0 for good when all 15 are taken or there is no key.
+ * pthread_setspecific may allocate (a key past the first 32): the caller
+ * holds the recursion guard, so that goes straight to glibc. */
+static __attribute__((noinline)) unsigned slot_claim(void)
+{
+    unsigned s = SLOT_SHARED;
+    uint32_t m = atomic_load(&tables.slots_owned);
+    while (tables.slot_key_ok) {
+        uint32_t avail = ~m & ((1u << NSLOTS) - 2);
+        if (!avail) break;
+        unsigned i = (unsigned)__builtin_ctz(avail);
+        if (atomic_compare_exchange_weak(&tables.slots_owned, &m, m | (1u << i))) {
+            if (pthread_setspecific(tables.slot_key, (void *)(uintptr_t)i) == 0) s = i;
+            else atomic_fetch_and(&tables.slots_owned, ~(1u << i));
+            break;
+        }
+    }
+    t_slot = (uint8_t)s;
+    return s;
+}
+
+/* ------------------------------------------------------------------ */
 /* Init and switches                                                    */
 /* ------------------------------------------------------------------ */
 
@@ -225,7 +274,9 @@ static uint64_t hash_frames(const uintptr_t *frames, int n)
  *      report or by a hook's rule-cache miss, nothing nested in it
  *   3. the symbolizer's cache lock (symbolize.c): taken inside a report
  *   4. intern_lock, 5. the 32 shard locks in index order, 6. big_lock
- *      (shard then big in blocks_put/find; intern is never held with them)
+ *      (shard then big in table_put/find; intern is never held with them)
+ * The slot bitmap has no lock; the child gives back the slots of the
+ * threads that did not follow it. 
  * Not taken: init_lock, held only inside tracker_init, which
  * registers these handlers itself (glibc's atfork lock is held while the
  * handlers run, so taking init_lock here could deadlock with it). */
@@ -249,6 +300,13 @@ static void fork_release(void)
     tracker_baseline_fork_unlock();
 }
 
+static void fork_child(void)
+{
+    fork_release();
+    unsigned s = t_slot;
+    atomic_store(&tables.slots_owned, s >= 1 && s < NSLOTS ? 1u << s : 0u);
+}
+
 static intern_table *intern_table_new(uint32_t slots)
 {
     size_t bytes = sizeof(intern_table) + (size_t)slots * sizeof(uint32_t);
@@ -264,21 +322,19 @@ void tracker_init(void)
     if (atomic_load(&tables.ready)) return;
     pthread_mutex_lock(&tables.init_lock);
     if (!atomic_load(&tables.ready)) {
-        /* One array, [stack id][shard]: a stack's 32 rows share 16 cache
-         * lines and one page (fewer TLB entries in the hot path, one
-         * stride for the snapshot's sum). Reserved, touched as used. */
-        site_totals *sites = bk_map((size_t)MAX_STACKS * NSHARDS * sizeof(site_totals), 1);
-        int sites_ok = sites != NULL;
-        for (unsigned i = 0; i < NSHARDS; i++) {
-            tables.shards[i].sites = sites ? sites + i : NULL;
-            VG_LOCK_CREATE(&tables.shards[i].lock);
-        }
+        /* One array, [stack id][slot]: a stack's 16 rows share one page
+         * (fewer TLB entries, one stride for the snapshot's sum), each row
+         * its own cache line. Reserved, touched as used. */
+        tables.sites = bk_map((size_t)MAX_STACKS * NSLOTS * sizeof(site_totals), 1);
+        int sites_ok = tables.sites != NULL;
+        for (unsigned i = 0; i < NSHARDS; i++) VG_LOCK_CREATE(&tables.shards[i].lock);
         tables.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
         tables.arena = bk_map(ARENA_RESERVE, 1);
         intern_table *t = intern_table_new(INTERN_MIN);
         if (tables.stacks && sites_ok && tables.arena && t) {
             atomic_store(&tables.itab, t);
-            pthread_atfork(fork_prepare, fork_release, fork_release);
+            pthread_atfork(fork_prepare, fork_release, fork_child);
+            tables.slot_key_ok = pthread_key_create(&tables.slot_key, slot_release) == 0;
             tracker_stackwalk_init();
             if (!getenv("TRACKER_OFF")) atomic_store(&tables.enabled, 1);
             atomic_store(&tables.ready, 1);
@@ -391,45 +447,67 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
     return tables.stacks[stack_id]->frames;
 }
 
-/* Add (sign 1) or take back (sign -1) one block of size from stack id in
- * shard sh. Caller holds sh->lock: a load and a store, no locked instruction. */
-static inline __attribute__((always_inline)) void site_move_unlocked(shard *sh, uint32_t id, uint64_t size, int sign)
+/* Count one new block of size from stack id in this thread's row (plain
+ * stores: only this thread writes it), or in slot 0 with atomic adds. */
+static inline __attribute__((always_inline)) void row_alloc(uint32_t id, uint64_t size)
 {
-    site_totals *st = &sh->sites[(size_t)id * NSHARDS];
+    unsigned slot = t_slot;
+    if (__builtin_expect(slot == 0, 0)) slot = slot_claim();
+    site_totals *st = &tables.sites[(size_t)id * NSLOTS + (slot & (NSLOTS - 1))];
+    if (__builtin_expect(slot == SLOT_SHARED, 0)) {
+        atomic_fetch_add_explicit(&st->size, size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->count, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->alloc_size, size, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->alloc_count, 1, memory_order_relaxed);
+        return;
+    }
     uint64_t sz = atomic_load_explicit(&st->size, memory_order_relaxed);
     uint64_t ct = atomic_load_explicit(&st->count, memory_order_relaxed);
-    atomic_store_explicit(&st->size, sign > 0 ? sz + size : sz - size, memory_order_relaxed);
-    atomic_store_explicit(&st->count, sign > 0 ? ct + 1 : ct - 1, memory_order_relaxed);
+    uint64_t asz = atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
+    uint64_t act = atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
+    atomic_store_explicit(&st->size, sz + size, memory_order_relaxed);
+    atomic_store_explicit(&st->count, ct + 1, memory_order_relaxed);
+    atomic_store_explicit(&st->alloc_size, asz + size, memory_order_relaxed);
+    atomic_store_explicit(&st->alloc_count, act + 1, memory_order_relaxed);
 }
 
-/* Count one new block of size from stack id in the cumulative totals of
- * shard sh (not for a block put back after a failed realloc). Caller holds
- * sh->lock. */
-static void site_count_alloc_unlocked(shard *sh, uint32_t id, uint64_t size)
+/* Take one block of size from stack id out of the live totals: this
+ * thread's row, or slot 0 (atomic) when nested or without a slot. */
+static inline __attribute__((always_inline)) void row_free(uint32_t id, uint64_t size, int nested)
 {
-    site_totals *st = &sh->sites[(size_t)id * NSHARDS];
-    uint64_t sz = atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
-    uint64_t ct = atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
-    atomic_store_explicit(&st->alloc_size, sz + size, memory_order_relaxed);
-    atomic_store_explicit(&st->alloc_count, ct + 1, memory_order_relaxed);
+    unsigned slot = nested ? SLOT_SHARED : t_slot;
+    if (__builtin_expect(slot == 0, 0)) slot = slot_claim();
+    site_totals *st = &tables.sites[(size_t)id * NSLOTS + (slot & (NSLOTS - 1))];
+    if (__builtin_expect(slot == SLOT_SHARED, 0)) {
+        atomic_fetch_sub_explicit(&st->size, size, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&st->count, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t sz = atomic_load_explicit(&st->size, memory_order_relaxed);
+    uint64_t ct = atomic_load_explicit(&st->count, memory_order_relaxed);
+    atomic_store_explicit(&st->size, sz - size, memory_order_relaxed);
+    atomic_store_explicit(&st->count, ct - 1, memory_order_relaxed);
 }
 
-/* Live and cumulative totals of stack id, summed over the shards, into
- * row (all fields but stack_id). */
+/* Live and cumulative totals of stack id, summed over the slots, into
+ * row (all fields but stack_id). The rows are read a moment apart while
+ * threads run: a block counted in one slot and freed in another may be
+ * seen freed only, so a sum below zero is shown as zero. */
 static void site_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
-    for (unsigned i = 0; i < NSHARDS; i++) {
-        const site_totals *st = &tables.shards[i].sites[(size_t)id * NSHARDS];
-        row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
-        row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
-        row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
-        row->alloc_count += atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
+    const site_totals *st = &tables.sites[(size_t)id * NSLOTS];
+    for (unsigned i = 0; i < NSLOTS; i++) {
+        row->size += atomic_load_explicit(&st[i].size, memory_order_relaxed);
+        row->count += atomic_load_explicit(&st[i].count, memory_order_relaxed);
+        row->alloc_bytes += atomic_load_explicit(&st[i].alloc_size, memory_order_relaxed);
+        row->alloc_count += atomic_load_explicit(&st[i].alloc_count, memory_order_relaxed);
     }
+    if ((int64_t)row->size < 0 || (int64_t)row->count < 0) row->size = row->count = 0;
 }
 
 /* ------------------------------------------------------------------ */
-/* Live blocks: sharded open addressing, linear probing                 */
+/* Blocks without a header: sharded open addressing, linear probing    */
 /* ------------------------------------------------------------------ */
 
 static inline uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 4; }
@@ -539,7 +617,7 @@ static inline __attribute__((always_inline)) void shard_delete_unlocked(shard *s
 }
 
 /* Find block p: returns 1 with its exact size and stack id, 0 if absent.
- * take: also remove it and take its totals back from its site. */
+ * take: also remove it. */
 static inline __attribute__((always_inline)) int blocks_find(const void *p, int take, uint64_t *size, uint32_t *id)
 {
     uint64_t k = block_key(p);
@@ -552,10 +630,7 @@ static inline __attribute__((always_inline)) int blocks_find(const void *p, int 
         *size = s->size;
         *id = slot_stack(s);
         if (*size == SIZE_BIG) *size = big_get((uintptr_t)p, take); /* lock order: shard, then big */
-        if (take) {
-            shard_delete_unlocked(sh, (uint32_t)i);
-            site_move_unlocked(sh, *id, *size, -1);
-        }
+        if (take) shard_delete_unlocked(sh, (uint32_t)i);
         found = 1;
     }
     shard_unlock(sh);
@@ -563,10 +638,8 @@ static inline __attribute__((always_inline)) int blocks_find(const void *p, int 
 }
 
 /* Insert p. A stale record at the same address (a free we never saw) is
- * replaced and its totals taken back. fresh: a new allocation, also counted
- * in the cumulative totals (0: a block put back). Returns -1 when out of
- * bookkeeping. */
-static inline __attribute__((always_inline)) int blocks_put(const void *p, uint64_t size, uint32_t id, int fresh)
+ * replaced and its totals taken back. Returns -1 when out of bookkeeping. */
+static int blocks_put(const void *p, uint64_t size, uint32_t id)
 {
     uint64_t k = block_key(p);
     if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
@@ -584,7 +657,7 @@ static inline __attribute__((always_inline)) int blocks_put(const void *p, uint6
             uint32_t old_id = slot_stack(s);
             shard_delete_unlocked(sh, i);
             if (old_size == SIZE_BIG) old_size = big_get((uintptr_t)p, 1);
-            site_move_unlocked(sh, old_id, old_size, -1);
+            row_free(old_id, old_size, 1);
         } else {
             j = i;
         }
@@ -612,8 +685,6 @@ static inline __attribute__((always_inline)) int blocks_put(const void *p, uint6
     sh->slots[j].hi_stack = (uint32_t)(k >> 32) | (id << 12);
     sh->slots[j].size = size >= SIZE_BIG ? SIZE_BIG : (uint32_t)size;
     sh->count++;
-    site_move_unlocked(sh, id, size, 1);
-    if (fresh) site_count_alloc_unlocked(sh, id, size);
     shard_unlock(sh);
     return 0;
 }
@@ -633,49 +704,49 @@ static __attribute__((noinline)) int walk_and_intern(void *frame, uint32_t *id)
     return 0;
 }
 
-void tracker_record_alloc(void *ptr, size_t size, void *frame)
+void tracker_count_lost(void)
+{
+    atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
+}
+
+uint32_t tracker_record_alloc(size_t size, void *frame)
 {
     if (!atomic_load_explicit(&tables.enabled, memory_order_relaxed) ||
         !atomic_load_explicit(&tables.ready, memory_order_acquire))
-        return;
-    /* The block's home slot is a likely cache miss: start it now, so it
-     * arrives while the memo check (or the walk) runs. */
-    shard *sh = shard_of(block_key(ptr));
-    if (sh->slots) __builtin_prefetch(&sh->slots[key_hash(block_key(ptr)) & sh->mask], 1);
+        return TRACKER_UNTRACKED;
     uint32_t id;
-    if ((!tracker_stackwalk_known(frame, &id) && walk_and_intern(frame, &id) != 0) || blocks_put(ptr, size, id, 1) != 0)
-        atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
+    if (size > TRACKER_SIZE_MAX || (!tracker_stackwalk_known(frame, &id) && walk_and_intern(frame, &id) != 0)) {
+        tracker_count_lost();
+        return TRACKER_UNTRACKED;
+    }
+    row_alloc(id, size);
+    return id;
 }
 
-int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id)
+void tracker_record_free(uint32_t id, size_t size, int nested)
 {
-    if (!ptr || !atomic_load_explicit(&tables.ready, memory_order_acquire)) return 0;
-    /* Two misses a free cannot avoid, started together: the block's home
-     * slot here, and the chunk header glibc's free reads next. */
-    shard *sh = shard_of(block_key(ptr));
-    if (sh->slots) __builtin_prefetch(&sh->slots[key_hash(block_key(ptr)) & sh->mask]);
-    __builtin_prefetch((const char *)ptr - sizeof(size_t));
+    if (id < MAX_STACKS) row_free(id, size, nested);
+}
+
+int tracker_table_put(const void *ptr, size_t size, uint32_t id)
+{
+    if (!atomic_load_explicit(&tables.ready, memory_order_acquire)) return -1;
+    return blocks_put(ptr, size, id);
+}
+
+int tracker_table_take(const void *ptr, size_t *size, uint32_t *id)
+{
     uint64_t sz;
-    uint32_t id;
-    if (!blocks_find(ptr, 1, &sz, &id)) return 0;
-    if (size) *size = (size_t)sz;
-    if (stack_id) *stack_id = id;
+    if (!ptr || !atomic_load_explicit(&tables.ready, memory_order_acquire) || !blocks_find(ptr, 1, &sz, id)) return 0;
+    *size = (size_t)sz;
     return 1;
 }
 
-void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id)
-{
-    if (blocks_put(ptr, size, stack_id, 0) != 0)
-        atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
-}
-
-int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
+int tracker_table_find(const void *ptr, size_t *size, uint32_t *id)
 {
     uint64_t sz;
-    uint32_t id;
-    if (!ptr || !atomic_load(&tables.ready) || !blocks_find(ptr, 0, &sz, &id)) return 0;
-    if (size) *size = (size_t)sz;
-    if (stack_id) *stack_id = id;
+    if (!ptr || !atomic_load_explicit(&tables.ready, memory_order_acquire) || !blocks_find(ptr, 0, &sz, id)) return 0;
+    *size = (size_t)sz;
     return 1;
 }
 
@@ -701,11 +772,16 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
     }
     out->stacks = n;
     out->lost_records = atomic_load(&tables.lost);
+    /* Recorded blocks not in the address table carry a header (hooks.c). */
+    uint64_t in_table = 0;
+    for (unsigned i = 0; i < NSHARDS; i++) in_table += __atomic_load_n(&tables.shards[i].count, __ATOMIC_RELAXED);
+    out->heap_bookkeeping_bytes = out->live_blocks > in_table ? (out->live_blocks - in_table) * TRACKER_HEADER_BYTES : 0;
     pthread_mutex_lock(&tables.intern_lock);
     size_t arena = tables.arena_used;
     pthread_mutex_unlock(&tables.intern_lock);
     out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena + tracker_cfi_bytes() +
-                             (uint64_t)n * (sizeof(stack_rec *) + NSHARDS * sizeof(site_totals));
+                             (uint64_t)n * (sizeof(stack_rec *) + NSLOTS * sizeof(site_totals)) +
+                             out->heap_bookkeeping_bytes;
 }
 
 void tracker_get_totals(tracker_totals *out)

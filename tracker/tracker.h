@@ -31,7 +31,8 @@ typedef struct tracker_totals {
     uint64_t live_blocks;       /* number of live tracked blocks */
     uint64_t stacks;            /* distinct call stacks interned so far */
     uint64_t lost_records;      /* blocks not recorded: bookkeeping had no memory */
-    uint64_t bookkeeping_bytes; /* memory the tracker's own tables occupy */
+    uint64_t bookkeeping_bytes; /* memory the tracker's own tables occupy, heap_bookkeeping_bytes included */
+    uint64_t heap_bookkeeping_bytes; /* the part inside malloc's heap: the blocks' headers (hooks.c) */
 } tracker_totals;
 
 /* 1 when hooks are linked in (tracker/hooks.c), 0 in builds without them. */

@@ -15,17 +15,39 @@ void tracker_init(void);
 
 /* ---- tracker.c, hot path: called by the hooks only (guarded against recursion) ---- */
 
-/* Record block ptr of size bytes, allocated by the code whose frame chain
- * starts at frame (the hook's __builtin_frame_address(0)). */
-void tracker_record_alloc(void *ptr, size_t size, void *frame);
+/* A block's record is its stack id and size, kept by the hooks with the
+ * block (hooks.c: a 16-byte header, or the address table below for blocks
+ * glibc aligned). TRACKER_UNTRACKED: not recorded (tracker off, inside the
+ * tracker, or no bookkeeping memory: then counted as lost). Sizes above
+ * TRACKER_SIZE_MAX (16 TiB) cannot be kept in a header and are not recorded. */
+#define TRACKER_STACK_BITS 20
+#define TRACKER_UNTRACKED  ((1u << TRACKER_STACK_BITS) - 1)
+#define TRACKER_SIZE_MAX   ((1ULL << (64 - TRACKER_STACK_BITS)) - 1)
+#define TRACKER_HEADER_BYTES 16 /* hooks.c's header: a check word, then size << 20 | stack id */
 
-/* Forget block ptr before the real free. Returns 1 and, when the out
- * pointers are not NULL, the block's size and stack id if it was tracked;
- * returns 0 (and changes nothing) for unknown pointers. */
-int tracker_record_free(void *ptr, size_t *size, uint32_t *stack_id);
+/* Record a new block of size bytes allocated by the code whose frame
+ * chain starts at frame (the hook's __builtin_frame_address(0)): its
+ * stack id (or TRACKER_UNTRACKED), already added to the live and
+ * cumulative totals. */
+uint32_t tracker_record_alloc(size_t size, void *frame);
 
-/* Put back a record taken by tracker_record_free (a realloc that failed). */
-void tracker_record_restore(void *ptr, size_t size, uint32_t stack_id);
+/* Take a recorded block of size bytes from stack id out of the live
+ * totals (id TRACKER_UNTRACKED: nothing to do). nested: the caller holds
+ * no recursion guard of its own (a signal handler interrupted a hook, or
+ * the tracker frees a block it did not allocate): the totals are then
+ * changed with atomic adds, never with this thread's plain stores. */
+void tracker_record_free(uint32_t id, size_t size, int nested);
+
+/* The address table, for blocks without a header (memalign & co.).
+ * put: 0, or -1 when out of bookkeeping (the caller takes the block back
+ * out of the totals and counts it lost). take: 1 with its record, removed;
+ * 0 when absent. find: the same without removing. None changes totals. */
+int tracker_table_put(const void *ptr, size_t size, uint32_t id);
+int tracker_table_take(const void *ptr, size_t *size, uint32_t *id);
+int tracker_table_find(const void *ptr, size_t *size, uint32_t *id);
+
+/* Count a block that could not be recorded. */
+void tracker_count_lost(void);
 
 /* Thread-local recursion guard shared with the hooks: while it is set, the
  * calling thread's allocations are not recorded (the tracker's own, libdw's). */
@@ -38,9 +60,10 @@ static inline int tracker_guard_enter(void) /* returns 0 if already inside (do n
 }
 static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
 
-/* ---- tracker.c, for the tracker's own tests ---- */
+/* ---- for the tracker's own tests ---- */
 
-/* Look up a live block: its size and stack id. Returns 0 if not tracked. */
+/* hooks.c: look up a live block (never a freed one: its memory is read):
+ * its size and stack id. Returns 0 if not tracked. */
 int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
 
 /* Make the next n bookkeeping allocations (table growth, stack storage)

@@ -4,6 +4,7 @@
 #include "check.h"
 #include "tracker_internal.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -131,11 +132,9 @@ static void expect_tracked(const char *what, void *p, size_t size)
     tracker_totals before = totals();
     int found = tracker_lookup(p, &got, &id);
     CHECK(p && found && got == size, "%s is counted (found=%d, size %zu, want %zu)", what, found, got, size);
-    volatile uintptr_t addr = (uintptr_t)p; /* compared after free, never dereferenced */
     free(p);
     tracker_totals after = totals();
-    CHECK(!tracker_lookup((void *)addr, NULL, NULL) && after.live_blocks + 1 == before.live_blocks &&
-              after.live_bytes + size == before.live_bytes,
+    CHECK(after.live_blocks + 1 == before.live_blocks && after.live_bytes + size == before.live_bytes,
           "%s is forgotten by free", what);
 }
 
@@ -432,19 +431,146 @@ static void test_bookkeeping_oom(void)
     tracker_totals before = totals();
     tracker_debug_fail_bookkeeping(1000000);
     int all = 1;
+    /* Headers need no bookkeeping memory: every block is still recorded. */
     for (int i = 0; i < N; i++) if (!(p[i] = malloc(32))) all = 0;
-    tracker_debug_fail_bookkeeping(0);
     tracker_totals mid = totals();
     CHECK(all, "every malloc succeeds while the tracker's bookkeeping has no memory");
-    CHECK(mid.lost_records > before.lost_records, "the records it could not keep are counted as lost (%llu)",
+    CHECK(mid.lost_records == before.lost_records && mid.live_blocks - before.live_blocks == N,
+          "blocks with a header are all recorded (%llu of %d, %llu lost)",
+          (unsigned long long)(mid.live_blocks - before.live_blocks), N,
           (unsigned long long)(mid.lost_records - before.lost_records));
-    CHECK(mid.live_blocks - before.live_blocks + (mid.lost_records - before.lost_records) == N,
+    for (int i = 0; i < N; i++) free(p[i]);
+    /* Aligned blocks need the address table, which cannot grow now. */
+    for (int i = 0; i < N; i++) if (posix_memalign(&p[i], 64, 32) != 0) { p[i] = NULL; all = 0; }
+    tracker_debug_fail_bookkeeping(0);
+    tracker_totals aligned = totals();
+    CHECK(all, "every posix_memalign succeeds while the tracker's bookkeeping has no memory");
+    CHECK(aligned.lost_records > before.lost_records, "the aligned blocks it could not keep are counted as lost (%llu)",
+          (unsigned long long)(aligned.lost_records - before.lost_records));
+    CHECK(aligned.live_blocks - before.live_blocks + (aligned.lost_records - before.lost_records) == N,
           "tracked + lost = allocations (%llu + %llu = %d)",
-          (unsigned long long)(mid.live_blocks - before.live_blocks),
-          (unsigned long long)(mid.lost_records - before.lost_records), N);
+          (unsigned long long)(aligned.live_blocks - before.live_blocks),
+          (unsigned long long)(aligned.lost_records - before.lost_records), N);
     for (int i = 0; i < N; i++) free(p[i]);
     tracker_totals after = totals();
-    CHECK(after.live_blocks == before.live_blocks, "freeing untracked blocks is harmless");
+    CHECK(after.live_blocks == before.live_blocks && after.live_bytes == before.live_bytes,
+          "freeing untracked blocks is harmless");
+}
+
+/* ---- the header in front of each block (hooks.c) ---- */
+
+extern void *__libc_malloc(size_t size);
+extern void *__libc_memalign(size_t align, size_t size);
+
+static void test_headers(void)
+{
+    tracker_totals before = totals();
+    /* glibc's own blocks (no header, not in the table) pass through. */
+    void *g = __libc_malloc(40), *ga = __libc_memalign(64, 40);
+    memset(g, 0x5a, 40);
+    CHECK(g && !tracker_lookup(g, NULL, NULL) && malloc_usable_size(g) >= 40, "a block from glibc itself is not ours");
+    g = realloc(g, 5000);
+    CHECK(g && ((unsigned char *)g)[39] == 0x5a && !tracker_lookup(g, NULL, NULL),
+          "realloc of glibc's own block keeps its bytes and stays untracked");
+    free(g);
+    free(ga);
+    tracker_totals t = totals();
+    CHECK(t.live_blocks == before.live_blocks && t.live_bytes == before.live_bytes,
+          "freeing glibc's own blocks changes no totals");
+
+    /* The caller may use all of malloc_usable_size: the next block's record survives. */
+    int ok = 1;
+    for (size_t n = 1; n <= 600; n += 7) {
+        char *a = malloc(n), *b = malloc(n);
+        size_t u = malloc_usable_size(a), sz = 0;
+        if (!a || !b || u < n || u > n + 32) ok = 0;
+        else memset(a, 0xff, u);
+        if (!tracker_lookup(b, &sz, NULL) || sz != n) ok = 0;
+        free(a);
+        free(b);
+    }
+    CHECK(ok, "malloc_usable_size is the caller's, and filling it spares the next block's header");
+
+    /* An aligned block moved by realloc stays recorded, at its new size. */
+    void *al = aligned_alloc(256, 100);
+    size_t sz = 0;
+    CHECK(al && ((uintptr_t)al & 255) == 0 && tracker_lookup(al, &sz, NULL) && sz == 100, "aligned_alloc(256) is recorded");
+    memset(al, 7, 100);
+    al = realloc(al, 100000);
+    sz = 0;
+    CHECK(al && ((unsigned char *)al)[99] == 7 && tracker_lookup(al, &sz, NULL) && sz == 100000,
+          "realloc of an aligned block: recorded at its new size (%zu)", sz);
+    free(al);
+
+    /* Sizes no header can hold fail like glibc's (volatile: the compiler
+     * would warn about sizes it can see are impossible). */
+    static volatile size_t too_big = SIZE_MAX - 8, half = SIZE_MAX / 2;
+    errno = 0;
+    void *huge = malloc(too_big);
+    CHECK(!huge && errno == ENOMEM, "malloc(SIZE_MAX - 8): NULL and ENOMEM");
+    errno = 0;
+    huge = calloc(half, 3);
+    CHECK(!huge && errno == ENOMEM, "calloc overflow: NULL and ENOMEM");
+    char *volatile r = malloc(10);
+    strcpy(r, "keep");
+    errno = 0;
+    huge = realloc(r, too_big + 4);
+    CHECK(!huge && errno == ENOMEM && tracker_lookup(r, &sz, NULL) && sz == 10 && strcmp(r, "keep") == 0,
+          "a failed realloc keeps the block and its record");
+    free(r);
+    t = totals();
+    CHECK(t.live_blocks == before.live_blocks && t.live_bytes == before.live_bytes, "nothing left after the header tests");
+}
+
+/* ---- thread slots: more threads than slots, frees on other threads ---- */
+
+enum { SLOT_THREADS = 40, SLOT_BLOCKS = 500 };
+static void *handed[SLOT_THREADS][SLOT_BLOCKS];
+static pthread_barrier_t all_alive;
+static int use_barrier;
+
+static void *slot_worker(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    if (use_barrier) pthread_barrier_wait(&all_alive); /* all 40 alive before any allocates */
+    for (int i = 0; i < SLOT_BLOCKS; i++) handed[t][i] = malloc(16 + (size_t)t);
+    return NULL;
+}
+
+static void test_slots(void)
+{
+    tracker_totals before = totals();
+    pthread_t th[SLOT_THREADS];
+    /* 40 at once: 15 get a slot of their own, the rest share slot 0. */
+    pthread_barrier_init(&all_alive, NULL, SLOT_THREADS);
+    use_barrier = 1;
+    for (int i = 0; i < SLOT_THREADS; i++) pthread_create(&th[i], NULL, slot_worker, (void *)(intptr_t)i);
+    for (int i = 0; i < SLOT_THREADS; i++) pthread_join(th[i], NULL);
+    use_barrier = 0;
+    pthread_barrier_destroy(&all_alive);
+    tracker_totals mid = totals();
+    uint64_t want = 0;
+    for (int t = 0; t < SLOT_THREADS; t++) want += (uint64_t)(16 + t) * SLOT_BLOCKS;
+    CHECK(mid.live_blocks - before.live_blocks == SLOT_THREADS * SLOT_BLOCKS && mid.live_bytes - before.live_bytes == want,
+          "%d threads at once: every block counted (%llu blocks)", SLOT_THREADS,
+          (unsigned long long)(mid.live_blocks - before.live_blocks));
+    /* 200 threads one after the other (their slots given back at exit);
+     * this thread frees what they allocated. */
+    int ok = 1;
+    for (int r = 0; r < 200 && ok; r++) {
+        int k = r % SLOT_THREADS;
+        for (int i = 0; i < SLOT_BLOCKS; i++) free(handed[k][i]);
+        pthread_t one;
+        if (pthread_create(&one, NULL, slot_worker, (void *)(intptr_t)k) != 0) ok = 0;
+        else pthread_join(one, NULL);
+    }
+    for (int t = 0; t < SLOT_THREADS; t++)
+        for (int i = 0; i < SLOT_BLOCKS; i++) free(handed[t][i]);
+    tracker_totals after = totals();
+    CHECK(ok && after.live_blocks == before.live_blocks && after.live_bytes == before.live_bytes &&
+              after.lost_records == before.lost_records,
+          "200 short-lived threads, blocks freed on another thread: totals back to %llu blocks",
+          (unsigned long long)before.live_blocks);
 }
 
 /* ---- fork while other threads allocate ---- */
@@ -503,6 +629,8 @@ int main(void)
     test_threads();
     test_no_frame_pointer_code();
     test_bookkeeping_oom();
+    test_headers();
+    test_slots();
     test_fork();
     test_disabled();
     fprintf(stderr, "%d passed, %d failed\n", passed, failed);
