@@ -207,7 +207,7 @@ check "... and its report is not empty: it names its own kept block" \
 
 exports=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sort | tr '\n' ' ')
 check_eq "exports: only the malloc family and _exit/_Exit (nm -D)" \
-    "_Exit _exit aligned_alloc calloc free malloc memalign posix_memalign pvalloc realloc reallocarray valloc " "$exports"
+    "_Exit _exit aligned_alloc calloc free malloc malloc_usable_size memalign posix_memalign pvalloc realloc reallocarray valloc " "$exports"
 
 api0=$("$H/api_check")
 check_eq "malloc API: every edge case (posix_memalign(0), aligned_alloc, realloc(p, 0), overflow, errno) as glibc" \

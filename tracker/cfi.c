@@ -93,6 +93,7 @@ static rule_table *table_new(uint32_t slots)
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return NULL;
     rule_table *t = p;
+    VG_ATOMIC_RANGE(t->slot, (size_t)slots * sizeof(rule_slot));
     t->mask = slots - 1;
     t->bytes = bytes;
     atomic_fetch_add(&C.bytes, bytes);

@@ -312,6 +312,7 @@ static intern_table *intern_table_new(uint32_t slots)
     size_t bytes = sizeof(intern_table) + (size_t)slots * sizeof(uint32_t);
     intern_table *t = bk_map(bytes, 0);
     if (!t) return NULL;
+    VG_ATOMIC_RANGE(t->slot, (size_t)slots * sizeof(uint32_t));
     t->mask = slots - 1;
     atomic_fetch_add(&tables.table_bytes, bytes);
     return t;
@@ -327,7 +328,11 @@ void tracker_init(void)
          * its own cache line. Reserved, touched as used. */
         tables.sites = bk_map((size_t)MAX_STACKS * NSLOTS * sizeof(site_totals), 1);
         int sites_ok = tables.sites != NULL;
-        for (unsigned i = 0; i < NSHARDS; i++) VG_LOCK_CREATE(&tables.shards[i].lock);
+        for (unsigned i = 0; i < NSHARDS; i++) {
+            VG_LOCK_CREATE(&tables.shards[i].lock);
+            VG_ATOMIC_RANGE(&tables.shards[i].count, sizeof tables.shards[i].count); /* also read by collect() */
+        }
+        VG_ATOMIC_RANGE(&tables.slots_owned, sizeof tables.slots_owned);
         tables.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
         tables.arena = bk_map(ARENA_RESERVE, 1);
         intern_table *t = intern_table_new(INTERN_MIN);
@@ -422,6 +427,7 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
     s->nframes = (uint32_t)n;
     memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
     tables.stacks[nst] = s;
+    VG_ATOMIC_RANGE(&tables.sites[(size_t)nst * NSLOTS], NSLOTS * sizeof(site_totals));
     atomic_store(&tables.nstacks, nst + 1);
     intern_put_unlocked(t, h, nst + 1);
     *id = nst;
