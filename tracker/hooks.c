@@ -147,15 +147,19 @@ static inline size_t with_hdr(size_t size)
 #define HOOK_BEGIN int g_ = tracker_guard_enter()
 
 /* The stack id of a new block of size (TRACKER_UNTRACKED inside the
- * tracker), for the code whose frames start at frame. */
+ * tracker), for the code whose frames start at frame. The tracker keeps
+ * errno itself, on the slow paths that can change it (a walk, a new
+ * thread's slot, the address table's growth): the common path makes no
+ * call that could. */
 static inline __attribute__((always_inline)) uint32_t hook_record(int g, size_t size, void *frame)
 {
     if (!g) return TRACKER_UNTRACKED;
-    int e = errno;
-    if (__builtin_expect(!hooks_ready, 0)) hooks_init();
-    uint32_t id = tracker_record_alloc(size, frame);
-    errno = e;
-    return id;
+    if (__builtin_expect(!hooks_ready, 0)) {
+        int e = errno;
+        hooks_init();
+        errno = e;
+    }
+    return tracker_record_alloc(size, frame);
 }
 
 /* Run a deferred report if one is asked, and release the guard. */
@@ -227,10 +231,11 @@ TRACKER_EXPORT void *calloc(size_t count, size_t size)
     return p;
 }
 
+/* free must not change errno (POSIX 2024): glibc's free keeps it (since
+ * 2.33), and so do forget() and hook_end(). */
 TRACKER_EXPORT void free(void *ptr)
 {
     if (!ptr) return;
-    int saved = errno; /* free must not change errno (POSIX 2024, glibc >= 2.33) */
     HOOK_BEGIN;
     block_hdr *h = forget(ptr, g_);
     if (h) {
@@ -240,7 +245,6 @@ TRACKER_EXPORT void free(void *ptr)
         __libc_free(ptr);
     }
     hook_end(g_);
-    errno = saved;
 }
 
 TRACKER_EXPORT void *realloc(void *ptr, size_t size)

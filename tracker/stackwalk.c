@@ -252,17 +252,16 @@ static uintptr_t read_word(uintptr_t at)
 }
 
 /* Does m answer a walk starting at fp? */
-static int memo_fits(const memo *m, const uintptr_t *fp)
+static inline __attribute__((always_inline)) int memo_fits(const memo *m, const uintptr_t *fp)
 {
     uintptr_t sp0 = (uintptr_t)(fp + 2);
     if (!m->ok || m->pc0 != fp[1] || m->sp0 != sp0 || (m->bp_used && m->bp0 != fp[0]) ||
         m->gen != tracker_cfi_generation())
         return 0;
-    unsigned n = m->nwords, i = 0;
-    for (; i + 1 < n; i += 2) /* two at a time: independent loads */
-        if ((*(const uintptr_t *)(sp0 + m->off[i]) ^ m->val[i]) | (*(const uintptr_t *)(sp0 + m->off[i + 1]) ^ m->val[i + 1]))
-            return 0;
-    return i >= n || *(const uintptr_t *)(sp0 + m->off[i]) == m->val[i];
+    /* Independent loads, one branch: a mismatch is rare (the tag matched). */
+    uintptr_t diff = 0;
+    for (unsigned i = 0, n = m->nwords; i < n; i++) diff |= *(const uintptr_t *)(sp0 + m->off[i]) ^ m->val[i];
+    return diff == 0;
 }
 
 /* The tag of a walk start in memo_tag: never 0 (0 marks an empty way). */

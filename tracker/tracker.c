@@ -245,6 +245,7 @@ static void slot_release(void *v)
  * holds the recursion guard, so that goes straight to glibc. */
 static __attribute__((noinline)) unsigned slot_claim(void)
 {
+    int e = errno;
     unsigned s = SLOT_SHARED;
     uint32_t m = atomic_load(&tables.slots_owned);
     while (tables.slot_key_ok) {
@@ -258,6 +259,7 @@ static __attribute__((noinline)) unsigned slot_claim(void)
         }
     }
     t_slot = (uint8_t)s;
+    errno = e;
     return s;
 }
 
@@ -703,11 +705,13 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
  * Out of line, so the common path keeps its registers. */
 static __attribute__((noinline)) int walk_and_intern(void *frame, uint32_t *id)
 {
+    int e = errno; /* an mmap for the intern table may fail */
     uintptr_t frames[TRACKER_MAX_FRAMES];
     int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
-    if (intern(frames, n, id) != 0) return -1;
-    tracker_stackwalk_learn(*id);
-    return 0;
+    int rc = intern(frames, n, id);
+    if (rc == 0) tracker_stackwalk_learn(*id);
+    errno = e;
+    return rc;
 }
 
 void tracker_count_lost(void)
@@ -737,7 +741,10 @@ void tracker_record_free(uint32_t id, size_t size, int nested)
 int tracker_table_put(const void *ptr, size_t size, uint32_t id)
 {
     if (!atomic_load_explicit(&tables.ready, memory_order_acquire)) return -1;
-    return blocks_put(ptr, size, id);
+    int e = errno; /* the table's growth may fail an mmap */
+    int rc = blocks_put(ptr, size, id);
+    errno = e;
+    return rc;
 }
 
 int tracker_table_take(const void *ptr, size_t *size, uint32_t *id)
