@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "symtab.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -251,35 +252,13 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
     return n;
 }
 
-/* Leading underscores of a symbol name, plus 8 for a local symbol: lower is
- * the name a program calls. */
-static int alias_rank(const char *name, const GElf_Sym *sym)
-{
-    int r = GELF_ST_BIND(sym->st_info) == STB_LOCAL ? 8 : 0;
-    while (*name == '_') { name++; r++; }
-    return r;
-}
-
 /* The symbol-table name of the function holding addr, for modules without
- * DWARF. Of the aliases at the same address (glibc's __strdup, __GI___strdup
- * and strdup) the one a program calls: public binding, fewest leading
- * underscores. The scan of the symbol table runs once per address (cached). */
+ * DWARF (symtab.c: of glibc's __strdup, __GI___strdup and strdup, the one a
+ * program calls). Looked up once per address (cached). */
 static const char *symtab_function(Dwfl_Module *mod, Dwarf_Addr addr)
 {
-    GElf_Sym sym;
-    GElf_Off off;
-    const char *best = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    const char *best = tracker_symtab_name(mod, addr);
     if (!best) return NULL;
-    GElf_Addr entry = addr - off;
-    int rank = alias_rank(best, &sym), n = dwfl_module_getsymtab(mod);
-    for (int i = 1; i < n && rank > 0; i++) {
-        GElf_Sym s;
-        GElf_Addr a;
-        const char *name = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
-        if (!name || !*name || a != entry || GELF_ST_TYPE(s.st_info) != GELF_ST_TYPE(sym.st_info)) continue;
-        int r = alias_rank(name, &s);
-        if (r < rank) { best = name; rank = r; }
-    }
     const char *at = strchr(best, '@'); /* a versioned name from a debug file: realpath@@GLIBC_2.3 */
     if (at && (size_t)(at - best) < 256) {
         char plain[256];
@@ -411,6 +390,7 @@ void tracker_symbolize_release(void)
     pthread_mutex_lock(&symbols.lock);
     if (symbols.dwfl) dwfl_end(symbols.dwfl);
     symbols.dwfl = NULL;
+    tracker_symtab_reset(); /* its modules were the session's */
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
 }

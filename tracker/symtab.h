@@ -1,0 +1,19 @@
+/* symtab.h - a module's function symbols sorted by address: the name of the function holding an address in O(log n), where libdw scans the whole table for each address. */
+#ifndef TRACKER_SYMTAB_H
+#define TRACKER_SYMTAB_H
+
+#include <elfutils/libdwfl.h>
+
+/* The symbol-table name of the function holding addr, of its aliases the
+ * one a program calls (public binding, fewest leading underscores), as
+ * libdw spells it (maybe "name@@VERSION"); NULL when no symbol holds it.
+ * From the module's index (built at its first lookup) when a sized
+ * function symbol covers addr there, else from libdw's scan. Call with the
+ * symbolizer's lock held, inside the tracker's recursion guard (the index
+ * is malloc'ed). */
+const char *tracker_symtab_name(Dwfl_Module *mod, Dwarf_Addr addr);
+
+/* Forget every index: their modules go away with the libdw session. */
+void tracker_symtab_reset(void);
+
+#endif
