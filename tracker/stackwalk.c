@@ -191,19 +191,14 @@ typedef struct regs {
  * lock, are remembered; those words lie between the start %rsp and the
  * stack's top, so reading them again is safe.
  */
-/* One set of 32 ways: sqlite3 allocates everything through one wrapper
- * (one call site) from ~4 callers at the same depth, in turn. 16 sets of 2
- * ways answered 73% of its walks; 4 sets of 8 answered 99.97% or 65%,
- * depending on where ASLR put the stack (two busy call sites in one set
- * evict each other); all 32 in one set: 99.97% in every run. A lookup
+/* One set of 32 ways per thread: sqlite3 allocates everything through one
+ * wrapper (one call site) from ~4 callers at the same depth, in turn. 16
+ * sets of 2 ways answered 73% of its walks; 4 sets of 8 answered 99.97% or
+ * 65%, depending on where ASLR put the stack (two busy call sites in one
+ * set evict each other); all 32 in one set: 99.97% in every run. A lookup
  * checks the way last hit, then the hints below, then scans the 32 tags
  * (4 cache lines). */
-#ifndef MEMO_SETS
-#define MEMO_SETS  1  /* per thread, chosen by call site and %rsp ... */
-#endif
-#ifndef MEMO_WAYS
-#define MEMO_WAYS  32 /* ... each with 32 walks (a helper called from many places at one depth) */
-#endif
+#define MEMO_WAYS  32 /* walks remembered per thread */
 #define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each */
 
 typedef struct memo {
@@ -217,16 +212,9 @@ typedef struct memo {
     uintptr_t val[MEMO_WORDS]; /* ... and its value */
 } memo;
 
-static TRACKER_TLS memo memos[MEMO_SETS][MEMO_WAYS];
-static TRACKER_TLS uint8_t memo_mru[MEMO_SETS]; /* the way last hit or learned */
-static TRACKER_TLS uint8_t memo_next[MEMO_SETS]; /* the way to replace next */
-/* Each way's start (memo_tag_of its pc0, sp0), side by side: a lookup reads
- * one cache line per set to find the ways worth checking. */
-static TRACKER_TLS uintptr_t memo_tag[MEMO_SETS][MEMO_WAYS];
-static TRACKER_TLS memo pending; /* this thread's last walk */
-/* Where to look after the way last hit, by 10 bits of a hash: memo_hint,
- * the way last learned or hit for a start; memo_hint2, the way for a start
- * and the first HINT_WORDS stack words its walk read (the callers' return
+/* Where to look after the way last hit, by 10 bits of a hash: hint, the
+ * way last learned or hit for a start; hint2, the way for a start and the
+ * first HINT_WORDS stack words its walk read (the callers' return
  * addresses). sqlite3 reaches one call site at one depth from ~4 callers
  * in turn: those walks share a start and differ only from the 4th to 6th
  * word on, and the scan of the 32 ways (checking each with that start)
@@ -236,16 +224,19 @@ static TRACKER_TLS memo pending; /* this thread's last walk */
  * a wrong guess only costs the scan, and memo_fits decides. */
 #define HINT_WORDS 6
 #define MEMO_HINTS 1024
-static TRACKER_TLS uint8_t memo_hint[MEMO_SETS][MEMO_HINTS];
-static TRACKER_TLS uint8_t memo_hint2[MEMO_SETS][MEMO_HINTS];
 
-/* One call site is often reached from many stacks (a program's own
- * malloc wrapper): the way depends on the depth too. */
-static unsigned memo_way(uintptr_t pc, uintptr_t sp)
-{
-    uint64_t h = (pc ^ (sp >> 3)) * 0x9e3779b97f4a7c15ULL;
-    return (unsigned)(h >> 40) & (MEMO_SETS - 1);
-}
+/* A thread's memo, in one TLS object (one base address for every access). */
+static TRACKER_TLS struct {
+    /* Each way's start (memo_tag_of its pc0, sp0), side by side: a lookup
+     * reads 4 cache lines to find the ways worth checking. */
+    uintptr_t tag[MEMO_WAYS];
+    uint8_t mru;               /* the way last hit or learned */
+    uint8_t next;              /* the way to replace next */
+    uint8_t hint[MEMO_HINTS];
+    uint8_t hint2[MEMO_HINTS];
+    memo way[MEMO_WAYS];
+} M;
+static TRACKER_TLS memo pending; /* this thread's last walk */
 
 /* Note a stack word the walk depends on in the pending memo. */
 static void note_word(uintptr_t at, uintptr_t v)
@@ -292,7 +283,7 @@ static inline __attribute__((always_inline)) int memo_fits(const memo *m, const 
     return diff == 0;
 }
 
-/* The tag of a walk start in memo_tag: never 0 (0 marks an empty way). */
+/* The tag of a walk start in M.tag: never 0 (0 marks an empty way). */
 static inline uintptr_t memo_tag_of(uintptr_t pc, uintptr_t sp)
 {
     return (sp ^ (pc * 0x9e3779b97f4a7c15ULL)) | 1;
@@ -331,37 +322,37 @@ int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
 {
     const uintptr_t *fp = hook_frame;
     uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), tag = memo_tag_of(pc, sp);
-    unsigned set = memo_way(pc, sp), mru = memo_mru[set], w, c, w2 = MEMO_WAYS;
-    const uintptr_t *tags = memo_tag[set];
+    unsigned mru = M.mru, w, c, w2 = MEMO_WAYS;
+    const uintptr_t *tags = M.tag;
     /* The way last hit (a loop's allocation), */
-    if (tags[mru] == tag && memo_fits(&memos[set][mru], fp)) {
-        *id = memos[set][mru].id;
+    if (tags[mru] == tag && memo_fits(&M.way[mru], fp)) {
+        *id = M.way[mru].id;
         return 1;
     }
     /* else the way last learned or hit for this start, */
-    c = tags[mru] == tag ? mru : memo_hint[set][memo_hint_of(tag)];
+    c = tags[mru] == tag ? mru : M.hint[memo_hint_of(tag)];
     if (tags[c] == tag) {
-        if (c != mru && memo_fits(&memos[set][c], fp)) { w = c; goto hit; }
+        if (c != mru && memo_fits(&M.way[c], fp)) { w = c; goto hit; }
         /* else the way learned with the same first words (read where c's
          * are: between %rsp and the top of this thread's stack, like every
          * word a kept walk read). */
-        const memo *mc = &memos[set][c];
+        const memo *mc = &M.way[c];
         if (mc->ok && mc->pc0 == pc && mc->sp0 == sp) /* the same start, not a tag collision */
-            w2 = memo_hint2[set][memo_hint2_here(tag, sp, mc)];
-        if (w2 < MEMO_WAYS && w2 != c && w2 != mru && tags[w2] == tag && memo_fits(&memos[set][w2], fp)) {
+            w2 = M.hint2[memo_hint2_here(tag, sp, mc)];
+        if (w2 < MEMO_WAYS && w2 != c && w2 != mru && tags[w2] == tag && memo_fits(&M.way[w2], fp)) {
             w = w2;
             goto hit;
         }
     }
     /* else any. */
     for (w = 0; w < MEMO_WAYS; w++)
-        if (w != mru && w != c && w != w2 && tags[w] == tag && memo_fits(&memos[set][w], fp)) break;
+        if (w != mru && w != c && w != w2 && tags[w] == tag && memo_fits(&M.way[w], fp)) break;
     if (w == MEMO_WAYS) return 0;
-    memo_hint2[set][memo_hint2_learned(tag, &memos[set][w])] = (uint8_t)w;
+    M.hint2[memo_hint2_learned(tag, &M.way[w])] = (uint8_t)w;
 hit:
-    memo_hint[set][memo_hint_of(tag)] = (uint8_t)w;
-    memo_mru[set] = (uint8_t)w;
-    *id = memos[set][w].id;
+    M.hint[memo_hint_of(tag)] = (uint8_t)w;
+    M.mru = (uint8_t)w;
+    *id = M.way[w].id;
     return 1;
 }
 
@@ -370,15 +361,15 @@ void tracker_stackwalk_learn(uint32_t id)
     if (!pending.ok) return;
     pending.id = id;
     /* Replace the ways in turn, never the one last hit. */
-    unsigned set = memo_way(pending.pc0, pending.sp0), w = memo_next[set];
-    if (w == memo_mru[set]) w = (w + 1) & (MEMO_WAYS - 1);
-    memo_next[set] = (uint8_t)((w + 1) & (MEMO_WAYS - 1));
+    unsigned w = M.next;
+    if (w == M.mru) w = (w + 1) & (MEMO_WAYS - 1);
+    M.next = (uint8_t)((w + 1) & (MEMO_WAYS - 1));
     uintptr_t tag = memo_tag_of(pending.pc0, pending.sp0);
-    memo_tag[set][w] = tag;
-    memo_hint[set][memo_hint_of(tag)] = (uint8_t)w;
-    memo_hint2[set][memo_hint2_learned(tag, &pending)] = (uint8_t)w;
-    memo *m = &memos[set][w];
-    memo_mru[set] = (uint8_t)w;
+    M.tag[w] = tag;
+    M.hint[memo_hint_of(tag)] = (uint8_t)w;
+    M.hint2[memo_hint2_learned(tag, &pending)] = (uint8_t)w;
+    memo *m = &M.way[w];
+    M.mru = (uint8_t)w;
     size_t head = offsetof(memo, off);
     memcpy(m, &pending, head); /* only the words in use */
     memcpy(m->off, pending.off, pending.nwords * sizeof m->off[0]);
