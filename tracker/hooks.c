@@ -179,7 +179,14 @@ static inline __attribute__((always_inline)) void *hdr_block(int g, block_hdr *h
 {
     return h ? hdr_set(h, size, hook_record(g, size, frame)) : NULL;
 }
-#define HDR_BLOCK(h, size, frame) hdr_block(g_, (h), (size), (frame))
+
+/* malloc's block of size with its header (also realloc(NULL) and the
+ * aligned allocations glibc serves from malloc). */
+static inline __attribute__((always_inline)) void *hdr_malloc(int g, size_t size, void *frame)
+{
+    size_t n = with_hdr(size);
+    return n ? hdr_block(g, __libc_malloc(n), size, frame) : NULL;
+}
 
 /* A block without a header (glibc aligned it): record it in the table. */
 static inline __attribute__((always_inline)) void table_record(int g, void *p, size_t size, void *frame)
@@ -192,8 +199,9 @@ static inline __attribute__((always_inline)) void table_record(int g, void *p, s
     }
 }
 
-/* Forget the record of ptr, a block about to be freed or moved: its
- * header's (cleared), or its table entry. Returns its header, or NULL. */
+/* Forget the record of ptr, a block about to be freed: take it out of the
+ * totals, and out of the table if it is there. Returns its header, or
+ * NULL when it has none. */
 static inline __attribute__((always_inline)) block_hdr *forget(void *ptr, int g)
 {
     block_hdr *h = hdr_of(ptr);
@@ -212,8 +220,7 @@ static inline __attribute__((always_inline)) block_hdr *forget(void *ptr, int g)
 TRACKER_EXPORT void *malloc(size_t size)
 {
     HOOK_BEGIN;
-    size_t n = with_hdr(size);
-    void *p = n ? HDR_BLOCK((block_hdr *)__libc_malloc(n), size, __builtin_frame_address(0)) : NULL;
+    void *p = hdr_malloc(g_, size, __builtin_frame_address(0));
     hook_end(g_);
     return p;
 }
@@ -226,7 +233,7 @@ TRACKER_EXPORT void *calloc(size_t count, size_t size)
         return NULL;
     }
     HOOK_BEGIN;
-    void *p = HDR_BLOCK((block_hdr *)__libc_calloc(1, n), bytes, __builtin_frame_address(0));
+    void *p = hdr_block(g_, __libc_calloc(1, n), bytes, __builtin_frame_address(0));
     hook_end(g_);
     return p;
 }
@@ -251,9 +258,8 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
 {
     void *frame = __builtin_frame_address(0);
     if (!ptr) {
-        size_t n = with_hdr(size);
         HOOK_BEGIN;
-        void *p = n ? HDR_BLOCK((block_hdr *)__libc_malloc(n), size, frame) : NULL;
+        void *p = hdr_malloc(g_, size, frame);
         hook_end(g_);
         return p;
     }
@@ -311,10 +317,7 @@ TRACKER_EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
  * memalign is its malloc: so is ours, with a header. */
 static inline __attribute__((always_inline)) void *aligned(int g_, size_t align, size_t size, void *frame)
 {
-    if (align <= 16) {
-        size_t n = with_hdr(size);
-        return n ? HDR_BLOCK((block_hdr *)__libc_malloc(n), size, frame) : NULL;
-    }
+    if (align <= 16) return hdr_malloc(g_, size, frame);
     void *p = __libc_memalign(align, size);
     table_record(g_, p, size, frame);
     return p;

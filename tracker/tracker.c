@@ -455,46 +455,30 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
     return tables.stacks[stack_id]->frames;
 }
 
-/* Count one new block of size from stack id in this thread's row (plain
- * stores: only this thread writes it), or in slot 0 with atomic adds. */
-static inline __attribute__((always_inline)) void row_alloc(uint32_t id, uint64_t size)
+/* Add d to one total: with a plain load and store in a row only this
+ * thread writes, with an atomic add in the shared slot 0. */
+static inline __attribute__((always_inline)) void row_add(_Atomic uint64_t *v, uint64_t d, int shared)
 {
-    unsigned slot = t_slot;
-    if (__builtin_expect(slot == 0, 0)) slot = slot_claim();
-    site_totals *st = &tables.sites[(size_t)id * NSLOTS + (slot & (NSLOTS - 1))];
-    if (__builtin_expect(slot == SLOT_SHARED, 0)) {
-        atomic_fetch_add_explicit(&st->size, size, memory_order_relaxed);
-        atomic_fetch_add_explicit(&st->count, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&st->alloc_size, size, memory_order_relaxed);
-        atomic_fetch_add_explicit(&st->alloc_count, 1, memory_order_relaxed);
-        return;
-    }
-    uint64_t sz = atomic_load_explicit(&st->size, memory_order_relaxed);
-    uint64_t ct = atomic_load_explicit(&st->count, memory_order_relaxed);
-    uint64_t asz = atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
-    uint64_t act = atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
-    atomic_store_explicit(&st->size, sz + size, memory_order_relaxed);
-    atomic_store_explicit(&st->count, ct + 1, memory_order_relaxed);
-    atomic_store_explicit(&st->alloc_size, asz + size, memory_order_relaxed);
-    atomic_store_explicit(&st->alloc_count, act + 1, memory_order_relaxed);
+    if (shared) atomic_fetch_add_explicit(v, d, memory_order_relaxed);
+    else atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d, memory_order_relaxed);
 }
 
-/* Take one block of size from stack id out of the live totals: this
- * thread's row, or slot 0 (atomic) when nested or without a slot. */
-static inline __attribute__((always_inline)) void row_free(uint32_t id, uint64_t size, int nested)
+/* Move stack id's live totals by bytes and blocks (a free passes -size and
+ * -1: the values wrap), and for a new block (fresh) its cumulative totals
+ * too, in this thread's row; in slot 0 when nested (a free inside a hook)
+ * or when the thread has no row of its own. */
+static inline __attribute__((always_inline)) void row_move(uint32_t id, uint64_t bytes, uint64_t blocks, int fresh, int nested)
 {
     unsigned slot = nested ? SLOT_SHARED : t_slot;
     if (__builtin_expect(slot == 0, 0)) slot = slot_claim();
     site_totals *st = &tables.sites[(size_t)id * NSLOTS + (slot & (NSLOTS - 1))];
-    if (__builtin_expect(slot == SLOT_SHARED, 0)) {
-        atomic_fetch_sub_explicit(&st->size, size, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&st->count, 1, memory_order_relaxed);
-        return;
+    int shared = slot == SLOT_SHARED;
+    row_add(&st->size, bytes, shared);
+    row_add(&st->count, blocks, shared);
+    if (fresh) {
+        row_add(&st->alloc_size, bytes, shared);
+        row_add(&st->alloc_count, 1, shared);
     }
-    uint64_t sz = atomic_load_explicit(&st->size, memory_order_relaxed);
-    uint64_t ct = atomic_load_explicit(&st->count, memory_order_relaxed);
-    atomic_store_explicit(&st->size, sz - size, memory_order_relaxed);
-    atomic_store_explicit(&st->count, ct - 1, memory_order_relaxed);
 }
 
 /* Live and cumulative totals of stack id, summed over the slots, into
@@ -665,7 +649,7 @@ static int blocks_put(const void *p, uint64_t size, uint32_t id)
             uint32_t old_id = slot_stack(s);
             shard_delete_unlocked(sh, i);
             if (old_size == SIZE_BIG) old_size = big_get((uintptr_t)p, 1);
-            row_free(old_id, old_size, 1);
+            row_move(old_id, -old_size, -(uint64_t)1, 0, 1);
         } else {
             j = i;
         }
@@ -729,13 +713,13 @@ uint32_t tracker_record_alloc(size_t size, void *frame)
         tracker_count_lost();
         return TRACKER_UNTRACKED;
     }
-    row_alloc(id, size);
+    row_move(id, size, 1, 1, 0);
     return id;
 }
 
 void tracker_record_free(uint32_t id, size_t size, int nested)
 {
-    if (id < MAX_STACKS) row_free(id, size, nested);
+    if (id < MAX_STACKS) row_move(id, -(uint64_t)size, -(uint64_t)1, 0, nested);
 }
 
 int tracker_table_put(const void *ptr, size_t size, uint32_t id)
