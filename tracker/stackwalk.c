@@ -189,26 +189,31 @@ typedef struct regs {
  * without frame pointers saves %rbp as any other register). Only walks on the
  * thread's own stack, not through a signal frame and not cut short by a busy
  * lock, are remembered; those words lie between the start %rsp and the
- * stack's top, so reading them again is safe.
+ * stack's top, so reading them again is safe. The ways are forgotten all at
+ * once when the CFI generation changes (a module went away).
  */
 /* One set of 32 ways per thread: sqlite3 allocates everything through one
  * wrapper (one call site) from ~4 callers at the same depth, in turn. 16
  * sets of 2 ways answered 73% of its walks; 4 sets of 8 answered 99.97% or
  * 65%, depending on where ASLR put the stack (two busy call sites in one
  * set evict each other); all 32 in one set: 99.97% in every run. A lookup
- * checks the way last hit, then the hints below, then scans the 32 tags
- * (4 cache lines). */
+ * checks the way last hit or the way last hit from this start (perl: 99.8%
+ * the first, sqlite3: 4% and 69%), then the way with the same first words
+ * (hint2: sqlite3's other 27%), then scans the 32 tags (4 cache lines). */
 #define MEMO_WAYS  32 /* walks remembered per thread */
-#define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each */
+#define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each; even */
 
 typedef struct memo {
-    uintptr_t pc0, sp0, bp0;
-    uint32_t id;         /* interned stack */
-    uint32_t gen;        /* tracker_cfi_generation() when made */
-    uint8_t ok;          /* a complete, reusable walk */
-    uint8_t bp_used;     /* the walk used the starting %rbp */
-    uint8_t nwords;
-    uint32_t off[MEMO_WORDS];  /* a word the walk read: its address - sp0 ... */
+    uintptr_t pc0, sp0, bp0;   /* the start */
+    uintptr_t bp_mask;         /* ~0: the walk used the starting %rbp; 0: it did not */
+    uint32_t id;               /* interned stack */
+    uint32_t gen;              /* tracker_cfi_generation() when walked (pending) */
+    uint8_t ok;                /* pending: a complete, reusable walk */
+    uint8_t nwords;            /* words the walk read */
+    /* A word the walk read: (its address - sp0) / 8 ... Offsets in 16 bits
+     * keep the offsets of a way in one cache line with its start; a walk
+     * that reads 512 KiB or more above its start is not remembered. */
+    uint16_t off[MEMO_WORDS];
     uintptr_t val[MEMO_WORDS]; /* ... and its value */
 } memo;
 
@@ -217,19 +222,18 @@ typedef struct memo {
  * first HINT_WORDS stack words its walk read (the callers' return
  * addresses). sqlite3 reaches one call site at one depth from ~4 callers
  * in turn: those walks share a start and differ only from the 4th to 6th
- * word on, and the scan of the 32 ways (checking each with that start)
- * cost 19% of sqlite3's instructions with the tracker, the hints 15%
- * (callgrind). The words are read at the offsets of a way with the same
- * start (its first frames are the same code, so mostly the same offsets);
- * a wrong guess only costs the scan, and memo_fits decides. */
+ * word on. The words are read at the offsets of a way with the same start
+ * (its first frames are the same code, so mostly the same offsets); a
+ * wrong guess only costs the scan, and memo_fits decides. */
 #define HINT_WORDS 6
 #define MEMO_HINTS 1024
 
 /* A thread's memo, in one TLS object (one base address for every access). */
 static TRACKER_TLS struct {
     /* Each way's start (memo_tag_of its pc0, sp0), side by side: a lookup
-     * reads 4 cache lines to find the ways worth checking. */
+     * reads 4 cache lines to find the ways worth checking. 0: empty. */
     uintptr_t tag[MEMO_WAYS];
+    uint32_t gen;              /* the CFI generation of the ways */
     uint8_t mru;               /* the way last hit or learned */
     uint8_t next;              /* the way to replace next */
     uint8_t hint[MEMO_HINTS];
@@ -241,15 +245,16 @@ static TRACKER_TLS memo pending; /* this thread's last walk */
 /* Note a stack word the walk depends on in the pending memo. */
 static void note_word(uintptr_t at, uintptr_t v)
 {
-    if (pending.nwords < MEMO_WORDS) {
-        pending.off[pending.nwords] = (uint32_t)(at - pending.sp0);
+    uintptr_t d = (at - pending.sp0) / 8; /* at and sp0 are 8-aligned, at >= sp0 */
+    if (pending.nwords < MEMO_WORDS && d <= UINT16_MAX) {
+        pending.off[pending.nwords] = (uint16_t)d;
         pending.val[pending.nwords++] = v;
     } else {
         pending.ok = 0;
     }
 }
 
-/* A stack word read by the walk (its value decides where the walk goes). */
+/* A stack word the walk read (its value decides where the walk goes). */
 static uintptr_t read_word(uintptr_t at)
 {
     uintptr_t v = *(const uintptr_t *)at;
@@ -257,30 +262,45 @@ static uintptr_t read_word(uintptr_t at)
     return v;
 }
 
-/* Does m answer a walk starting at fp? */
-static inline __attribute__((always_inline)) int memo_fits(const memo *m, const uintptr_t *fp)
+/* Word k of m against the stack s: 0 when it still holds. */
+#define MEMO_WORD(m, s, k) ((s)[(m)->off[k]] ^ (m)->val[k])
+/* Case k of memo_fits' switch: the k-th word from the end, then the next. */
+#define MEMO_CASE(k) case k: d |= s[o[-(k)]] ^ v[-(k)]; __attribute__((fallthrough));
+
+/* Does m answer a walk starting at pc, sp, bp? Independent loads, one
+ * branch after the first HINT_WORDS (the callers' return addresses, where
+ * walks from one start differ: a wrong way is rejected there), then the
+ * rest without a loop (a jump into a run of one load, xor and or per
+ * word) and one branch at the end. */
+static inline __attribute__((always_inline)) int memo_fits(const memo *m, uintptr_t pc, uintptr_t sp, uintptr_t bp)
 {
-    uintptr_t sp0 = (uintptr_t)(fp + 2);
-    if (!m->ok || m->pc0 != fp[1] || m->sp0 != sp0 || (m->bp_used && m->bp0 != fp[0]) ||
-        m->gen != tracker_cfi_generation())
-        return 0;
-    /* Independent loads, few branches: the first words (the callers'
-     * return addresses, where walks from one start differ) first, so a
-     * wrong way is rejected cheaply; then the rest in one go. */
-    const uint32_t *off = m->off;
-    const uintptr_t *val = m->val;
-#define MEMO_DIFF(i) (*(const uintptr_t *)(sp0 + off[i]) ^ val[i])
-    unsigned i = 0, n = m->nwords;
-    uintptr_t diff = 0;
-    _Static_assert(HINT_WORDS == 6, "the unrolled head below checks 6 words");
-    if (n >= 6) { /* unrolled: most walks read more than 6 words */
-        if (MEMO_DIFF(0) | MEMO_DIFF(1) | MEMO_DIFF(2) | MEMO_DIFF(3) | MEMO_DIFF(4) | MEMO_DIFF(5)) return 0;
-        i = 6;
+    /* m as a plain pointer: without this, gcc re-derives every access
+     * from the TLS base and the way's index (twice the instructions). */
+    __asm__("" : "+r"(m));
+    const uintptr_t *s = (const uintptr_t *)sp;
+    uintptr_t d = (m->pc0 ^ pc) | (m->sp0 ^ sp) | ((m->bp0 ^ bp) & m->bp_mask);
+    unsigned n = m->nwords, rest = n;
+    _Static_assert(HINT_WORDS == 6, "the head below checks 6 words");
+    if (n >= 6) {
+        d |= MEMO_WORD(m, s, 0) | MEMO_WORD(m, s, 1) | MEMO_WORD(m, s, 2) | MEMO_WORD(m, s, 3) |
+             MEMO_WORD(m, s, 4) | MEMO_WORD(m, s, 5);
+        rest = n - 6;
     }
-    for (; i + 1 < n; i += 2) diff |= MEMO_DIFF(i) | MEMO_DIFF(i + 1);
-    if (i < n) diff |= MEMO_DIFF(i);
-#undef MEMO_DIFF
-    return diff == 0;
+    if (d) return 0;
+    const uint16_t *o = m->off + n;
+    const uintptr_t *v = m->val + n;
+    _Static_assert(MEMO_WORDS == 32, "memo_fits has a case for each count of words up to 32");
+    switch (rest) {
+        MEMO_CASE(32) MEMO_CASE(31) MEMO_CASE(30) MEMO_CASE(29) MEMO_CASE(28) MEMO_CASE(27) MEMO_CASE(26) MEMO_CASE(25) MEMO_CASE(24) MEMO_CASE(23) MEMO_CASE(22) MEMO_CASE(21) MEMO_CASE(20) MEMO_CASE(19) MEMO_CASE(18) MEMO_CASE(17) MEMO_CASE(16) MEMO_CASE(15) MEMO_CASE(14) MEMO_CASE(13) MEMO_CASE(12) MEMO_CASE(11) MEMO_CASE(10) MEMO_CASE(9) MEMO_CASE(8) MEMO_CASE(7) MEMO_CASE(6) MEMO_CASE(5) MEMO_CASE(4) MEMO_CASE(3) MEMO_CASE(2) MEMO_CASE(1)
+    case 0: break;
+    }
+    return d == 0;
+}
+
+/* memo_fits out of line, for the slow lookups. */
+static __attribute__((noinline)) int memo_fits_cold(const memo *m, uintptr_t pc, uintptr_t sp, uintptr_t bp)
+{
+    return memo_fits(m, pc, sp, bp);
 }
 
 /* The tag of a walk start in M.tag: never 0 (0 marks an empty way). */
@@ -306,7 +326,7 @@ static inline unsigned memo_hint2_here(uintptr_t tag, uintptr_t sp, const memo *
 {
     uintptr_t h = tag;
     unsigned n = m->nwords < HINT_WORDS ? m->nwords : HINT_WORDS;
-    for (unsigned i = 0; i < n; i++) h = fold_word(h, *(const uintptr_t *)(sp + m->off[i]), i);
+    for (unsigned i = 0; i < n; i++) h = fold_word(h, ((const uintptr_t *)sp)[m->off[i]], i);
     return memo_hint_of(h);
 }
 
@@ -318,35 +338,33 @@ static inline unsigned memo_hint2_learned(uintptr_t tag, const memo *m)
     return memo_hint_of(h);
 }
 
-int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
+/* Forget every way (they were walked with rules of generation != gen). */
+static __attribute__((noinline)) void memo_reset(uint32_t gen)
 {
-    const uintptr_t *fp = hook_frame;
-    uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), tag = memo_tag_of(pc, sp);
-    unsigned mru = M.mru, w, c, w2 = MEMO_WAYS;
-    const uintptr_t *tags = M.tag;
-    /* The way last hit (a loop's allocation), */
-    if (tags[mru] == tag && memo_fits(&M.way[mru], fp)) {
-        *id = M.way[mru].id;
-        return 1;
-    }
-    /* else the way last learned or hit for this start, */
-    c = tags[mru] == tag ? mru : M.hint[memo_hint_of(tag)];
-    if (tags[c] == tag) {
-        if (c != mru && memo_fits(&M.way[c], fp)) { w = c; goto hit; }
-        /* else the way learned with the same first words (read where c's
-         * are: between %rsp and the top of this thread's stack, like every
-         * word a kept walk read). */
-        const memo *mc = &M.way[c];
-        if (mc->ok && mc->pc0 == pc && mc->sp0 == sp) /* the same start, not a tag collision */
-            w2 = M.hint2[memo_hint2_here(tag, sp, mc)];
-        if (w2 < MEMO_WAYS && w2 != c && w2 != mru && tags[w2] == tag && memo_fits(&M.way[w2], fp)) {
+    memset(M.tag, 0, sizeof M.tag);
+    M.mru = M.next = 0;
+    M.gen = gen;
+}
+
+/* The slow half of tracker_stackwalk_known, out of line so the common
+ * path keeps its registers: tried, the way the hints gave, did not fit. */
+static __attribute__((noinline)) int memo_search(uintptr_t tag, uintptr_t pc, uintptr_t sp, uintptr_t bp,
+                                                 unsigned tried, uint32_t *id)
+{
+    unsigned w, w2 = MEMO_WAYS;
+    /* The way learned with the same first words, read where tried's are
+     * (between %rsp and the top of this thread's stack, like every word a
+     * kept walk read) when tried is a way of this very start. */
+    const memo *mt = &M.way[tried];
+    if (M.tag[tried] == tag && mt->pc0 == pc && mt->sp0 == sp) {
+        w2 = M.hint2[memo_hint2_here(tag, sp, mt)];
+        if (w2 != tried && M.tag[w2] == tag && memo_fits_cold(&M.way[w2], pc, sp, bp)) {
             w = w2;
             goto hit;
         }
     }
-    /* else any. */
     for (w = 0; w < MEMO_WAYS; w++)
-        if (w != mru && w != c && w != w2 && tags[w] == tag && memo_fits(&M.way[w], fp)) break;
+        if (w != tried && w != w2 && M.tag[w] == tag && memo_fits_cold(&M.way[w], pc, sp, bp)) break;
     if (w == MEMO_WAYS) return 0;
     M.hint2[memo_hint2_learned(tag, &M.way[w])] = (uint8_t)w;
 hit:
@@ -356,9 +374,33 @@ hit:
     return 1;
 }
 
+int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
+{
+    const uintptr_t *fp = hook_frame;
+    uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0], tag = memo_tag_of(pc, sp);
+    uint32_t gen = tracker_cfi_generation();
+    if (__builtin_expect(M.gen != gen, 0)) {
+        memo_reset(gen);
+        return 0;
+    }
+    /* The way last hit (a loop's allocation), else the way last hit from
+     * this start. */
+    unsigned w = M.mru;
+    if (M.tag[w] != tag) {
+        w = M.hint[memo_hint_of(tag)];
+        if (M.tag[w] != tag) return memo_search(tag, pc, sp, bp, w, id);
+    }
+    if (!memo_fits(&M.way[w], pc, sp, bp)) return memo_search(tag, pc, sp, bp, w, id);
+    M.mru = (uint8_t)w;
+    *id = M.way[w].id;
+    return 1;
+}
+
 void tracker_stackwalk_learn(uint32_t id)
 {
-    if (!pending.ok) return;
+    uint32_t gen = tracker_cfi_generation();
+    if (!pending.ok || pending.gen != gen) return;
+    if (M.gen != gen) memo_reset(gen);
     pending.id = id;
     /* Replace the ways in turn, never the one last hit. */
     unsigned w = M.next;
@@ -370,10 +412,10 @@ void tracker_stackwalk_learn(uint32_t id)
     M.hint2[memo_hint2_learned(tag, &pending)] = (uint8_t)w;
     memo *m = &M.way[w];
     M.mru = (uint8_t)w;
-    size_t head = offsetof(memo, off);
+    size_t head = offsetof(memo, off), words = pending.nwords;
     memcpy(m, &pending, head); /* only the words in use */
-    memcpy(m->off, pending.off, pending.nwords * sizeof m->off[0]);
-    memcpy(m->val, pending.val, pending.nwords * sizeof m->val[0]);
+    memcpy(m->off, pending.off, words * sizeof m->off[0]);
+    memcpy(m->val, pending.val, words * sizeof m->val[0]);
     pending.ok = 0;
 }
 
@@ -388,7 +430,7 @@ static int step_cfa(regs *r, uint64_t rule)
 {
     if (cfi_kind(rule) == CFI_CFA_RBP) {
         if (!r->bp_ok) return 0;
-        if (!r->bp_read) pending.bp_used = 1;
+        if (!r->bp_read) pending.bp_mask = ~(uintptr_t)0;
         else if (!r->bp_noted) note_word(r->bp_at, r->bp);
         r->bp_noted = 1;
     }
@@ -447,7 +489,7 @@ int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
     pending.bp0 = r.bp;
     pending.gen = tracker_cfi_generation();
     pending.nwords = 0;
-    pending.bp_used = 0;
+    pending.bp_mask = 0;
     out[n++] = r.pc; /* the hook's return address: exact */
     if (!(r.hi = stack_top(r.sp))) { pending.ok = 0; return n; }
     pending.ok = r.sp >= t_lo && r.sp < t_hi;

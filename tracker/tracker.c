@@ -75,9 +75,11 @@ typedef struct stack_rec {
  * plain stores (slot 0: by anyone, with atomic adds); read lock-free by
  * snapshots (relaxed atomics: whole 64-bit values, never torn). Values
  * wrap: a slot's live count may go "below zero" (frees of blocks another
- * slot counted); only the sum over the slots means something. */
+ * slot counted); only the sum over the slots means something. 32 bytes:
+ * two stacks' rows of one slot share a cache line (one thread's, so no
+ * false sharing but in the shared slot 0). */
 typedef struct site_totals {
-    _Alignas(64) _Atomic uint64_t size; /* live bytes from this stack, this slot's share */
+    _Atomic uint64_t size;        /* live bytes from this stack, this slot's share */
     _Atomic uint64_t count;       /* live blocks from this stack, this slot's share */
     _Atomic uint64_t alloc_size;  /* bytes ever allocated from it (since start), never decreases */
     _Atomic uint64_t alloc_count; /* blocks ever allocated from it (since start), never decreases */
@@ -119,7 +121,7 @@ static struct {
     char *arena;                       /* stack_rec storage, ARENA_RESERVE */
     size_t arena_used;                 /* bytes, under intern_lock */
 
-    /* totals: stack id's row of slot i at sites[id * NSLOTS + i] */
+    /* totals: stack id's row of slot i at sites[i * MAX_STACKS + id] */
     site_totals *sites;
     _Atomic uint32_t slots_owned;      /* bit i: slot i taken by a live thread (never bit 0) */
     pthread_key_t slot_key;            /* its destructor gives a thread's slot back */
@@ -144,6 +146,8 @@ static struct {
 TRACKER_TLS int tracker_in_tracker;
 /* This thread's slot: 0 = none yet, 1..NSLOTS-1 its own, SLOT_SHARED = slot 0. */
 static TRACKER_TLS uint8_t t_slot;
+/* Its own slot's rows (t_slot 1..NSLOTS-1), else NULL. */
+static TRACKER_TLS site_totals *t_rows;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -236,6 +240,7 @@ static void slot_release(void *v)
 {
     unsigned s = (unsigned)(uintptr_t)v;
     t_slot = SLOT_SHARED;
+    t_rows = NULL;
     if (s >= 1 && s < NSLOTS) atomic_fetch_and(&tables.slots_owned, ~(1u << s));
 }
 
@@ -259,6 +264,7 @@ static __attribute__((noinline)) unsigned slot_claim(void)
         }
     }
     t_slot = (uint8_t)s;
+    t_rows = s < NSLOTS ? &tables.sites[(size_t)s * MAX_STACKS] : NULL;
     errno = e;
     return s;
 }
@@ -325,9 +331,9 @@ void tracker_init(void)
     if (atomic_load(&tables.ready)) return;
     pthread_mutex_lock(&tables.init_lock);
     if (!atomic_load(&tables.ready)) {
-        /* One array, [stack id][slot]: a stack's 16 rows share one page
-         * (fewer TLB entries, one stride for the snapshot's sum), each row
-         * its own cache line. Reserved, touched as used. */
+        /* One array, [slot][stack id]: a thread's rows side by side (the
+         * fewest cache lines for its busy stacks). Reserved, touched as
+         * used. */
         tables.sites = bk_map((size_t)MAX_STACKS * NSLOTS * sizeof(site_totals), 1);
         int sites_ok = tables.sites != NULL;
         for (unsigned i = 0; i < NSHARDS; i++) {
@@ -429,7 +435,7 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
     s->nframes = (uint32_t)n;
     memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
     tables.stacks[nst] = s;
-    VG_ATOMIC_RANGE(&tables.sites[(size_t)nst * NSLOTS], NSLOTS * sizeof(site_totals));
+    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * MAX_STACKS + nst], sizeof(site_totals));
     atomic_store(&tables.nstacks, nst + 1);
     intern_put_unlocked(t, h, nst + 1);
     *id = nst;
@@ -463,22 +469,36 @@ static inline __attribute__((always_inline)) void row_add(_Atomic uint64_t *v, u
     else atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d, memory_order_relaxed);
 }
 
-/* Move stack id's live totals by bytes and blocks (a free passes -size and
- * -1: the values wrap), and for a new block (fresh) its cumulative totals
- * too, in this thread's row; in slot 0 when nested (a free inside a hook)
- * or when the thread has no row of its own. */
-static inline __attribute__((always_inline)) void row_move(uint32_t id, uint64_t bytes, uint64_t blocks, int fresh, int nested)
+/* Add to one row: all four totals, or the live two (fresh = 0). */
+static inline __attribute__((always_inline)) void row_add_all(site_totals *st, uint64_t bytes, uint64_t blocks,
+                                                              int fresh, int shared)
 {
-    unsigned slot = nested ? SLOT_SHARED : t_slot;
-    if (__builtin_expect(slot == 0, 0)) slot = slot_claim();
-    site_totals *st = &tables.sites[(size_t)id * NSLOTS + (slot & (NSLOTS - 1))];
-    int shared = slot == SLOT_SHARED;
     row_add(&st->size, bytes, shared);
     row_add(&st->count, blocks, shared);
     if (fresh) {
         row_add(&st->alloc_size, bytes, shared);
         row_add(&st->alloc_count, 1, shared);
     }
+}
+
+/* row_move for a thread without a row of its own yet, for one that has
+ * none (slot 0, atomic adds) and for a free nested in a hook. */
+static __attribute__((noinline)) void row_move_slow(uint32_t id, uint64_t bytes, uint64_t blocks, int fresh, int nested)
+{
+    if (!nested && t_slot == 0) slot_claim();
+    if (!nested && t_rows) row_add_all(t_rows + id, bytes, blocks, fresh, 0);
+    else row_add_all(&tables.sites[id], bytes, blocks, fresh, 1);
+}
+
+/* Move stack id's live totals by bytes and blocks (a free passes -size and
+ * -1: the values wrap), and for a new block (fresh) its cumulative totals
+ * too, in this thread's row; in slot 0 when nested (a free inside a hook)
+ * or when the thread has no row of its own. */
+static inline __attribute__((always_inline)) void row_move(uint32_t id, uint64_t bytes, uint64_t blocks, int fresh, int nested)
+{
+    site_totals *rows = t_rows;
+    if (__builtin_expect(!rows || nested, 0)) row_move_slow(id, bytes, blocks, fresh, nested);
+    else row_add_all(rows + id, bytes, blocks, fresh, 0);
 }
 
 /* Live and cumulative totals of stack id, summed over the slots, into
@@ -488,12 +508,12 @@ static inline __attribute__((always_inline)) void row_move(uint32_t id, uint64_t
 static void site_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
-    const site_totals *st = &tables.sites[(size_t)id * NSLOTS];
     for (unsigned i = 0; i < NSLOTS; i++) {
-        row->size += atomic_load_explicit(&st[i].size, memory_order_relaxed);
-        row->count += atomic_load_explicit(&st[i].count, memory_order_relaxed);
-        row->alloc_bytes += atomic_load_explicit(&st[i].alloc_size, memory_order_relaxed);
-        row->alloc_count += atomic_load_explicit(&st[i].alloc_count, memory_order_relaxed);
+        const site_totals *st = &tables.sites[(size_t)i * MAX_STACKS + id];
+        row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
+        row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
+        row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
+        row->alloc_count += atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
     }
     if ((int64_t)row->size < 0 || (int64_t)row->count < 0) row->size = row->count = 0;
 }
