@@ -210,6 +210,7 @@ typedef struct memo {
     uint32_t gen;              /* tracker_cfi_generation() when walked (pending) */
     uint8_t ok;                /* pending: a complete, reusable walk */
     uint8_t nwords;            /* words the walk read */
+    uint8_t succ;              /* the way hit right after this one, last time */
     /* A word the walk read: (its address - sp0) / 8 ... Offsets in 16 bits
      * keep the offsets of a way in one cache line with its start; a walk
      * that reads 512 KiB or more above its start is not remembered. */
@@ -348,9 +349,9 @@ static __attribute__((noinline)) void memo_reset(uint32_t gen)
 
 /* The slow half of tracker_stackwalk_known, out of line so the common
  * path keeps its registers: tried, the way the hints gave, did not fit. */
-static __attribute__((noinline)) int memo_search(uintptr_t tag, uintptr_t pc, uintptr_t sp, uintptr_t bp,
-                                                 unsigned tried, uint32_t *id)
+static __attribute__((noinline)) int64_t memo_search(const uintptr_t *fp, unsigned tried)
 {
+    uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0], tag = memo_tag_of(pc, sp);
     unsigned w, w2 = MEMO_WAYS;
     /* The way learned with the same first words, read where tried's are
      * (between %rsp and the top of this thread's stack, like every word a
@@ -365,35 +366,36 @@ static __attribute__((noinline)) int memo_search(uintptr_t tag, uintptr_t pc, ui
     }
     for (w = 0; w < MEMO_WAYS; w++)
         if (w != tried && w != w2 && M.tag[w] == tag && memo_fits_cold(&M.way[w], pc, sp, bp)) break;
-    if (w == MEMO_WAYS) return 0;
+    if (w == MEMO_WAYS) return -1;
     M.hint2[memo_hint2_learned(tag, &M.way[w])] = (uint8_t)w;
 hit:
     M.hint[memo_hint_of(tag)] = (uint8_t)w;
+    M.way[M.mru].succ = (uint8_t)w;
     M.mru = (uint8_t)w;
-    *id = M.way[w].id;
-    return 1;
+    return M.way[w].id;
 }
 
-int tracker_stackwalk_known(void *hook_frame, uint32_t *id)
+int64_t tracker_stackwalk_known(void *hook_frame)
 {
     const uintptr_t *fp = hook_frame;
     uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0], tag = memo_tag_of(pc, sp);
     uint32_t gen = tracker_cfi_generation();
     if (__builtin_expect(M.gen != gen, 0)) {
         memo_reset(gen);
-        return 0;
+        return -1;
     }
-    /* The way last hit (a loop's allocation), else the way last hit from
-     * this start. */
-    unsigned w = M.mru;
+    /* The way hit after the way last hit, last time (a loop's allocation:
+     * the same way; sqlite3's callers in turn: the next), else the way last
+     * hit from this start. */
+    unsigned last = M.mru, w = M.way[last].succ;
     if (M.tag[w] != tag) {
         w = M.hint[memo_hint_of(tag)];
-        if (M.tag[w] != tag) return memo_search(tag, pc, sp, bp, w, id);
+        if (M.tag[w] != tag) return memo_search(fp, w);
     }
-    if (!memo_fits(&M.way[w], pc, sp, bp)) return memo_search(tag, pc, sp, bp, w, id);
+    if (!memo_fits(&M.way[w], pc, sp, bp)) return memo_search(fp, w);
+    M.way[last].succ = (uint8_t)w;
     M.mru = (uint8_t)w;
-    *id = M.way[w].id;
-    return 1;
+    return M.way[w].id;
 }
 
 void tracker_stackwalk_learn(uint32_t id)
@@ -411,7 +413,9 @@ void tracker_stackwalk_learn(uint32_t id)
     M.hint[memo_hint_of(tag)] = (uint8_t)w;
     M.hint2[memo_hint2_learned(tag, &pending)] = (uint8_t)w;
     memo *m = &M.way[w];
+    M.way[M.mru].succ = (uint8_t)w;
     M.mru = (uint8_t)w;
+    pending.succ = (uint8_t)w;
     size_t head = offsetof(memo, off), words = pending.nwords;
     memcpy(m, &pending, head); /* only the words in use */
     memcpy(m->off, pending.off, words * sizeof m->off[0]);

@@ -76,11 +76,11 @@ void tracker_debug_fail_bookkeeping(int n);
  * number of frames (>= 1). */
 int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max);
 
-/* stackwalk.c: the walk memo. tracker_stackwalk_known: 1 and *id when a
+/* stackwalk.c: the walk memo. tracker_stackwalk_known: the stack id when a
  * walk from hook_frame would give the stack this thread last interned from
- * there (checked, not guessed); tracker_stackwalk_learn: the id of the
- * stack of this thread's last tracker_stackwalk. */
-int tracker_stackwalk_known(void *hook_frame, uint32_t *id);
+ * there (checked, not guessed), else -1; tracker_stackwalk_learn: the id of
+ * the stack of this thread's last tracker_stackwalk. */
+int64_t tracker_stackwalk_known(void *hook_frame);
 void tracker_stackwalk_learn(uint32_t id);
 
 /* stackwalk.c: notice modules loaded or unloaded (rule-cache misses do it

@@ -236,6 +236,78 @@ __attribute__((noipa)) static void test_memo(void)
     BARRIER();
 }
 
+/* ---- the walk memo: walks of every length, differing in any word ---- */
+
+__attribute__((noipa)) static void *memo_rec(int d, size_t n)
+{
+    void *p = d ? memo_rec(d - 1, n) : malloc(n);
+    BARRIER();
+    return p;
+}
+__attribute__((noipa)) static void *memo_outer_a(int d) { void *p = memo_rec(d, 8); BARRIER(); return p; }
+__attribute__((noipa)) static void *memo_outer_b(int d) { void *p = memo_rec(d, 8); BARRIER(); return p; }
+
+/* Frames of p's stack named fn, from frame 0 on, and the frame after them
+ * (NULL when the stack ends there). */
+static int leading(void *p, const char *fn, const char **next)
+{
+    size_t size;
+    uint32_t id;
+    int n, k = 0;
+    *next = NULL;
+    if (!tracker_lookup(p, &size, &id)) return -1;
+    const uintptr_t *f = tracker_stack_frames(id, &n);
+    static char name[128];
+    for (; k < n; k++) {
+        tracker_frame_info info;
+        tracker_symbolize(f[k], &info);
+        if (!info.function || strcmp(info.function, fn) != 0) {
+            snprintf(name, sizeof name, "%s", info.function ? info.function : "??");
+            *next = name;
+            break;
+        }
+    }
+    return k;
+}
+
+/* memo_outer_a and memo_outer_b have the same frame, so memo_rec's malloc
+ * at depth d starts at the same return address and %rsp from either, and
+ * both are called from one call site: the walks differ only in the one
+ * word d + 1 frames up (the return address into memo_outer_*), among the
+ * first words the memo checks or the last. Depths 0..TRACKER_MAX_FRAMES + 2 (walks of
+ * 1 to 16 frames, 1 or 2 words a frame), ROUNDS calls at each depth,
+ * the caller drawn at random each time (so the way the memo tries first is
+ * often the other caller's): every stack has exactly its d + 1 memo_rec
+ * frames, then its own caller. */
+__attribute__((noipa)) static void test_memo_depths(void)
+{
+    enum { DMAX = TRACKER_MAX_FRAMES + 2, ROUNDS = 24 };
+    static void *blocks[ROUNDS][DMAX + 1];
+    static char by_b[ROUNDS][DMAX + 1];
+    int bad = 0;
+    char first_bad[256] = "";
+    for (int d = 0; d <= DMAX; d++)
+        for (int r = 0; r < ROUNDS; r++) {
+            by_b[r][d] = (char)(next_rand() & 1);
+            void *(*outer)(int) = by_b[r][d] ? memo_outer_b : memo_outer_a;
+            blocks[r][d] = outer(d); /* one call site: the return address into here is the same */
+        }
+    for (int r = 0; r < ROUNDS; r++)
+        for (int d = 0; d <= DMAX; d++) {
+            const char *next, *want = by_b[r][d] ? "memo_outer_b" : "memo_outer_a";
+            int k = leading(blocks[r][d], "memo_rec", &next);
+            int frames_left = TRACKER_MAX_FRAMES - (d + 1);
+            int ok = frames_left > 0 ? k == d + 1 && next && strcmp(next, want) == 0 : k == TRACKER_MAX_FRAMES;
+            if (!ok && !bad++)
+                snprintf(first_bad, sizeof first_bad, "round %d depth %d: %d memo_rec frames, then %s (want %s)", r, d, k,
+                         next ? next : "the end", frames_left > 0 ? want : "the end");
+            free(blocks[r][d]);
+        }
+    CHECK(bad == 0, "%d mallocs at depths 0..%d from two callers with the same frame, drawn at random: each stack has its "
+          "own depth and names its own caller (%d wrong%s%s)", ROUNDS * (DMAX + 1), (int)DMAX, bad, bad ? ": " : "", first_bad);
+    BARRIER();
+}
+
 /* ---- makecontext coroutines (mmap'ed and malloc'ed stacks), garbage %rbp ---- */
 
 static ucontext_t main_ctx, coro_ctx;
@@ -443,6 +515,7 @@ int main(void)
     find_plt();
     test_random_rbp();
     test_memo();
+    test_memo_depths();
     test_coroutine();
     test_sigaltstack();
     test_signal_libc();
