@@ -180,6 +180,33 @@ alternate "$B/perl" perl_s
 row "sqlite3, 60k inserts + index + query" s "$B/sqlite"
 row "perl word count, 2M words" s "$B/perl"
 
+# The same runs counted in instructions (callgrind: one run each, the count is the same every
+# run), where CPU time on a shared machine moves by +-20% from one run to the next.
+if command -v valgrind >/dev/null; then
+    instr() { # TOOL CMD...: instructions the program ran
+        local tool=$1; shift
+        local -a pre=()
+        [ "$tool" = ours ] && pre=(env LD_PRELOAD="$LAB_ROOT/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt")
+        "${pre[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null </dev/null |
+            awk '/Collected :/ { print $NF }'
+        rm -f "$B"/ours.*.txt
+    }
+    instr_row() { # LABEL CMD...
+        local label=$1; shift
+        local p o
+        p=$(instr plain "$@"); o=$(instr ours "$@")
+        say "| $label | $(awk -v n="$p" 'BEGIN { printf "%.0fM", n / 1e6 }') | $(awk -v n="$o" -v p="$p" 'BEGIN { printf "%.0fM (%.3fx)", n / 1e6, n / p }') |"
+    }
+    say ""
+    say "The same programs in instructions (valgrind --tool=callgrind, one run each: the count does not"
+    say "change from run to run):"
+    say ""
+    say "| workload | plain | ours |"
+    say "|---|---|---|"
+    instr_row "sqlite3, 60k inserts + index + query" sqlite3 :memory: ".read $B/inserts.sql"
+    instr_row "perl word count, 2M words" perl -ne '$c{$_}++ for split; END { print scalar(keys %c), "\n" }' "$B/words.txt"
+fi
+
 # ---------------------------------------------------------------- threads
 say ""
 say "### 8 threads allocating on $(nproc) cores (tests/bench/threads.c, 1024 live blocks each, 1/64 freed by another thread): CPU ns per pair"
