@@ -3,6 +3,7 @@
 #include "tracker.h"
 #include "tracker_internal.h"
 #include "symtab.h"
+#include "cuindex.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -212,12 +213,17 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *die, const char **file, int *lin
 
 /* Fill out[0..] with the frames of addr, innermost first; returns how many
  * (>= 1). frame0 holds the module and the line table's file:line. */
+#define MAX_INLINE 64 /* scopes read around one address */
 static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const tracker_frame_info *frame0,
                          tracker_frame_info *out, int max)
 {
-    Dwarf_Die *scopes = NULL;
-    int nscopes = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
-    if (nscopes > 0) {
+    /* The unit's function index first (cuindex.c: no walk of the whole
+     * unit), libdw's own search where it has no answer. */
+    Dwarf_Die near[MAX_INLINE], *scopes = NULL;
+    int nscopes = cu ? tracker_cu_scopes(cu, addr - bias, near, MAX_INLINE) : 0;
+    Dwarf_Die *chain = near;
+    if (cu && nscopes == 0) nscopes = dwarf_getscopes(cu, addr - bias, &scopes);
+    if (nscopes > 0 && scopes) {
         /* Past an inlined instance, dwarf_getscopes goes on with the scopes
          * of its abstract definition; the concrete chain (the functions it
          * was inlined into) is the innermost DIE's own parents. */
@@ -225,12 +231,13 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
         free(scopes);
         scopes = NULL;
         nscopes = dwarf_getscopes_die(&inner, &scopes);
+        chain = scopes;
     }
     int n = 0;
     const char *file = frame0->file;
     int line = frame0->line;
     for (int i = 0; i < nscopes; i++) {
-        int tag = dwarf_tag(&scopes[i]);
+        int tag = dwarf_tag(&chain[i]);
         if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
         if (n == max) { /* too deep: drop the innermost, keep the outer ones (the program's own) */
             memmove(out, out + 1, (size_t)(max - 1) * sizeof *out);
@@ -240,11 +247,11 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
         *f = *frame0;
         f->file = file;
         f->line = file ? line : 0;
-        f->function = die_function(&scopes[i]);
+        f->function = die_function(&chain[i]);
         f->inlined = tag == DW_TAG_inlined_subroutine;
         if (!f->inlined) break;
         const char *cfile;
-        call_site(cu, &scopes[i], &cfile, &line);
+        call_site(cu, &chain[i], &cfile, &line);
         file = cfile ? keep(relative_path(cfile)) : NULL;
     }
     free(scopes);
@@ -391,6 +398,7 @@ void tracker_symbolize_release(void)
     if (symbols.dwfl) dwfl_end(symbols.dwfl);
     symbols.dwfl = NULL;
     tracker_symtab_reset(); /* its modules were the session's */
+    tracker_cu_reset();   /* and its units */
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
 }
