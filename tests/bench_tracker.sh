@@ -8,7 +8,7 @@ usage() {
     echo "stack; CPU per malloc+free of a churn loop (with and without frame pointers), sqlite3" >&2
     echo "(60k inserts), a perl word count and 8 threads on $(nproc) cores, each plain, with the" >&2
     echo "tracker preloaded (defaults), under heaptrack and under valgrind; stacks seen in sqlite3" >&2
-    echo "and python3. Ratios are of medians of ROUNDS alternated runs (default 3)." >&2
+    echo "and python3. Ratios are medians of the ratios of ROUNDS alternated rounds (default 3)." >&2
     echo "Env: ROUNDS, TOOLS (default 'plain ours heaptrack valgrind')." >&2
     exit 2
 }
@@ -103,17 +103,22 @@ count_for() { # TOOL BASE [VALGRIND_DIVISOR] -> BASE scaled down for heaptrack (
     case "$1" in heaptrack) echo $(($2 / 8)) ;; valgrind) echo $(($2 / ${3:-60})) ;; *) echo "$2" ;; esac
 }
 
-# row LABEL UNIT FILE_PREFIX: one table row, each tool's median and its ratio to plain.
+# row LABEL UNIT FILE_PREFIX: one table row, each tool's median and its ratio to plain: the
+# median of the rounds' ratios (a round runs every tool once, in turn, so a slow spell of the
+# shared machine moves both sides of a ratio; the medians of each side may come from
+# different spells).
 row() {
-    local label=$1 unit=$2 pfx=$3 line plain
-    plain=$(median <"$pfx.plain")
+    local label=$1 unit=$2 pfx=$3 line
     line="| $label |"
     for t in $TOOLS; do
-        local m; m=$(median <"$pfx.$t")
+        local m r; m=$(median <"$pfx.$t")
         if awk -v m="$m" 'BEGIN { exit !(m <= 0) }'; then
             line="$line n/a (median $m $unit: start-up noise larger than the work) |" # never a negative cost
         elif [ "$t" = plain ]; then line="$line $m $unit |"
-        else line="$line $m $unit ($(awk -v a="$m" -v b="$plain" 'BEGIN { printf "%.2fx", a / b }')) |"; fi
+        else
+            r=$(paste "$pfx.$t" "$pfx.plain" | awk '$2 > 0 { print $1 / $2 }' | median)
+            line="$line $m $unit ($(awk -v r="$r" 'BEGIN { printf "%.2fx", r }')) |"
+        fi
     done
     say "$line"
 }
@@ -129,7 +134,7 @@ say ""
 say "CPU time of each program and everything it started (heaptrack's interpreter included), user +"
 say "system: time spent waiting for a core on the shared machine does not count. \`ours\` is"
 say "bin/libtracker.so at its defaults (CFI stacks, report at exit); heaptrack and valgrind memcheck"
-say "at theirs. Ratios are to plain."
+say "at theirs. Ratios are to plain: the median of the rounds' ratios (a round runs each tool once)."
 
 # ---------------------------------------------------------------- unwinders
 say ""
