@@ -35,10 +35,11 @@
  *    beyond 15, and frees nested in a hook (a signal handler), use slot 0
  *    with atomic adds. A free on another thread than the allocation takes
  *    the block out of the freeing thread's row (a row may go below zero;
- *    the sum over the rows is right). The rows are laid out [stack][slot], a
- *    cache line each (no false sharing between threads): a snapshot sums a
- *    stack's 16 lines, so its cost follows the number of stacks, never the
- *    number of blocks. The same row counts bytes and blocks ever allocated
+ *    the sum over the rows is right). The rows are laid out [slot][stack],
+ *    32 bytes each: a thread's busy rows share cache lines with each other,
+ *    never with another thread's (but in slot 0). A snapshot sums a stack's
+ *    16 rows, so its cost follows the number of stacks, never the number
+ *    of blocks. The same row counts bytes and blocks ever allocated
  *    (pprof's alloc_space/alloc_objects).
  *  - All tables come from mmap, never from malloc: the tracker cannot
  *    recurse into the allocator it watches, and cannot be counted by it.
@@ -46,8 +47,8 @@
  *    inside the tracker (libdw's allocations at report time) cannot deadlock.
  * Cost (make bench, docs/samples/bench.md, 2 shared cores): see the README's
  * figures; what is left per malloc+free pair is the hooks' own work (guard,
- * errno, the header), the memo's check of the stack words and the row's
- * four stores.
+ * the header, glibc's calls), the memo's check of the stack words (one
+ * load, xor and or a word) and the row's six adds to memory.
  */
 
 /* ------------------------------------------------------------------ */
