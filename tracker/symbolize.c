@@ -29,7 +29,9 @@
  * each DW_TAG_inlined_subroutine around the address says where it was
  * called from (DW_AT_call_file, DW_AT_call_line), up to the real function.
  * Those frames are what lets a report skip /usr/include/c++/... and name
- * the program's own line (report_site.c).
+ * the program's own line (report_site.c). The DIEs around an address are
+ * found through an index of its unit's functions (cuindex.c), not by
+ * walking the whole unit as dwarf_getscopes does.
  */
 
 typedef struct sym_entry {
