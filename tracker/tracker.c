@@ -48,7 +48,8 @@
  * Cost (make bench, docs/samples/bench.md, 2 shared cores): see the README's
  * figures; what is left per malloc+free pair is the hooks' own work (guard,
  * the header, glibc's calls), the memo's check of the stack words (one
- * load, xor and or a word) and the row's six adds to memory.
+ * load, xor and or a word) and the row's adds to memory (four for a
+ * malloc, two for a free).
  */
 
 /* ------------------------------------------------------------------ */
@@ -462,7 +463,7 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
     return tables.stacks[stack_id]->frames;
 }
 
-/* Add d to one total: with a plain load and store in a row only this
+/* Add d to one total: with a plain (not locked) add in a row only this
  * thread writes, with an atomic add in the shared slot 0. */
 static inline __attribute__((always_inline)) void row_add(_Atomic uint64_t *v, uint64_t d, int shared)
 {
