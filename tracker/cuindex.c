@@ -1,6 +1,7 @@
 /* cuindex.c - a compile unit's function DIEs sorted by address, looked up by binary search (see cuindex.h). */
 
 #include "cuindex.h"
+#include "tracker_internal.h"
 
 #include <dwarf.h>
 #include <stdint.h>
@@ -52,13 +53,9 @@ static void add_ranges(ranges *rs, Dwarf_Die *die)
     Dwarf_Addr base, lo, hi;
     for (ptrdiff_t off = 0; (off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0;) {
         if (hi <= lo) continue;
-        if (rs->n == rs->cap) {
-            size_t cap = rs->cap ? rs->cap * 2 : 64;
-            fn_range *r = realloc(rs->r, cap * sizeof *r);
-            if (!r) { rs->failed = 1; return; }
-            rs->r = r;
-            rs->cap = cap;
-        }
+        fn_range *r = tracker_grow(rs->r, rs->n, &rs->cap, sizeof *r, 64);
+        if (!r) { rs->failed = 1; return; }
+        rs->r = r;
         rs->r[rs->n++] = (fn_range){ lo, hi, *die };
     }
 }
@@ -86,13 +83,9 @@ static cu_index *index_of(Dwarf_Die *cu)
 {
     for (size_t i = 0; i < nindexes; i++)
         if (indexes[i].cu_addr == cu->addr) return &indexes[i];
-    if (nindexes == capindexes) {
-        size_t cap = capindexes ? capindexes * 2 : 16;
-        cu_index *t = realloc(indexes, cap * sizeof *t);
-        if (!t) return NULL;
-        indexes = t;
-        capindexes = cap;
-    }
+    cu_index *grown = tracker_grow(indexes, nindexes, &capindexes, sizeof *grown, 16);
+    if (!grown) return NULL;
+    indexes = grown;
     ranges rs = { 0 };
     collect(&rs, cu, 0);
     if (rs.failed) {

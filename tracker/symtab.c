@@ -1,6 +1,7 @@
 /* symtab.c - a module's function symbols sorted by address, looked up by binary search (see symtab.h). */
 
 #include "symtab.h"
+#include "tracker_internal.h"
 
 #include <gelf.h>
 #include <stdint.h>
@@ -86,13 +87,9 @@ static module_index *index_of(Dwfl_Module *mod)
 {
     for (size_t i = 0; i < nindexes; i++)
         if (indexes[i].mod == mod) return &indexes[i];
-    if (nindexes == capindexes) {
-        size_t cap = capindexes ? capindexes * 2 : 16;
-        module_index *grown = realloc(indexes, cap * sizeof *grown);
-        if (!grown) return NULL;
-        indexes = grown;
-        capindexes = cap;
-    }
+    module_index *grown = tracker_grow(indexes, nindexes, &capindexes, sizeof *grown, 16);
+    if (!grown) return NULL;
+    indexes = grown;
     module_index *ix = &indexes[nindexes++];
     ix->mod = mod;
     build(ix);

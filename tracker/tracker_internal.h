@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* Thread-local state in the initial-exec model: no allocation, no lock,
  * usable from inside malloc (a preloaded library gets static TLS too). */
@@ -112,5 +113,19 @@ void tracker_symbolize_fork_unlock(void);
 
 /* tracker.c: seconds on CLOCK_MONOTONIC. */
 double tracker_now(void);
+
+/* symtab.c, cuindex.c: room for one more element in a malloc'ed array
+ * arr of *cap elements of elem bytes, n of them in use: arr itself when
+ * there is room, else the array grown to twice (at first, to first
+ * elements; *cap updated), or NULL when realloc fails (arr unchanged).
+ * Report time only, inside the recursion guard. */
+static inline void *tracker_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap) return arr;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(arr, c * elem);
+    if (p) *cap = c;
+    return p;
+}
 
 #endif /* TRACKER_INTERNAL_H */
