@@ -56,6 +56,8 @@ awk 'BEGIN { x = 7; for (i = 1; i <= 2000000; i++) { x = (x * 1103515245 + 12345
     printf "w%d%s", x % 50000, (i % 12) ? " " : "\n" } }' >"$B/words.txt"
 
 # ---------------------------------------------------------------- running under a tool
+# The tracker preloaded at its defaults, its reports in $B (removed after each run).
+OURS=(env LD_PRELOAD="$LAB_ROOT/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt")
 # cpu_s TOOL CMD...: CPU seconds (user + system) CMD and every process it
 # started used, run plain, with the tracker preloaded, under heaptrack or
 # under valgrind memcheck (their defaults). Output discarded.
@@ -64,7 +66,7 @@ cpu_s() {
     local -a pre=()
     case "$tool" in
         plain) ;;
-        ours) pre=(env LD_PRELOAD="$LAB_ROOT/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt") ;;
+        ours) pre=("${OURS[@]}") ;;
         heaptrack) pre=(heaptrack -o "$B/ht.$RANDOM") ;;
         valgrind) pre=(valgrind -q --tool=memcheck) ;;
     esac
@@ -191,7 +193,7 @@ if command -v valgrind >/dev/null; then
     instr() { # TOOL CMD...: instructions the program ran
         local tool=$1; shift
         local -a pre=()
-        [ "$tool" = ours ] && pre=(env LD_PRELOAD="$LAB_ROOT/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt")
+        [ "$tool" = ours ] && pre=("${OURS[@]}")
         "${pre[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null </dev/null |
             awk '/Collected :/ { print $NF }'
         rm -f "$B"/ours.*.txt

@@ -205,7 +205,7 @@ typedef struct regs {
  * alone, 27% of sqlite3's lookups went on to hint2 (memo_search: 97M
  * instructions of the run); with succ first, memo_search takes 28M. */
 #define MEMO_WAYS  32 /* walks remembered per thread */
-#define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each; even */
+#define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each */
 
 typedef struct memo {
     uintptr_t pc0, sp0, bp0;   /* the start */
@@ -351,6 +351,14 @@ static __attribute__((noinline)) void memo_reset(uint32_t gen)
     M.gen = gen;
 }
 
+/* Way w answers this lookup: it becomes the way last hit, and the way that
+ * came after the previous one. */
+static inline void memo_follow(unsigned w)
+{
+    M.way[M.mru].succ = (uint8_t)w;
+    M.mru = (uint8_t)w;
+}
+
 /* The slow half of tracker_stackwalk_known, out of line so the common
  * path keeps its registers: tried, the way the hints gave, did not fit. */
 static __attribute__((noinline)) int64_t memo_search(const uintptr_t *fp, unsigned tried)
@@ -374,8 +382,7 @@ static __attribute__((noinline)) int64_t memo_search(const uintptr_t *fp, unsign
     M.hint2[memo_hint2_learned(tag, &M.way[w])] = (uint8_t)w;
 hit:
     M.hint[memo_hint_of(tag)] = (uint8_t)w;
-    M.way[M.mru].succ = (uint8_t)w;
-    M.mru = (uint8_t)w;
+    memo_follow(w);
     return M.way[w].id;
 }
 
@@ -391,14 +398,13 @@ int64_t tracker_stackwalk_known(void *hook_frame)
     /* The way hit after the way last hit, last time (a loop's allocation:
      * the same way; sqlite3's callers in turn: the next), else the way last
      * hit from this start. */
-    unsigned last = M.mru, w = M.way[last].succ;
+    unsigned w = M.way[M.mru].succ;
     if (M.tag[w] != tag) {
         w = M.hint[memo_hint_of(tag)];
         if (M.tag[w] != tag) return memo_search(fp, w);
     }
     if (!memo_fits(&M.way[w], pc, sp, bp)) return memo_search(fp, w);
-    M.way[last].succ = (uint8_t)w;
-    M.mru = (uint8_t)w;
+    memo_follow(w);
     return M.way[w].id;
 }
 
@@ -417,13 +423,12 @@ void tracker_stackwalk_learn(uint32_t id)
     M.hint[memo_hint_of(tag)] = (uint8_t)w;
     M.hint2[memo_hint2_learned(tag, &pending)] = (uint8_t)w;
     memo *m = &M.way[w];
-    M.way[M.mru].succ = (uint8_t)w;
-    M.mru = (uint8_t)w;
-    pending.succ = (uint8_t)w;
     size_t head = offsetof(memo, off), words = pending.nwords;
     memcpy(m, &pending, head); /* only the words in use */
     memcpy(m->off, pending.off, words * sizeof m->off[0]);
     memcpy(m->val, pending.val, words * sizeof m->val[0]);
+    m->succ = (uint8_t)w; /* until another way follows it */
+    memo_follow(w);
     pending.ok = 0;
 }
 

@@ -23,9 +23,9 @@
  * locked paths. */
 #define VG_PUBLISH(p)       ANNOTATE_HAPPENS_BEFORE(p)
 #define VG_SEEN(p)          ANNOTATE_HAPPENS_AFTER(p)
-/* Memory only ever accessed with C11 atomics (lock-free table slots, the
- * per-thread totals rows): the accesses themselves are the synchronization,
- * and the tools would report each one. */
+/* Memory shared without a lock (lock-free table slots, the per-thread
+ * totals rows): C11 atomics, or a row owner's single add to memory, that
+ * readers load atomically. The tools would report each access. */
 #define VG_ATOMIC_RANGE(p, n) ANNOTATE_BENIGN_RACE_SIZED(p, n, "C11 atomics only")
 #else
 #define VG_LOCK_CREATE(l)   ((void)0)
