@@ -198,12 +198,14 @@ typedef struct regs {
  * sets of 2 ways answered 73% of its walks; 4 sets of 8 answered 99.97% or
  * 65%, depending on where ASLR put the stack (two busy call sites in one
  * set evict each other); all 32 in one set: 99.97% in every run. A lookup
- * checks the way that came after the way last hit, the last time (its
- * succ: the same way in a loop, the next caller's in sqlite3's turns), else
- * the way last hit from this start (hint), then the way with the same first
- * words (hint2), then scans the 32 tags (4 cache lines). With the hints
- * alone, 27% of sqlite3's lookups went on to hint2 (memo_search: 97M
- * instructions of the run); with succ first, memo_search takes 28M. */
+ * first checks the way that came after the last 3 ways hit, the last time
+ * they came in that order (pred: the same way in a loop, the next caller's
+ * in sqlite3's turns), else the way last hit from this start (hint), then
+ * the way with the same first words (hint2), then scans the 32 tags (4
+ * cache lines). sqlite3 inserts a row with a cycle of 26 lookups in which
+ * some ways come twice, followed by another each time: the way that came
+ * after the last one alone was right for 73% of its lookups, after the
+ * last 3 for 99.9%. */
 #define MEMO_WAYS  32 /* walks remembered per thread */
 #define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each */
 
@@ -214,7 +216,6 @@ typedef struct memo {
     uint32_t gen;              /* tracker_cfi_generation() when walked (pending) */
     uint8_t ok;                /* pending: a complete, reusable walk */
     uint8_t nwords;            /* words the walk read */
-    uint8_t succ;              /* the way hit right after this one, last time */
     /* A word the walk read: (its address - sp0) / 8 ... Offsets in 16 bits
      * keep the offsets of a way in one cache line with its start; a walk
      * that reads 512 KiB or more above its start is not remembered. */
@@ -232,6 +233,7 @@ typedef struct memo {
  * wrong guess only costs the scan, and memo_fits decides. */
 #define HINT_WORDS 6
 #define MEMO_HINTS 1024
+#define MEMO_PREDS 1024
 
 /* A thread's memo, in one TLS object (one base address for every access). */
 static TRACKER_TLS struct {
@@ -240,6 +242,8 @@ static TRACKER_TLS struct {
     uintptr_t tag[MEMO_WAYS];
     uint32_t gen;              /* the CFI generation of the ways */
     uint8_t mru;               /* the way last hit or learned */
+    uint16_t hist;             /* the last 3 ways hit or learned, 5 bits each */
+    uint8_t pred[MEMO_PREDS];  /* by memo_pred_of(hist): the way that came next */
     uint8_t next;              /* the way to replace next */
     uint8_t hint[MEMO_HINTS];
     uint8_t hint2[MEMO_HINTS];
@@ -272,18 +276,17 @@ static uintptr_t read_word(uintptr_t at)
 /* Case k of memo_fits' switch: the k-th word from the end, then the next. */
 #define MEMO_CASE(k) case k: d |= s[o[-(k)]] ^ v[-(k)]; __attribute__((fallthrough));
 
-/* Does m answer a walk starting at pc, sp, bp? Independent loads, one
- * branch after the first HINT_WORDS (the callers' return addresses, where
- * walks from one start differ: a wrong way is rejected there), then the
- * rest without a loop (a jump into a run of one load, xor and or per
+/* Do m's words still hold, for a walk from the start m was walked from
+ * (its pc0 and sp0: the caller checked them, so the words lie on this
+ * stack), with %rbp bp and the rules of generation gen? Independent loads,
+ * one branch after the first HINT_WORDS (the callers' return addresses,
+ * where walks from one start differ: a wrong way is rejected there), then
+ * the rest without a loop (a jump into a run of one load, xor and or per
  * word) and one branch at the end. */
-static inline __attribute__((always_inline)) int memo_fits(const memo *m, uintptr_t pc, uintptr_t sp, uintptr_t bp)
+static inline __attribute__((always_inline)) int memo_words_fit(const memo *m, uintptr_t sp, uintptr_t bp, uint32_t gen)
 {
-    /* m as a plain pointer: without this, gcc re-derives every access
-     * from the TLS base and the way's index (twice the instructions). */
-    __asm__("" : "+r"(m));
     const uintptr_t *s = (const uintptr_t *)sp;
-    uintptr_t d = (m->pc0 ^ pc) | (m->sp0 ^ sp) | ((m->bp0 ^ bp) & m->bp_mask);
+    uintptr_t d = ((m->bp0 ^ bp) & m->bp_mask) | (m->gen ^ gen);
     unsigned n = m->nwords, rest = n;
     _Static_assert(HINT_WORDS == 6, "the head below checks 6 words");
     if (n >= 6) {
@@ -294,7 +297,7 @@ static inline __attribute__((always_inline)) int memo_fits(const memo *m, uintpt
     if (d) return 0;
     const uint16_t *o = m->off + n;
     const uintptr_t *v = m->val + n;
-    _Static_assert(MEMO_WORDS == 32, "memo_fits has a case for each count of words up to 32");
+    _Static_assert(MEMO_WORDS == 32, "memo_words_fit has a case for each count of words up to 32");
     switch (rest) {
         MEMO_CASE(32) MEMO_CASE(31) MEMO_CASE(30) MEMO_CASE(29) MEMO_CASE(28) MEMO_CASE(27) MEMO_CASE(26) MEMO_CASE(25) MEMO_CASE(24) MEMO_CASE(23) MEMO_CASE(22) MEMO_CASE(21) MEMO_CASE(20) MEMO_CASE(19) MEMO_CASE(18) MEMO_CASE(17) MEMO_CASE(16) MEMO_CASE(15) MEMO_CASE(14) MEMO_CASE(13) MEMO_CASE(12) MEMO_CASE(11) MEMO_CASE(10) MEMO_CASE(9) MEMO_CASE(8) MEMO_CASE(7) MEMO_CASE(6) MEMO_CASE(5) MEMO_CASE(4) MEMO_CASE(3) MEMO_CASE(2) MEMO_CASE(1)
     case 0: break;
@@ -302,11 +305,23 @@ static inline __attribute__((always_inline)) int memo_fits(const memo *m, uintpt
     return d == 0;
 }
 
+/* Does m answer a walk starting at pc, sp, bp? Its start first: only then
+ * are its words read. */
+static inline __attribute__((always_inline)) int memo_fits(const memo *m, uintptr_t pc, uintptr_t sp, uintptr_t bp)
+{
+    /* m as a plain pointer: without this, gcc re-derives every access
+     * from the TLS base and the way's index (twice the instructions). */
+    __asm__("" : "+r"(m));
+    if ((m->pc0 ^ pc) | (m->sp0 ^ sp)) return 0;
+    return memo_words_fit(m, sp, bp, m->gen);
+}
+
 /* memo_fits out of line, for the slow lookups. */
 static __attribute__((noinline)) int memo_fits_cold(const memo *m, uintptr_t pc, uintptr_t sp, uintptr_t bp)
 {
     return memo_fits(m, pc, sp, bp);
 }
+
 
 /* The tag of a walk start in M.tag: never 0 (0 marks an empty way). */
 static inline uintptr_t memo_tag_of(uintptr_t pc, uintptr_t sp)
@@ -351,11 +366,19 @@ static __attribute__((noinline)) void memo_reset(uint32_t gen)
     M.gen = gen;
 }
 
-/* Way w answers this lookup: it becomes the way last hit, and the way that
- * came after the previous one. */
-static inline void memo_follow(unsigned w)
+/* Where pred keeps the way after the history h. */
+static inline unsigned memo_pred_of(unsigned h)
 {
-    M.way[M.mru].succ = (uint8_t)w;
+    _Static_assert(MEMO_WAYS == 32 && MEMO_PREDS == 1024, "5 bits a way in hist, 10 bits of pred");
+    return (h * 0x9e3779b1u) >> 22;
+}
+
+/* Way w was the one after M.hist (pred already says so when hit is 1): it
+ * becomes the way last hit and joins the history. */
+static inline void memo_follow(unsigned w, int hit)
+{
+    if (!hit) M.pred[memo_pred_of(M.hist)] = (uint8_t)w;
+    M.hist = (uint16_t)(((unsigned)M.hist << 5 | w) & 0x7fff);
     M.mru = (uint8_t)w;
 }
 
@@ -382,30 +405,60 @@ static __attribute__((noinline)) int64_t memo_search(const uintptr_t *fp, unsign
     M.hint2[memo_hint2_learned(tag, &M.way[w])] = (uint8_t)w;
 hit:
     M.hint[memo_hint_of(tag)] = (uint8_t)w;
-    memo_follow(w);
+    memo_follow(w, 0);
     return M.way[w].id;
 }
 
-int64_t tracker_stackwalk_known(void *hook_frame)
+/* The lookup after the first guess failed: w, the way pred gave, is not
+ * of this start or does not fit. Then the way last hit from this start
+ * (hint), then memo_search. */
+static __attribute__((noinline)) int64_t known_miss(const uintptr_t *fp, unsigned w)
 {
-    const uintptr_t *fp = hook_frame;
     uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0], tag = memo_tag_of(pc, sp);
     uint32_t gen = tracker_cfi_generation();
     if (__builtin_expect(M.gen != gen, 0)) {
         memo_reset(gen);
         return -1;
     }
-    /* The way hit after the way last hit, last time (a loop's allocation:
-     * the same way; sqlite3's callers in turn: the next), else the way last
-     * hit from this start. */
-    unsigned w = M.way[M.mru].succ;
     if (M.tag[w] != tag) {
         w = M.hint[memo_hint_of(tag)];
-        if (M.tag[w] != tag) return memo_search(fp, w);
+        if (M.tag[w] == tag && memo_fits_cold(&M.way[w], pc, sp, bp)) {
+            memo_follow(w, 0);
+            return M.way[w].id;
+        }
     }
-    if (!memo_fits(&M.way[w], pc, sp, bp)) return memo_search(fp, w);
-    memo_follow(w);
-    return M.way[w].id;
+    return memo_search(fp, w);
+}
+
+/* The first guess: the way that came after the last 3, last time (a loop's
+ * allocation: the same way; sqlite3's callers in turn: the next). NULL
+ * when it is not of this start (its pc0 and sp0: only then are its words
+ * read, at offsets that lie on this stack). An empty way's pc0 is 0. */
+static inline __attribute__((always_inline)) const memo *known_guess(const uintptr_t *fp, unsigned *way)
+{
+    unsigned w = M.pred[memo_pred_of(M.hist)];
+    const memo *m = &M.way[w];
+    /* m as a plain pointer: without this, gcc re-derives every access
+     * from the TLS base and the way's index (twice the instructions). */
+    __asm__("" : "+r"(m));
+    *way = w;
+    return ((m->pc0 ^ fp[1]) | (m->sp0 ^ (uintptr_t)(fp + 2))) ? NULL : m;
+}
+
+/* The guess fits. */
+static inline __attribute__((always_inline)) int64_t known_hit(const memo *m, unsigned w)
+{
+    memo_follow(w, 1);
+    return m->id;
+}
+
+int64_t tracker_stackwalk_known(void *hook_frame)
+{
+    const uintptr_t *fp = hook_frame;
+    unsigned w;
+    const memo *m = known_guess(fp, &w);
+    if (!m || !memo_words_fit(m, (uintptr_t)(fp + 2), fp[0], tracker_cfi_generation())) return known_miss(fp, w);
+    return known_hit(m, w);
 }
 
 void tracker_stackwalk_learn(uint32_t id)
@@ -427,8 +480,7 @@ void tracker_stackwalk_learn(uint32_t id)
     memcpy(m, &pending, head); /* only the words in use */
     memcpy(m->off, pending.off, words * sizeof m->off[0]);
     memcpy(m->val, pending.val, words * sizeof m->val[0]);
-    m->succ = (uint8_t)w; /* until another way follows it */
-    memo_follow(w);
+    memo_follow(w, 0);
     pending.ok = 0;
 }
 
