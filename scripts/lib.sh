@@ -265,7 +265,9 @@ ab_cost() {
 
 # onoff_rows RUN: for `ab -c 1` and `ab -c 8 -k`, ROUNDS (3) interleaved pairs of
 # `RUN off ABARGS` and `RUN on ABARGS` (each prints an ab_cost line, so drift
-# hits both alike); per load, a markdown row of their medians:
+# hits both alike); per load, a markdown row of their medians, and as on/off
+# the median of the pairs' ratios (the two medians may come from different
+# spells of the shared machine; a pair's two runs come from one):
 # "| ab ABARGS | req/s off | on | on/off | CPU us/req off | on | on/off |".
 onoff_rows() {
     local load off="$LAB_TMP/onoff.off" on="$LAB_TMP/onoff.on"
@@ -277,6 +279,8 @@ onoff_rows() {
         done
         awk -v l="ab $load" -v a="$(cut -d' ' -f1 "$off" | median)" -v b="$(cut -d' ' -f1 "$on" | median)" \
             -v c="$(cut -d' ' -f2 "$off" | median)" -v d="$(cut -d' ' -f2 "$on" | median)" \
-            'BEGIN { printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, b / a, c, d, (c > 0 ? d / c : 0) }'
+            -v r="$(paste -d' ' "$on" "$off" | awk '$3 > 0 { print $1 / $3 }' | median)" \
+            -v q="$(paste -d' ' "$on" "$off" | awk '$4 > 0 { print $2 / $4 }' | median)" \
+            'BEGIN { printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, r, c, d, q }'
     done
 }
