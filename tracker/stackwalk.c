@@ -322,7 +322,6 @@ static __attribute__((noinline)) int memo_fits_cold(const memo *m, uintptr_t pc,
     return memo_fits(m, pc, sp, bp);
 }
 
-
 /* The tag of a walk start in M.tag: never 0 (0 marks an empty way). */
 static inline uintptr_t memo_tag_of(uintptr_t pc, uintptr_t sp)
 {
