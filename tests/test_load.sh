@@ -28,18 +28,23 @@ capture_site_count() {
 }
 # watch_rss PID FILE: in the background, write the peak VmRSS (kB) of PID to FILE
 # every 50 ms until PID exits or FILE.stop appears (at most 10 min). Sets WATCH_PID.
+# Each new peak goes to FILE.new, then is renamed over FILE: a reader never
+# sees FILE truncated and half written.
 watch_rss() {
-    ( peak=0; rm -f "$2.stop"
+    ( peak=0; rm -f "$2" "$2.stop"
       for _ in $(seq 1 12000); do
           [ -e "$2.stop" ] && break
           kb=$(rss_kb "$1") || break; [ -n "$kb" ] || break
-          [ "$kb" -gt "$peak" ] && { peak=$kb; echo "$peak" >"$2"; }
+          [ "$kb" -gt "$peak" ] && { peak=$kb; echo "$peak" >"$2.new"; mv -f "$2.new" "$2"; }
           sleep 0.05
       done ) &
     WATCH_PID=$!
 }
-# watch_stop FILE: stop the watcher, print the peak.
-watch_stop() { touch "$1.stop"; wait "$WATCH_PID" 2>/dev/null; cat "$1" 2>/dev/null || echo 0; }
+# watch_stop FILE: stop the watcher and wait for it, then set PEAK to the peak
+# (empty when it read none: the checks then fail). Not in $(...): a subshell
+# cannot wait for this shell's child, and read FILE while the watcher could still
+# be writing it (once, in a CI dry run: an empty peak, "0.0 MB").
+watch_stop() { touch "$1.stop"; wait "$WATCH_PID" 2>/dev/null; PEAK=$(cat "$1" 2>/dev/null); }
 
 # ================================================================ ab -c 64 -n 20000
 if start_server --leak-cap-mb 1024; then
@@ -47,7 +52,7 @@ if start_server --leak-cap-mb 1024; then
     curl -s --max-time 30 "$(url /capture)" >"$TEST_TMP/cap0.txt"   # baseline for the diff
     watch_rss "$SERVER_PID" "$TEST_TMP/peak-ab"
     ab -q -n "$AB_N" -c "$AB_C" "$(url /)" >"$TEST_TMP/ab.txt" 2>&1
-    peak=$(watch_stop "$TEST_TMP/peak-ab")
+    watch_stop "$TEST_TMP/peak-ab"; peak=$PEAK
     check_eq "ab -c $AB_C -n $AB_N: complete requests" "$AB_N" "$(ab_field "$TEST_TMP/ab.txt" 'Complete requests')"
     check_eq "ab -c $AB_C -n $AB_N: failed requests" 0 "$(ab_field "$TEST_TMP/ab.txt" 'Failed requests')"
     check_eq "ab -c $AB_C -n $AB_N: non-2xx responses" 0 "$(ab_field "$TEST_TMP/ab.txt" 'Non-2xx responses')"
@@ -71,7 +76,7 @@ if start_server --leak-cap-mb 2048; then
     WRK_MAX_PER_THREAD=$((WRK_MAX / 2)) timeout $((WRK_SECONDS + 30)) \
         wrk -t2 -c"$AB_C" -d"${WRK_SECONDS}s" -s tests/tools/wrk_stop_after.lua "$(url /)" >"$TEST_TMP/wrk.txt" 2>&1
     wrk_rc=$?
-    peak=$(watch_stop "$TEST_TMP/peak-wrk")
+    watch_stop "$TEST_TMP/peak-wrk"; peak=$PEAK
     wrk_n=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' "$TEST_TMP/wrk.txt")
     non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$TEST_TMP/wrk.txt")
     sockerr=$(sed -n 's/^ *Socket errors: *//p' "$TEST_TMP/wrk.txt")
@@ -101,7 +106,7 @@ if start_server --leak-cap-mb "$CAP_MB"; then
     watch_rss "$SERVER_PID" "$TEST_TMP/peak-cap"
     # -l: 200 and 503 bodies differ in length; they are not "failures" here.
     ab -q -l -n "$AB_N" -c "$AB_C" "$(url /)" >"$TEST_TMP/ab-cap.txt" 2>&1
-    peak=$(watch_stop "$TEST_TMP/peak-cap")
+    watch_stop "$TEST_TMP/peak-cap"; peak=$PEAK
     check_eq "cap $CAP_MB MiB: ab complete requests" "$AB_N" "$(ab_field "$TEST_TMP/ab-cap.txt" 'Complete requests')"
     check_eq "cap $CAP_MB MiB: ab failed requests (connection errors)" 0 "$(ab_field "$TEST_TMP/ab-cap.txt" 'Failed requests')"
     check_eq "cap $CAP_MB MiB: non-2xx (503) = requests past the cap" $((AB_N - fit)) "$(ab_field "$TEST_TMP/ab-cap.txt" 'Non-2xx responses')"
