@@ -26,7 +26,7 @@
 /* Memory shared without a lock (lock-free table slots, the per-thread
  * totals rows): C11 atomics, or a row owner's single add to memory, that
  * readers load atomically. The tools would report each access. */
-#define VG_ATOMIC_RANGE(p, n) ANNOTATE_BENIGN_RACE_SIZED(p, n, "C11 atomics only")
+#define VG_ATOMIC_RANGE(p, n) ANNOTATE_BENIGN_RACE_SIZED(p, n, "lock-free: C11 atomics or the owner's single add")
 #else
 #define VG_LOCK_CREATE(l)   ((void)0)
 #define VG_LOCK_ACQUIRED(l) ((void)0)
