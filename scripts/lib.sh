@@ -243,6 +243,13 @@ cpu_ticks() {
 # ---------------------------------------------------------------- benchmarks (tests/bench*.sh)
 # median: the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# pair_ratio A B [COL]: the median over line numbers of A's field COL (default 1) over B's on
+# the same line, for the lines both files have and where B's is > 0. Runs alternated in
+# pairs (line i of A beside line i of B) share a spell of the shared machine; the medians of
+# each side may come from different ones.
+pair_ratio() {
+    awk -v c="${3:-1}" 'NR == FNR { a[FNR] = $c; next } (FNR in a) && $c > 0 { print a[FNR] / $c }' "$1" "$2" | median
+}
 
 # start_or_exit CMD...: start_on_port 60 CMD, or stop the script with one line saying why.
 start_or_exit() { start_on_port 60 "$@" || { echo "${0##*/}: $* did not start: $LAUNCH_ERROR" >&2; exit 1; }; }
@@ -266,8 +273,7 @@ ab_cost() {
 # onoff_rows RUN: for `ab -c 1` and `ab -c 8 -k`, ROUNDS (3) interleaved pairs of
 # `RUN off ABARGS` and `RUN on ABARGS` (each prints an ab_cost line, so drift
 # hits both alike); per load, a markdown row of their medians, and as on/off
-# the median of the pairs' ratios (the two medians may come from different
-# spells of the shared machine; a pair's two runs come from one):
+# the pair_ratio of on and off:
 # "| ab ABARGS | req/s off | on | on/off | CPU us/req off | on | on/off |".
 onoff_rows() {
     local load off="$LAB_TMP/onoff.off" on="$LAB_TMP/onoff.on"
@@ -279,8 +285,7 @@ onoff_rows() {
         done
         awk -v l="ab $load" -v a="$(cut -d' ' -f1 "$off" | median)" -v b="$(cut -d' ' -f1 "$on" | median)" \
             -v c="$(cut -d' ' -f2 "$off" | median)" -v d="$(cut -d' ' -f2 "$on" | median)" \
-            -v r="$(paste -d' ' "$on" "$off" | awk '$3 > 0 { print $1 / $3 }' | median)" \
-            -v q="$(paste -d' ' "$on" "$off" | awk '$4 > 0 { print $2 / $4 }' | median)" \
+            -v r="$(pair_ratio "$on" "$off" 1)" -v q="$(pair_ratio "$on" "$off" 2)" \
             'BEGIN { printf "| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", l, a, b, r, c, d, q }'
     done
 }

@@ -108,9 +108,7 @@ count_for() { # TOOL BASE [VALGRIND_DIVISOR] -> BASE scaled down for heaptrack (
 }
 
 # row LABEL UNIT FILE_PREFIX: one table row, each tool's median and its ratio to plain: the
-# median of the rounds' ratios (a round runs every tool once, in turn, so a slow spell of the
-# shared machine moves both sides of a ratio; the medians of each side may come from
-# different spells).
+# pair_ratio of the rounds (a round runs every tool once, in turn).
 row() {
     local label=$1 unit=$2 pfx=$3 line
     line="| $label |"
@@ -120,7 +118,7 @@ row() {
             line="$line n/a (median $m $unit: start-up noise larger than the work) |" # never a negative cost
         elif [ "$t" = plain ]; then line="$line $m $unit |"
         else
-            r=$(paste "$pfx.$t" "$pfx.plain" | awk '$2 > 0 { print $1 / $2 }' | median)
+            r=$(pair_ratio "$pfx.$t" "$pfx.plain")
             line="$line $m $unit ($(awk -v r="$r" 'BEGIN { printf "%.2fx", r }')) |"
         fi
     done
@@ -182,8 +180,10 @@ say ""
 say "### Real programs: CPU seconds of one run"
 say ""
 header "workload"
-sqlite_s() { cpu_s "$1" sqlite3 :memory: ".read $B/inserts.sql"; }
-perl_s() { cpu_s "$1" perl -ne '$c{$_}++ for split; END { print scalar(keys %c), "\n" }' "$B/words.txt"; }
+SQLITE=(sqlite3 :memory: ".read $B/inserts.sql")
+PERL=(perl -ne '$c{$_}++ for split; END { print scalar(keys %c), "\n" }' "$B/words.txt")
+sqlite_s() { cpu_s "$1" "${SQLITE[@]}"; }
+perl_s() { cpu_s "$1" "${PERL[@]}"; }
 alternate "$B/sqlite" sqlite_s
 alternate "$B/perl" perl_s
 # PAIRS more rounds of plain and ours alone: their ratios are the goals closest to the line (<=
@@ -223,8 +223,8 @@ if command -v valgrind >/dev/null; then
     say ""
     say "| workload | plain | ours |"
     say "|---|---|---|"
-    instr_row "sqlite3, 60k inserts + index + query" sqlite3 :memory: ".read $B/inserts.sql"
-    instr_row "perl word count, 2M words" perl -ne '$c{$_}++ for split; END { print scalar(keys %c), "\n" }' "$B/words.txt"
+    instr_row "sqlite3, 60k inserts + index + query" "${SQLITE[@]}"
+    instr_row "perl word count, 2M words" "${PERL[@]}"
 fi
 
 # ---------------------------------------------------------------- threads
@@ -259,7 +259,7 @@ stacks_row() { # LABEL CMD...
         END { if (g) { tot += f; if (f > max) max = f; if (m) withmain++ }
               printf "| %s | %s | %.1f | %d | %d of %d |\n", label, stacks, g ? tot / g : 0, max, withmain, g }' "$rep" | tee -a "$OUT"
 }
-stacks_row "sqlite3 (the inserts above)" sqlite3 :memory: ".read $B/inserts.sql"
+stacks_row "sqlite3 (the inserts above)" "${SQLITE[@]}"
 # Debian's python3, not a version manager's shim script in front of it
 PY=$(command -v /usr/bin/python3 || command -v python3)
 stacks_row "python3 (json, re, dicts)" "$PY" -c '
