@@ -118,7 +118,7 @@ say "prometheus: http://$PROM (scraping the three every 1 s, rules from monitori
 ) &
 LOAD_PID=$!
 track $LOAD_PID load
-T0=$(date +%s.%N)
+T0=$EPOCHREALTIME
 say "load: $ROUNDS rounds of ab -n $REQUESTS -c 2 at each server"
 
 # instances NAME STATE: the instances for which alert NAME is in STATE now.
@@ -126,18 +126,26 @@ instances() {
     api query --data-urlencode "query=ALERTS{alertname=\"$1\",alertstate=\"$2\"}" |
         grep -o '"instance":"[^"]*"' | sed 's/"instance":"\(.*\)"/\1/' | sort -u | tr '\n' ' '
 }
-fired_at="" ever_fixed="" end=$(($(date +%s) + FIRE_SECONDS))
+fired_at="" ever_fixed="" end=$((EPOCHSECONDS + FIRE_SECONDS))
+# since_t0: seconds since T0, one decimal, into SINCE. The poll below runs no
+# $(...): bash 5.2 runs a SIGINT trap while it parses one, and then fails to
+# parse the trap itself ("interrupt trap: unexpected EOF while looking for
+# matching `)'", exit 2: test_fleet's interrupted run, 1 in 10 here).
+since_t0() { local t=$(( (${EPOCHREALTIME/./} - ${T0/./}) / 100000 )); printf -v SINCE '%d.%d' $((t / 10)) $((t % 10)); }
 : >"$FLEET_OUT/alerts.txt"
 # Poll every second until the load ends (and the alert fired, or FIRE_SECONDS passed).
 while :; do
-    now=$(date +%s.%N)
-    firing=$(instances "$ALERT" firing) pending=$(instances "$ALERT" pending)
-    echo "$(awk -v a="$now" -v b="$T0" 'BEGIN { printf "%.1f", a - b }') s: pending [ $pending] firing [ $firing]" >>"$FLEET_OUT/alerts.txt"
-    case " $firing " in *" $LEAKY "*) [ -n "$fired_at" ] || fired_at=$(awk -v a="$now" -v b="$T0" 'BEGIN { printf "%.1f", a - b }') ;; esac
+    since_t0
+    instances "$ALERT" firing >"$WORK/firing"; instances "$ALERT" pending >"$WORK/pending"
+    firing="" pending=""
+    read -r firing <"$WORK/firing" || true
+    read -r pending <"$WORK/pending" || true
+    echo "$SINCE s: pending [ $pending ] firing [ $firing ]" >>"$FLEET_OUT/alerts.txt"
+    case " $firing " in *" $LEAKY "*) [ -n "$fired_at" ] || fired_at=$SINCE ;; esac
     for i in $firing $pending; do [ "$i" = "$LEAKY" ] || ever_fixed="$ever_fixed $i"; done
     load_done=0; kill -0 "$LOAD_PID" 2>/dev/null || load_done=1
-    [ "$load_done" -eq 1 ] && { [ -n "$fired_at" ] || [ "$(date +%s)" -ge "$end" ]; } && break
-    [ "$(date +%s)" -ge $((end + 60)) ] && break # the load is bounded; this is a second bound
+    [ "$load_done" -eq 1 ] && { [ -n "$fired_at" ] || [ "$EPOCHSECONDS" -ge "$end" ]; } && break
+    [ "$EPOCHSECONDS" -ge $((end + 60)) ] && break # the load is bounded; this is a second bound
     sleep 1
 done
 wait "$LOAD_PID" 2>/dev/null || true
