@@ -247,8 +247,14 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 # the same line, for the lines both files have and where B's is > 0. Runs alternated in
 # pairs (line i of A beside line i of B) share a spell of the shared machine; the medians of
 # each side may come from different ones.
-pair_ratio() {
-    awk -v c="${3:-1}" 'NR == FNR { a[FNR] = $c; next } (FNR in a) && $c > 0 { print a[FNR] / $c }' "$1" "$2" | median
+pair_ratios() { # A B [COL]: the ratios themselves, one per line
+    awk -v c="${3:-1}" 'NR == FNR { a[FNR] = $c; next } (FNR in a) && $c > 0 { print a[FNR] / $c }' "$1" "$2"
+}
+pair_ratio() { pair_ratios "$@" | median; }
+# pair_spread A B [COL]: how far the pairs' ratios spread: "Q1-Q3 of N" (the middle half of
+# them, nearest ranks), the noise a single median hides.
+pair_spread() {
+    pair_ratios "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f-%.2f of %d\n", a[int((NR + 3) / 4)], a[int((3 * NR + 3) / 4)], NR }'
 }
 
 # start_or_exit CMD...: start_on_port 60 CMD, or stop the script with one line saying why.

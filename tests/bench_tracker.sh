@@ -199,6 +199,10 @@ row "sqlite3, 60k inserts + index + query" s "$B/sqlite"
 row "perl word count, 2M words" s "$B/perl"
 say ""
 say "plain and ours: $ROUNDS rounds + $PAIRS more pairs of their own; heaptrack and valgrind: $ROUNDS rounds."
+if [[ " $TOOLS " == *" plain "* && " $TOOLS " == *" ours "* ]]; then
+    say "The middle half of the pairs' ratios (ours / plain), the spread the medians hide: sqlite3"
+    say "$(pair_spread "$B/sqlite.ours" "$B/sqlite.plain"), perl $(pair_spread "$B/perl.ours" "$B/perl.plain")."
+fi
 
 # The same runs counted in instructions (callgrind: one run each, the count is the same every
 # run), where CPU time on a shared machine moves by +-20% from one run to the next.
