@@ -15,8 +15,9 @@
 /* Number of users loaded; tuned so the idle server's VmRSS is ~26 MB, as the
  * seed's was. Retune it when the server's own footprint changes (it was 36000
  * before the CFI unwinder, the per-site history and the pprof encoder, which
- * added ~4 MB of code pages and tables; 29000 until the tracker's stacks went
- * whole through every library, ~1.2 MB more). */
+ * added ~4 MB of code pages and tables; 29000 until later changes added ~1.2
+ * MB more: 0.7 MB of code and file pages, 0.3 MB of heap the tracker does
+ * not record, as /stats' "rss" breakdown shows). */
 #define USER_DIRECTORY_USERS 27000
 
 /* One user. Strings are NUL-terminated and live in the directory's text arena. */
