@@ -135,6 +135,8 @@ if make -s bin/server-planted >/dev/null 2>&1 &&
     check "the stacked chart has the planted leak as the highlighted area" \
         grep -q "{\"site\":\"$PLANT_LEAK_SITE\",\"kind\":\"leak\",\"leak\":true}" <(jget areas)
     check "... and the cache as a plateau" grep -q "{\"site\":\"$PLANT_CACHE_SITE\",\"kind\":\"plateau\"" <(jget areas)
+    echo "# the cache in the chart: $(jget areas | grep -o "{\"site\":\"$PLANT_CACHE_SITE\",\"kind\":\"[a-z]*\"" || echo none);" \
+        "/leaks right after: $(jget leaks_kinds | grep -o "\"$PLANT_CACHE_SITE\":\"[a-z]*\"" || echo none)"
     check "the RSS bar shows the tracked heap and code parts" grep -q '"tracked_live".*"code_and_files"' <(jget rss_parts)
     bar=$(jget rss_bar_bytes); vm=$(jget rss_bar_vm_rss)
     check "... its segments add up to VmRSS within 2% ($bar of $vm)" \
