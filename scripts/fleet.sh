@@ -130,8 +130,9 @@ fired_at="" ever_fixed="" end=$((EPOCHSECONDS + FIRE_SECONDS))
 # since_t0: seconds since T0, one decimal, into SINCE. The poll below runs no
 # $(...): bash 5.2 runs a SIGINT trap while it parses one, and then fails to
 # parse the trap itself ("interrupt trap: unexpected EOF while looking for
-# matching `)'", exit 2: test_fleet's interrupted run, 1 in 10 here).
-since_t0() { local t=$(( (${EPOCHREALTIME/./} - ${T0/./}) / 100000 )); printf -v SINCE '%d.%d' $((t / 10)) $((t % 10)); }
+# matching `)'", exit 2: test_fleet's interrupted run, 1 in 10 here). The
+# digits only: EPOCHREALTIME's decimal point is the locale's.
+since_t0() { local t=$(( (10#${EPOCHREALTIME//[!0-9]/} - 10#${T0//[!0-9]/}) / 100000 )); printf -v SINCE '%d.%d' $((t / 10)) $((t % 10)); }
 : >"$FLEET_OUT/alerts.txt"
 # Poll every second until the load ends (and the alert fired, or FIRE_SECONDS passed).
 while :; do

@@ -243,13 +243,14 @@ cpu_ticks() {
 # ---------------------------------------------------------------- benchmarks (tests/bench*.sh)
 # median: the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-# pair_ratio A B [COL]: the median over line numbers of A's field COL (default 1) over B's on
-# the same line, for the lines both files have and where B's is > 0. Runs alternated in
-# pairs (line i of A beside line i of B) share a spell of the shared machine; the medians of
-# each side may come from different ones.
-pair_ratios() { # A B [COL]: the ratios themselves, one per line
+# pair_ratios A B [COL]: A's field COL (default 1) over B's on the same line, one ratio a
+# line, for the lines both files have and where B's is > 0. Runs alternated in pairs (line i
+# of A beside line i of B) share a spell of the shared machine; the medians of each side may
+# come from different ones.
+pair_ratios() {
     awk -v c="${3:-1}" 'NR == FNR { a[FNR] = $c; next } (FNR in a) && $c > 0 { print a[FNR] / $c }' "$1" "$2"
 }
+# pair_ratio A B [COL]: the median of pair_ratios.
 pair_ratio() { pair_ratios "$@" | median; }
 # pair_spread A B [COL]: how far the pairs' ratios spread: "Q1-Q3 of N" (the middle half of
 # them, nearest ranks), the noise a single median hides.
