@@ -56,7 +56,13 @@ elif [ ! -d "/lib/modules/$(uname -r)/build" ] && [ -z "${BCC_KERNEL_SOURCE:-}" 
     fi
 fi
 # perf_event_fds PID: how many perf events PID holds open (one per uprobe bcc attached).
-perf_event_fds() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'perf_event'; }
+perf_event_fds() {
+    local fd n=0
+    for fd in "/proc/$1/fd"/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = 'anon_inode:[perf_event]' ] && n=$((n + 1))
+    done
+    echo "$n"
+}
 
 # memleak_stacks FILE: one line per stack of memleak's last report, "BYTES COUNT WHERE"
 # (WHERE: "leak" when fetch_user_data is one of its frames, else "other").
@@ -70,6 +76,7 @@ if [ -z "$bpf_skip" ]; then
     start_plain || done_testing
     # 10 s, then one report. memleak leaves out blocks younger than 500 ms (-o), so the
     # load must end well before the report: it takes 1-2 s here.
+    : >"$TEST_TMP/memleak.txt" # there before the poll below reads it
     timeout 120 memleak-bpfcc -p "$SERVER_PID" 10 1 >"$TEST_TMP/memleak.txt" 2>&1 &
     ml=$!
     started "$ml"
