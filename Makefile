@@ -148,7 +148,7 @@ bin/server-asan: $(call objs,asan,$(NOHOOKS_SRC)) | bin
 TRACKED_SRC = $(TRACKER_SRC) tracker/hooks.c
 UNIT_BINS   = build/unit/test_tracker_O0 build/unit/test_tracker_O2 \
               build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so \
-              build/unit/test_sites
+              build/unit/test_sites build/unit/test_leaks
 unit: $(UNIT_BINS)
 build/unit/%:
 	$(LINK) $(TRACKER_LIBS)
@@ -162,6 +162,9 @@ build/unit/test_tracker_O2: $(call objs,O2,tests/unit/test_tracker.c $(TRACKED_S
 # The site rule's pure parts (tests/unit/test_sites.c).
 build/obj/O2/tests/unit/test_sites.o: XFLAGS = -Itracker
 build/unit/test_sites: $(call objs,O2,tests/unit/test_sites.c $(TRACKED_SRC)) | build/unit
+
+# /leaks' classifier on made-up series (tests/unit/test_leaks.c).
+build/unit/test_leaks: $(call objs,O2,tests/unit/test_leaks.c server/leaks_classify.c) | build/unit
 
 # The unwinder's safety test (tests/unit/test_unwind.c): the test's own code
 # with frame pointers (_fp) and without (_nofp), the tracker always with; and
@@ -256,7 +259,7 @@ build/gen/sites10k.c:
 	  print "void *(*const bench_sites[])(void) = {"; \
 	  for (i = 0; i < n; i++) printf "    bench_site_%d,\n", i; \
 	  print "};"; printf "const int bench_nsites = %d;\n", n }' > $@
-BENCH_HISTORY_SRC = tests/leaks/bench_history.c server/history.c server/leaks.c server/rss.c \
+BENCH_HISTORY_SRC = tests/leaks/bench_history.c server/history.c server/leaks.c server/leaks_classify.c server/rss.c \
                     server/http_reply.c server/decimal.c build/gen/sites10k.c $(TRACKER_SRC) tracker/hooks.c
 build/tools/bench_history: $(call objs,O2,$(BENCH_HISTORY_SRC)) | build/tools
 	$(LINK) $(LIBS)

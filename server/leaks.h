@@ -20,7 +20,9 @@
  *            of the window's requests: a bounded cache.
  *   leak     it grew by >= LEAKS_MIN_GROWTH, the line fits (R^2 >=
  *            LEAKS_MIN_R2), and the last quarter of the window still grows
- *            at >= LEAKS_RECENT_SHARE of the overall slope. Without
+ *            at >= LEAKS_RECENT_SHARE of the overall slope (a quarter whose
+ *            samples all sit at the last request count, an idle server's,
+ *            is widened back to the newest one at a smaller count). Without
  *            requests (fewer than LEAKS_MIN_REQUESTS in the window), the
  *            same test against time.
  *   steady   anything else with enough samples: flat, freed, or churning.
@@ -62,6 +64,11 @@ typedef struct leaks_suspect {
     uint64_t window_requests; /* requests served in between */
     size_t points;            /* samples used */
 } leaks_suspect;
+
+/* Classify one series of n points: x requests served, t seconds, y live
+ * bytes, oldest first. Fills s's kind and evidence (all but site, file,
+ * line, function, live_bytes and live_count). Pure: no history, no I/O. */
+void leaks_classify(const double *x, const double *t, const double *y, size_t n, leaks_suspect *s);
 
 /* Rank every site with a series over the last window_s seconds (0: all
  * the full-rate history, or the decimated tail when the full-rate samples
