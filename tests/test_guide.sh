@@ -53,6 +53,9 @@ split_doc() {
             if (mode == "guide") run = (tag == "sh" || (tag == "sh slow" && slow == "1"))
             else run = (insec && tag == "sh" && !done++)
             if (run) { n++; first = ""; printf "" > out("sh"); attach = 1 }
+            # a block not run here (sh slow, sh human): what follows it is its own,
+            # not the last run block (its seconds, its pasted output)
+            if (!run && tag ~ /^sh/) attach = 0
             if (tag == "text" && n && attach) text = 1
             next
         }
