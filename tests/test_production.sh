@@ -103,7 +103,8 @@ if [ -z "$bpf_skip" ]; then
     if grep -q '^Attaching to pid' "$TEST_TMP/memleak.txt"; then
         leaked0=$(stats_field leaked_bytes)
         measured_load
-        leaked=$((($(stats_field leaked_bytes) - leaked0) / LEAK_RECORD))
+        leaked1=$(stats_field leaked_bytes)
+        leaked=$(((${leaked1:-0} - ${leaked0:-0}) / LEAK_RECORD))
         echo "# memleak-bpfcc -p PID: attached in $attach_ms ms ($prev probes); $RPS req/s, $CPU_US us CPU per request (plain: $base_us us)"
         wait "$ml"; forget_pid "$ml"
         memleak_stacks "$TEST_TMP/memleak.txt" >"$TEST_TMP/memleak.stacks"
