@@ -20,9 +20,10 @@
  *            of the window's requests: a bounded cache.
  *   leak     it grew by >= LEAKS_MIN_GROWTH, the line fits (R^2 >=
  *            LEAKS_MIN_R2), and the last quarter of the window still grows
- *            at >= LEAKS_RECENT_SHARE of the overall slope (a quarter whose
- *            samples all sit at the last request count, an idle server's,
- *            is widened back to the newest one at a smaller count). Without
+ *            at >= LEAKS_RECENT_SHARE of the overall slope (a quarter of
+ *            fewer than 3 samples, or of samples all at the last request
+ *            count, an idle server's, is widened back to the newest 3 and to
+ *            the newest one at a smaller count). Without
  *            requests (fewer than LEAKS_MIN_REQUESTS in the window), the
  *            same test against time.
  *   steady   anything else with enough samples: flat, freed, or churning.

@@ -43,17 +43,18 @@ void leaks_classify(const double *x, const double *t, const double *y, size_t n,
     s->bytes_per_request = s->per_request ? slope : 0;
     s->r2 = s->per_request ? r2x : r2t;
 
-    /* the last quarter of the window along the axis: still growing? An idle
-     * server's samples all sit at its last request count, and the samples
-     * taken while it served may all fall before the quarter (the decimated
-     * tail keeps one in ten): then the quarter is widened back to the newest
-     * sample at a smaller count, the newest evidence of growth per request
-     * there is. Without that widening the quarter has no slope (0) and a leak
-     * whose server went idle would read "steady". */
+    /* the last quarter of the window along the axis: still growing? It is
+     * widened back to the newest 3 samples, and to the newest one at a
+     * smaller count than the last, when it holds fewer: a sampler that woke
+     * late leaves one or two samples in it, and an idle server's samples all
+     * sit at its last request count (the decimated tail keeps one in ten, so
+     * those taken while it served may all fall before the quarter). Either
+     * way the newest evidence of growth per request is further back; without
+     * the widening the quarter had no slope (0) and a leak read "steady". */
     double span = axis[n - 1] - axis[0], from = axis[0] + 0.75 * span, r2q;
     size_t q = n;
     while (q > 0 && axis[q - 1] >= from) q--;
-    while (q > 0 && axis[q] >= axis[n - 1]) q--;
+    while (q > 0 && (n - q < 3 || axis[q] >= axis[n - 1])) q--;
     double recent = n - q >= 3 ? fit(axis + q, y + q, n - q, &r2q) : 0;
     s->recent_share = slope > 0 ? recent / slope : 0;
 

@@ -60,6 +60,25 @@ int main(void)
           leaks_kind_name(r.kind), r.recent_share);
     CHECK(r.recent_share > 0.99 && r.recent_share < 1.01, "... its newest growth at the whole window's rate (recent share %.2f)", r.recent_share);
 
+    /* A sampler that woke late: one sample in the last quarter (3000..4000).
+     * The newest 3 samples stand in for it: still a leak. */
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i <= 8; i++) at(&s, i * 350.0, i * 350.0 * RECORD);
+    at(&s, 4000, 4000 * RECORD);
+    r = classify(&s);
+    CHECK(r.kind == LEAKS_LEAK, "a late sampler, one sample in the last quarter: leak (got %s, recent share %.2f)",
+          leaks_kind_name(r.kind), r.recent_share);
+
+    /* ... and when those 3 are flat, the growth has stopped: not a leak. */
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i <= 6; i++) at(&s, i * 350.0, i * 350.0 * RECORD);
+    at(&s, 2500, 2100 * RECORD);
+    at(&s, 2900, 2100 * RECORD);
+    at(&s, 4000, 2100 * RECORD);
+    r = classify(&s);
+    CHECK(r.kind != LEAKS_LEAK, "grew, then flat over its newest 4 samples (1900 requests): not a leak (got %s)",
+          leaks_kind_name(r.kind));
+
     /* Grew, then flat for 2000 requests served, then idle at the same count:
      * widening the last quarter back must not turn a filled cache into a leak. */
     memset(&s, 0, sizeof s);
