@@ -105,6 +105,21 @@ static int report_modules_unlocked(void)
     return dwfl_report_end(symbols.dwfl, NULL, NULL);
 }
 
+/* The modules again, after a dlopen. The units' indexes (cuindex.c) and
+ * the symbol tables (symtab.c) hold DIEs and names inside libdw's data of
+ * each module, which reporting the modules again does not promise to keep
+ * (libdwfl drops, at dwfl_report_end, a module whose new report does not
+ * match the old): they are dropped first and rebuilt on demand. Keeping
+ * them crashed libdw in the next lookup of an address of the program
+ * (tests/unit/test_unwind.c's dlopen case: 6 of 100 runs; 0 of 150 with
+ * this), reading a DIE an index had kept. */
+static int rereport_modules_unlocked(void)
+{
+    tracker_symtab_reset();
+    tracker_cu_reset();
+    return report_modules_unlocked();
+}
+
 static int open_dwfl_unlocked(void)
 {
     if (symbols.dwfl) return 0;
@@ -285,7 +300,7 @@ static int lookup_unlocked(uintptr_t pc, tracker_frame_info *out, int max)
     if (open_dwfl_unlocked() != 0) return 1;
     Dwarf_Addr addr = pc - 1; /* inside the call instruction, not after it */
     Dwfl_Module *mod = dwfl_addrmodule(symbols.dwfl, addr);
-    if (!mod && report_modules_unlocked() == 0) mod = dwfl_addrmodule(symbols.dwfl, addr); /* dlopen'ed since */
+    if (!mod && rereport_modules_unlocked() == 0) mod = dwfl_addrmodule(symbols.dwfl, addr); /* dlopen'ed since */
     if (!mod) return 1;
     Dwarf_Addr start = 0;
     const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
