@@ -207,14 +207,20 @@ static int read_counters(struct dl_phdr_info *info, size_t size, void *arg)
     return 1; /* the counters are the same in every entry: stop at the first */
 }
 
+void tracker_loader_counts(unsigned long long c[2])
+{
+    c[0] = c[1] = 0;
+    dl_iterate_phdr(read_counters, c);
+}
+
 /* Rebuild the module list when the loader's counters moved since it was
  * built. A module gone (subs moved) also empties the rule cache, and so
  * does a module added while addresses are cached as "in no module" (code
  * may now be mapped there). */
 static void refresh_unlocked(void)
 {
-    unsigned long long c[2] = { 0, 0 };
-    dl_iterate_phdr(read_counters, c);
+    unsigned long long c[2];
+    tracker_loader_counts(c);
     if (C.have_counters && c[0] == C.adds && c[1] == C.subs) return;
     int gone = C.have_counters && (c[1] != C.subs || C.not_code);
     for (int i = 0; i < C.nmods; i++) C.mods[i]->seen = 0;

@@ -109,6 +109,11 @@ static inline uint32_t tracker_cfi_generation(void)
     return atomic_load_explicit(&tracker_cfi_gen, memory_order_acquire);
 }
 
+/* The loader's counts of objects added and removed so far (dl_phdr_info's
+ * dlpi_adds, dlpi_subs) into c[0], c[1]: the module list changed when
+ * they did. Also used by symbolize.c. */
+void tracker_loader_counts(unsigned long long c[2]);
+
 /* Bytes of rule tables mapped. */
 uint64_t tracker_cfi_bytes(void);
 

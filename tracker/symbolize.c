@@ -4,6 +4,7 @@
 #include "tracker_internal.h"
 #include "symtab.h"
 #include "cuindex.h"
+#include "cfi.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -47,6 +48,7 @@ static struct {
     sym_entry *cache;           /* open addressing, load <= 1/2 */
     size_t mask;                /* slots - 1 */
     size_t count;               /* used slots */
+    unsigned long long loader[2]; /* tracker_loader_counts when the modules were last reported */
     char cwd[4096];             /* prefix stripped from absolute paths */
     size_t cwd_len;             /* 0 when unknown */
 } symbols = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -100,24 +102,10 @@ static int report_object(struct dl_phdr_info *info, size_t size, void *arg)
  * dlopen'ed after such a mapping came out wrong. */
 static int report_modules_unlocked(void)
 {
+    tracker_loader_counts(symbols.loader);
     dwfl_report_begin_add(symbols.dwfl);
     dl_iterate_phdr(report_object, symbols.dwfl);
     return dwfl_report_end(symbols.dwfl, NULL, NULL);
-}
-
-/* The modules again, after a dlopen. The units' indexes (cuindex.c) and
- * the symbol tables (symtab.c) hold DIEs and names inside libdw's data of
- * each module, which reporting the modules again does not promise to keep
- * (libdwfl drops, at dwfl_report_end, a module whose new report does not
- * match the old): they are dropped first and rebuilt on demand. Keeping
- * them crashed libdw in the next lookup of an address of the program
- * (tests/unit/test_unwind.c's dlopen case: 6 of 100 runs; 0 of 150 with
- * this), reading a DIE an index had kept. */
-static int rereport_modules_unlocked(void)
-{
-    tracker_symtab_reset();
-    tracker_cu_reset();
-    return report_modules_unlocked();
 }
 
 static int open_dwfl_unlocked(void)
@@ -137,6 +125,35 @@ static int open_dwfl_unlocked(void)
         return -1;
     }
     return 0;
+}
+
+/* End the libdw session, and with it what holds DIEs and names inside
+ * its data of each module: the units' indexes (cuindex.c) and the symbol
+ * tables (symtab.c), rebuilt on demand. Our cache of frames holds copies
+ * and stays. */
+static void end_session_unlocked(void)
+{
+    if (symbols.dwfl) dwfl_end(symbols.dwfl);
+    symbols.dwfl = NULL;
+    tracker_symtab_reset();
+    tracker_cu_reset();
+}
+
+/* An address in none of the modules: a new session if the loader's list
+ * changed since this one read it (a dlopen, a dlclose), else -1 (the
+ * address is in no module: a JIT page, the vDSO). A new session, not the
+ * new modules reported into this one: libdwfl may drop, at
+ * dwfl_report_end, a module it had (one whose new report does not match
+ * the old), and the indexes above kept DIEs inside it. That crashed libdw
+ * in the next lookup of an address of the program (tests/unit/
+ * test_unwind.c's dlopen case: 6 of 100 runs). */
+static int restart_session_unlocked(void)
+{
+    unsigned long long c[2];
+    tracker_loader_counts(c);
+    if (c[0] == symbols.loader[0] && c[1] == symbols.loader[1]) return -1;
+    end_session_unlocked();
+    return open_dwfl_unlocked();
 }
 
 /* ---- naming ---- */
@@ -300,7 +317,7 @@ static int lookup_unlocked(uintptr_t pc, tracker_frame_info *out, int max)
     if (open_dwfl_unlocked() != 0) return 1;
     Dwarf_Addr addr = pc - 1; /* inside the call instruction, not after it */
     Dwfl_Module *mod = dwfl_addrmodule(symbols.dwfl, addr);
-    if (!mod && rereport_modules_unlocked() == 0) mod = dwfl_addrmodule(symbols.dwfl, addr); /* dlopen'ed since */
+    if (!mod && restart_session_unlocked() == 0) mod = dwfl_addrmodule(symbols.dwfl, addr); /* dlopen'ed since */
     if (!mod) return 1;
     Dwarf_Addr start = 0;
     const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
@@ -412,10 +429,7 @@ void tracker_symbolize_release(void)
 {
     int g = tracker_guard_enter();
     pthread_mutex_lock(&symbols.lock);
-    if (symbols.dwfl) dwfl_end(symbols.dwfl);
-    symbols.dwfl = NULL;
-    tracker_symtab_reset(); /* its modules were the session's */
-    tracker_cu_reset();   /* and its units */
+    end_session_unlocked();
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
 }
