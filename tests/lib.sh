@@ -30,6 +30,10 @@ check_eq() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "'$2'" "'$3'"; fi
 }
 
+# fds_to PID TARGET: how many of PID's open fds point to TARGET (a find -lname pattern:
+# 'socket:*', 'anon_inode:\[perf_event\]').
+fds_to() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname "$2" 2>/dev/null | wc -l; }
+
 # check_range NAME LO HI GOT: integer LO <= GOT <= HI (an empty or non-integer GOT fails).
 check_range() {
     case "$4" in ''|-|*[!0-9-]*|?*-*) fail "$1" "$2..$3" "'$4'"; return ;; esac

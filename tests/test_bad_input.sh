@@ -170,20 +170,19 @@ for what in "nothing" "half a request line" "headers never finished"; do
 done
 
 # ================================================================ many connections at once
-# sockets_of PID: open sockets of PID. Sockets only: the server opens other fds for a
-# moment (/proc/self files for RSS), and a CI run counted one of them as the 257th
-# connection.
-sockets_of() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname 'socket:*' 2>/dev/null | wc -l; }
+# The server's connections are counted as its sockets (fds_to), not all its fds: it opens
+# others for a moment (/proc/self files for RSS), and a CI run counted one of them as the
+# 257th connection.
 # conns N HOLD_MS: run many_conns and watch the server's sockets during the hold; sets
 # RESULT (its summary line) and ACCEPTED (peak sockets above idle).
 conns() {
     local idle peak=0 pid f i
-    idle=$(sockets_of "$SERVER_PID")
+    idle=$(fds_to "$SERVER_PID" 'socket:*')
     build/tools/many_conns "$PORT" "$1" 40 "$2" >"$TEST_TMP/conns.out" 2>&1 &
     pid=$!
     for i in $(seq 1 $(($2 / 100 + 20))); do
         proc_gone "$pid" && break
-        f=$(sockets_of "$SERVER_PID"); [ "$f" -gt "$peak" ] && peak=$f
+        f=$(fds_to "$SERVER_PID" 'socket:*'); [ "$f" -gt "$peak" ] && peak=$f
         sleep 0.1
     done
     wait "$pid"

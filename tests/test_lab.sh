@@ -153,7 +153,7 @@ if start_server; then
     # a sample every 100 ms while ab runs, and one after: at least half of what
     # ab's own time allows, and never fewer than 2 (3000 requests take 0.3-0.8 s
     # here, so a fixed floor of 5 failed on a fast run: 4 samples)
-    ab_ms=$(awk '/^Time taken for tests:/ { printf "%d", $5 * 1000 }' "$TEST_TMP/load-ab.txt" 2>/dev/null)
+    ab_ms=$(awk -v s="$(ab_field "$TEST_TMP/load-ab.txt" 'Time taken for tests')" 'BEGIN { printf "%d", s * 1000 }')
     want=$((${ab_ms:-0} / 200)); [ "$want" -ge 2 ] || want=2
     check_range "loadgen CSV has a sample every 100 ms of ab's ${ab_ms:-?} ms, at least half of them" "$want" 1000000 "$rows"
     check_eq "loadgen CSV requests column never decreases" 1 "$mono"

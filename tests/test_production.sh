@@ -55,15 +55,6 @@ elif [ ! -d "/lib/modules/$(uname -r)/build" ] && [ -z "${BCC_KERNEL_SOURCE:-}" 
         bpf_skip="no kernel headers for $(uname -r) (Debian: linux-headers-amd64)"
     fi
 fi
-# perf_event_fds PID: how many perf events PID holds open (one per uprobe bcc attached).
-perf_event_fds() {
-    local fd n=0
-    for fd in "/proc/$1/fd"/*; do
-        [ "$(readlink "$fd" 2>/dev/null)" = 'anon_inode:[perf_event]' ] && n=$((n + 1))
-    done
-    echo "$n"
-}
-
 # memleak_stacks FILE: one line per stack of memleak's last report, "BYTES COUNT WHERE"
 # (WHERE: "leak" when fetch_user_data is one of its frames, else "other").
 memleak_stacks() {
@@ -93,7 +84,7 @@ if [ -z "$bpf_skip" ]; then
     prev=-1 same=0
     for _ in $(seq 1 100); do
         [ -n "$mlpy" ] || break
-        n=$(perf_event_fds "$mlpy")
+        n=$(fds_to "$mlpy" 'anon_inode:\[perf_event\]') # one per uprobe bcc attached
         if [ "$n" -gt 0 ] && [ "$n" = "$prev" ]; then same=$((same + 1)); else same=0; fi
         [ "$same" -ge 5 ] && break
         prev=$n
