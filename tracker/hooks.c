@@ -103,11 +103,17 @@ static __attribute__((noinline)) uint64_t secret_init(void)
     return s;
 }
 
+/* The check word of a block at user, for the secret s. */
+static inline uint64_t hdr_mix(const void *user, uint64_t s)
+{
+    return (((uint64_t)(uintptr_t)user ^ s) * 0x9e3779b97f4a7c15ULL) | 1;
+}
+
 static inline uint64_t hdr_check(const void *user)
 {
     uint64_t s = atomic_load_explicit(&secret, memory_order_relaxed);
     if (__builtin_expect(!s, 0)) s = secret_init();
-    return (((uint64_t)(uintptr_t)user ^ s) * 0x9e3779b97f4a7c15ULL) | 1;
+    return hdr_mix(user, s);
 }
 
 /* The header in front of ptr, or NULL when ptr has none. */
@@ -162,15 +168,22 @@ static inline __attribute__((always_inline)) uint32_t hook_record(int g, size_t 
     return tracker_record_alloc(size, frame);
 }
 
+/* The deferred report, out of line: the hooks' common path keeps no
+ * register for it. */
+static __attribute__((noinline)) void hook_deferred(void)
+{
+    void (*f)(void) = tracker_hooks_deferred;
+    if (!f) return;
+    int e = errno;
+    f();
+    errno = e;
+}
+
 /* Run a deferred report if one is asked, and release the guard. */
 static inline __attribute__((always_inline)) void hook_end(int g)
 {
     if (!g) return;
-    if (atomic_load_explicit(&tracker_hooks_pending, memory_order_relaxed) && tracker_hooks_deferred) {
-        int e = errno;
-        tracker_hooks_deferred();
-        errno = e;
-    }
+    if (__builtin_expect(atomic_load_explicit(&tracker_hooks_pending, memory_order_relaxed), 0)) hook_deferred();
     tracker_guard_leave();
 }
 
@@ -217,11 +230,52 @@ static inline __attribute__((always_inline)) block_hdr *forget(void *ptr, int g)
 
 /* ---- the entry points ---- */
 
-TRACKER_EXPORT void *malloc(size_t size)
+/* malloc inside a hook (a signal handler's, the tracker's own): glibc's
+ * block with an unrecorded header, and ENOMEM for a size that cannot have
+ * one. Out of line, with no frame to pass: nothing is recorded. */
+static __attribute__((noinline)) void *malloc_nested(size_t size)
 {
     HOOK_BEGIN;
-    void *p = hdr_malloc(g_, size, __builtin_frame_address(0));
+    void *p = hdr_malloc(g_, size, NULL);
     hook_end(g_);
+    return p;
+}
+
+/* The record of h, malloc'ed for size at frame, when the memo or this
+ * thread's row cannot give it at once (the guard is held). */
+static __attribute__((noinline)) void *malloc_record(block_hdr *h, size_t size, void *frame)
+{
+    return hdr_set(h, size, hook_record(1, size, frame));
+}
+
+/* The same steps as hdr_malloc's, with the common case (a stack the memo
+ * knows, this thread's own row) inline and the rest out of line: gcc then
+ * keeps three values across glibc's malloc and the memo's check, not six. */
+TRACKER_EXPORT void *malloc(size_t size)
+{
+    if (__builtin_expect(tracker_in_tracker || size > SIZE_MAX - HDR, 0)) return malloc_nested(size);
+    tracker_in_tracker = 1;
+    block_hdr *h = __libc_malloc(size + HDR);
+    void *p = NULL;
+    if (h) {
+        int64_t id;
+        uint64_t s;
+        /* tracker_rows and secret are read after the memo's call: held
+         * across it, they took two more registers. secret is 0 only until
+         * the first header is written. */
+        if (__builtin_expect(tracker_rows && size <= TRACKER_SIZE_MAX &&
+                                 atomic_load_explicit(&tracker_enabled, memory_order_relaxed), 1) &&
+            (id = tracker_stackwalk_known(__builtin_frame_address(0))) >= 0 &&
+            (s = atomic_load_explicit(&secret, memory_order_relaxed)) != 0) {
+            tracker_row_add_all(tracker_rows + id, size, 1, 1, 0);
+            h->check = hdr_mix(h + 1, s);
+            h->info = (uint64_t)size << TRACKER_STACK_BITS | (uint64_t)id;
+            p = h + 1;
+        } else {
+            p = malloc_record(h, size, __builtin_frame_address(0));
+        }
+    }
+    hook_end(1);
     return p;
 }
 
@@ -238,11 +292,10 @@ TRACKER_EXPORT void *calloc(size_t count, size_t size)
     return p;
 }
 
-/* free must not change errno (POSIX 2024): glibc's free keeps it (since
- * 2.33), and so do forget() and hook_end(). */
-TRACKER_EXPORT void free(void *ptr)
+/* free's uncommon cases, out of line: inside a hook (nested), a block
+ * without a header, a thread without a row of its own. */
+static __attribute__((noinline)) void free_slow(void *ptr)
 {
-    if (!ptr) return;
     HOOK_BEGIN;
     block_hdr *h = forget(ptr, g_);
     if (h) {
@@ -252,6 +305,31 @@ TRACKER_EXPORT void free(void *ptr)
         __libc_free(ptr);
     }
     hook_end(g_);
+}
+
+/* The common case, a recorded block freed by a thread with its own row,
+ * keeps nothing in a register across glibc's free: its two adds are
+ * done before it, and after it only the guard is released. The same steps
+ * as free_slow's (guard, forget, header cleared, glibc, hook_end). free
+ * must not change errno (POSIX 2024): glibc's free keeps it (since 2.33),
+ * and so do forget() and hook_end(). */
+TRACKER_EXPORT void free(void *ptr)
+{
+    if (!ptr) return;
+    block_hdr *h = (block_hdr *)ptr - 1;
+    tracker_row *rows = tracker_rows;
+    uint64_t s = atomic_load_explicit(&secret, memory_order_relaxed); /* 0: no header written yet */
+    uint32_t id;
+    if (__builtin_expect(tracker_in_tracker || !rows || !s || h->check != hdr_mix(ptr, s) ||
+                             (id = hdr_id(h)) == TRACKER_UNTRACKED, 0)) {
+        free_slow(ptr);
+        return;
+    }
+    tracker_in_tracker = 1;
+    tracker_row_add_all(rows + id, -(uint64_t)hdr_size(h), -(uint64_t)1, 0, 0);
+    h->check = 0;
+    __libc_free(h);
+    hook_end(1);
 }
 
 TRACKER_EXPORT void *realloc(void *ptr, size_t size)

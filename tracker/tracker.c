@@ -73,20 +73,6 @@ typedef struct stack_rec {
     uintptr_t frames[];   /* return addresses, innermost first */
 } stack_rec;
 
-/* One stack's totals in one slot: written by the slot's thread alone with
- * plain stores (slot 0: by anyone, with atomic adds); read lock-free by
- * snapshots (relaxed atomics: whole 64-bit values, never torn). Values
- * wrap: a slot's live count may go "below zero" (frees of blocks another
- * slot counted); only the sum over the slots means something. 32 bytes:
- * two stacks' rows of one slot share a cache line (one thread's, so no
- * false sharing but in the shared slot 0). */
-typedef struct site_totals {
-    _Atomic uint64_t size;        /* live bytes from this stack, this slot's share */
-    _Atomic uint64_t count;       /* live blocks from this stack, this slot's share */
-    _Atomic uint64_t alloc_size;  /* bytes ever allocated from it (since start), never decreases */
-    _Atomic uint64_t alloc_count; /* blocks ever allocated from it (since start), never decreases */
-} site_totals;
-
 typedef struct intern_table {
     uint32_t mask;               /* slots - 1, slots a power of two */
     _Atomic uint32_t slot[];     /* stack id + 1, or 0 when empty */
@@ -112,7 +98,6 @@ typedef struct big_block {
 
 static struct {
     _Atomic int ready;                 /* tables mapped by tracker_init */
-    _Atomic int enabled;               /* record new allocations */
     pthread_mutex_t init_lock;         /* serializes tracker_init */
 
     /* interned stacks */
@@ -124,7 +109,7 @@ static struct {
     size_t arena_used;                 /* bytes, under intern_lock */
 
     /* totals: stack id's row of slot i at sites[i * MAX_STACKS + id] */
-    site_totals *sites;
+    tracker_row *sites;
     _Atomic uint32_t slots_owned;      /* bit i: slot i taken by a live thread (never bit 0) */
     pthread_key_t slot_key;            /* its destructor gives a thread's slot back */
     int slot_key_ok;
@@ -148,8 +133,11 @@ static struct {
 TRACKER_TLS int tracker_in_tracker;
 /* This thread's slot: 0 = none yet, 1..NSLOTS-1 its own, SLOT_SHARED = slot 0. */
 static TRACKER_TLS uint8_t t_slot;
-/* Its own slot's rows (t_slot 1..NSLOTS-1), else NULL. */
-static TRACKER_TLS site_totals *t_rows;
+/* Its own slot's rows (t_slot 1..NSLOTS-1), else NULL: read by the hooks'
+ * inlined fast paths (tracker_internal.h). */
+TRACKER_TLS tracker_row *tracker_rows;
+/* New blocks are recorded (tracker_set_enabled, TRACKER_OFF). */
+_Atomic int tracker_enabled;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -242,7 +230,7 @@ static void slot_release(void *v)
 {
     unsigned s = (unsigned)(uintptr_t)v;
     t_slot = SLOT_SHARED;
-    t_rows = NULL;
+    tracker_rows = NULL;
     if (s >= 1 && s < NSLOTS) atomic_fetch_and(&tables.slots_owned, ~(1u << s));
 }
 
@@ -266,7 +254,7 @@ static __attribute__((noinline)) unsigned slot_claim(void)
         }
     }
     t_slot = (uint8_t)s;
-    t_rows = s < NSLOTS ? &tables.sites[(size_t)s * MAX_STACKS] : NULL;
+    tracker_rows = s < NSLOTS ? &tables.sites[(size_t)s * MAX_STACKS] : NULL;
     errno = e;
     return s;
 }
@@ -336,7 +324,7 @@ void tracker_init(void)
         /* One array, [slot][stack id]: a thread's rows side by side (the
          * fewest cache lines for its busy stacks). Reserved, touched as
          * used. */
-        tables.sites = bk_map((size_t)MAX_STACKS * NSLOTS * sizeof(site_totals), 1);
+        tables.sites = bk_map((size_t)MAX_STACKS * NSLOTS * sizeof(tracker_row), 1);
         int sites_ok = tables.sites != NULL;
         for (unsigned i = 0; i < NSHARDS; i++) {
             VG_LOCK_CREATE(&tables.shards[i].lock);
@@ -351,7 +339,7 @@ void tracker_init(void)
             pthread_atfork(fork_prepare, fork_release, fork_child);
             tables.slot_key_ok = pthread_key_create(&tables.slot_key, slot_release) == 0;
             tracker_stackwalk_init();
-            if (!getenv("TRACKER_OFF")) atomic_store(&tables.enabled, 1);
+            if (!getenv("TRACKER_OFF")) atomic_store(&tracker_enabled, 1);
             atomic_store(&tables.ready, 1);
         }
         /* else: stay not ready; every hook then just forwards. */
@@ -370,12 +358,12 @@ __attribute__((constructor)) static void tracker_ctor(void)
 
 void tracker_set_enabled(int on)
 {
-    atomic_store(&tables.enabled, on ? 1 : 0);
+    atomic_store(&tracker_enabled, on ? 1 : 0);
 }
 
 int tracker_is_active(void)
 {
-    return tracker_hooks_linked() && atomic_load(&tables.ready) && atomic_load(&tables.enabled);
+    return tracker_hooks_linked() && atomic_load(&tables.ready) && atomic_load(&tracker_enabled);
 }
 
 /* ------------------------------------------------------------------ */
@@ -437,7 +425,7 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
     s->nframes = (uint32_t)n;
     memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
     tables.stacks[nst] = s;
-    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * MAX_STACKS + nst], sizeof(site_totals));
+    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * MAX_STACKS + nst], sizeof(tracker_row));
     atomic_store(&tables.nstacks, nst + 1);
     intern_put_unlocked(t, h, nst + 1);
     *id = nst;
@@ -463,44 +451,13 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
     return tables.stacks[stack_id]->frames;
 }
 
-/* Add d to one total: with a plain (not locked) add in a row only this
- * thread writes, with an atomic add in the shared slot 0. */
-static inline __attribute__((always_inline)) void row_add(_Atomic uint64_t *v, uint64_t d, int shared)
-{
-    if (shared) {
-        atomic_fetch_add_explicit(v, d, memory_order_relaxed);
-    } else {
-#if defined(__x86_64__)
-        /* One add to memory, where gcc makes three instructions of the
-         * relaxed load and store: no other thread writes this row, and an
-         * aligned 8-byte store is atomic on x86-64, so a reader sees the
-         * old value or the new one. */
-        __asm__("addq %1, %0" : "+m"(*v) : "er"(d));
-#else
-        atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d, memory_order_relaxed);
-#endif
-    }
-}
-
-/* Add to one row: all four totals, or the live two (fresh = 0). */
-static inline __attribute__((always_inline)) void row_add_all(site_totals *st, uint64_t bytes, uint64_t blocks,
-                                                              int fresh, int shared)
-{
-    row_add(&st->size, bytes, shared);
-    row_add(&st->count, blocks, shared);
-    if (fresh) {
-        row_add(&st->alloc_size, bytes, shared);
-        row_add(&st->alloc_count, 1, shared);
-    }
-}
-
 /* row_move for a thread without a row of its own yet, for one that has
  * none (slot 0, atomic adds) and for a free nested in a hook. */
 static __attribute__((noinline)) void row_move_slow(uint32_t id, uint64_t bytes, uint64_t blocks, int fresh, int nested)
 {
     if (!nested && t_slot == 0) slot_claim();
-    if (!nested && t_rows) row_add_all(t_rows + id, bytes, blocks, fresh, 0);
-    else row_add_all(&tables.sites[id], bytes, blocks, fresh, 1);
+    if (!nested && tracker_rows) tracker_row_add_all(tracker_rows + id, bytes, blocks, fresh, 0);
+    else tracker_row_add_all(&tables.sites[id], bytes, blocks, fresh, 1);
 }
 
 /* Move stack id's live totals by bytes and blocks (a free passes -size and
@@ -509,9 +466,9 @@ static __attribute__((noinline)) void row_move_slow(uint32_t id, uint64_t bytes,
  * or when the thread has no row of its own. */
 static inline __attribute__((always_inline)) void row_move(uint32_t id, uint64_t bytes, uint64_t blocks, int fresh, int nested)
 {
-    site_totals *rows = t_rows;
+    tracker_row *rows = tracker_rows;
     if (__builtin_expect(!rows || nested, 0)) row_move_slow(id, bytes, blocks, fresh, nested);
-    else row_add_all(rows + id, bytes, blocks, fresh, 0);
+    else tracker_row_add_all(rows + id, bytes, blocks, fresh, 0);
 }
 
 /* Live and cumulative totals of stack id, summed over the slots, into
@@ -522,7 +479,7 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSLOTS; i++) {
-        const site_totals *st = &tables.sites[(size_t)i * MAX_STACKS + id];
+        const tracker_row *st = &tables.sites[(size_t)i * MAX_STACKS + id];
         row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
         row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
         row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
@@ -737,9 +694,12 @@ void tracker_count_lost(void)
     atomic_fetch_add_explicit(&tables.lost, 1, memory_order_relaxed);
 }
 
-uint32_t tracker_record_alloc(size_t size, void *frame)
+/* tracker_record_alloc's path when the fast one cannot answer: no row of
+ * this thread's own yet (its first block, or slot 0), the tracker off or
+ * not set up, a size a header cannot hold, a stack the memo does not know. */
+uint32_t tracker_record_alloc_slow(size_t size, void *frame)
 {
-    if (!atomic_load_explicit(&tables.enabled, memory_order_relaxed) ||
+    if (!atomic_load_explicit(&tracker_enabled, memory_order_relaxed) ||
         !atomic_load_explicit(&tables.ready, memory_order_acquire))
         return TRACKER_UNTRACKED;
     if (size > TRACKER_SIZE_MAX) goto lost;
@@ -753,7 +713,7 @@ lost:
     return TRACKER_UNTRACKED;
 }
 
-void tracker_record_free(uint32_t id, size_t size, int nested)
+void tracker_record_free_slow(uint32_t id, size_t size, int nested)
 {
     if (id < MAX_STACKS) row_move(id, -(uint64_t)size, -(uint64_t)1, 0, nested);
 }
@@ -813,7 +773,7 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
     size_t arena = tables.arena_used;
     pthread_mutex_unlock(&tables.intern_lock);
     out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena + tracker_cfi_bytes() +
-                             (uint64_t)n * (sizeof(stack_rec *) + NSLOTS * sizeof(site_totals)) +
+                             (uint64_t)n * (sizeof(stack_rec *) + NSLOTS * sizeof(tracker_row)) +
                              out->heap_bookkeeping_bytes;
 }
 
