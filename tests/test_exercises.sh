@@ -16,6 +16,11 @@ load() {
     echo "$(ab_field "$TEST_TMP/ab.txt" 'Complete requests') $(ab_field "$TEST_TMP/ab.txt" 'Non-2xx responses')"
 }
 
+# spread N: N loads of 1000 on /, each followed by one history sample (the
+# sampler's 500 ms): a load the server answers between two samples shows
+# /leaks no shape, where anyone watching a real server would see one.
+spread() { for _ in $(seq 1 "$1"); do load 1000 / >/dev/null; sleep 0.6; done; }
+
 # line_of SITE CAPTURE_FILE: the first line of a capture that starts with SITE (file:line).
 line_of() { grep -m 1 -F "server/$1:" "$2" | grep -F "server/$1: " || true; }
 
@@ -51,7 +56,7 @@ check_range "exercise 1: RSS grew with the load (kB over 8000 requests)" 2000 99
 # two samples (once in a CI run: "steady"). 8 loads of 1000, each followed by
 # a sample, show the flat stretch from ~8000 requests to the doubling at
 # ~14500 as it would look to anyone watching a real server.
-for _ in 1 2 3 4 5 6 7 8; do load 1000 / >/dev/null; sleep 0.6; done
+spread 8
 sleep 0.5
 got=$(curl -s --max-time 10 "$(url /leaks)" | grep -F " server/$site " | head -n 1)
 case "$got" in leak*) pass "exercise 1: GET /leaks calls the doubling buffer a leak, not a plateau: $got" ;;
@@ -101,12 +106,9 @@ f=$(ex_file 4); site="$f:$(ex_line "$f")"
 slots=$(sed -n 's/^#define BADGE_CACHE_SLOTS \([0-9]*\).*/\1/p' "server/$f")
 start_server --exercise 4 || exit 1
 cap "" >/dev/null
-# Every load is spread over loads of 1000, each followed by a sample (every
-# 500 ms), as in exercise 1: the sampler must see the cache fill and then
-# stay flat, as anyone watching a real server would. One load of 8000 fell
-# between four samples ("too few to tell"), and a cache seen only once full
-# reads "steady".
-spread() { for _ in $(seq 1 "$1"); do load 1000 / >/dev/null; sleep 0.6; done; }
+# Every load is spread, as in exercise 1: the sampler must see the cache
+# fill and then stay flat. One load of 8000 fell between four samples ("too
+# few to tell"), and a cache seen only once full reads "steady".
 spread 2; cap "" >"$TEST_TMP/c4a"
 got=$(line_of "$site" "$TEST_TMP/c4a")
 case "$got" in *"count=2000 (+2000)"*) pass "exercise 4: a short load looks like a leak: $site +2000" ;;
