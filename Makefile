@@ -10,7 +10,8 @@
 .DEFAULT_GOAL := all
 CC       ?= cc
 CFLAGS   ?=
-# Frame pointers everywhere we compile: the tracker walks them (tracker/stackwalk.c).
+# Frame pointers everywhere we compile (tests and the lab's stacks walk them),
+# but in the tracker's hooks and walker (below).
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -pthread \
             -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
             -ffile-prefix-map=$(CURDIR)=.
@@ -92,6 +93,13 @@ build/gen/profile.pb-c.c build/gen/profile.pb-c.h &: vendor/pprof/profile.proto 
 	@mkdir -p build/gen
 	protoc-c --proto_path=vendor/pprof --c_out=build/gen vendor/pprof/profile.proto
 build/obj/%/tracker/pprof.o: XFLAGS = -Ibuild/gen
+# The hooks and the walker without frame pointers of their own (-3 to -5
+# instructions a call: sqlite3's run 2393M -> 2371M): a walk starts at the
+# hook's caller, never inside them; the hooks that start one still keep a
+# frame (gcc gives one to a function that reads __builtin_frame_address(0),
+# and the walk reads its caller's return address from it); free and the
+# memo's check, run on 99.9% of allocations, need no prologue.
+build/obj/%/tracker/stackwalk.o build/obj/%/tracker/hooks.o: XFLAGS = -fomit-frame-pointer -momit-leaf-frame-pointer
 $(foreach v,$(VARIANTS),build/obj/$(v)/tracker/pprof.o): build/gen/profile.pb-c.h
 
 build/deps-ok: scripts/deps.sh

@@ -218,11 +218,13 @@ typedef struct memo {
     uint8_t ok;                /* pending: a complete, reusable walk */
     uint8_t nwords;            /* words the walk read */
     uint8_t npairs;            /* a way's words checked two at a time: (nwords + 1) / 2 */
+    uint8_t first;             /* the index of the first word: 0 in pending */
     /* A word the walk read: (its address - sp0) / 8 ... Offsets in 16 bits
      * keep the offsets of a way in one cache line with its start; a walk
      * that reads 512 KiB or more above its start is not remembered. A way
-     * with an odd count of words has its first word again after its last
-     * (checking a word twice changes nothing). */
+     * keeps its words at the end of the arrays (the check's pointers are
+     * then constants), after the first word again when their count is odd
+     * (whole pairs; checking a word twice changes nothing). */
     uint16_t off[MEMO_WORDS];
     _Alignas(16) uintptr_t val[MEMO_WORDS]; /* ... and its value, in 16-byte pairs */
 } memo;
@@ -296,14 +298,15 @@ static inline __attribute__((always_inline)) int memo_words_fit(const memo *m, u
     const uintptr_t *s = (const uintptr_t *)sp;
     uintptr_t d = ((m->bp0 ^ bp) & m->bp_mask) | (m->gen ^ gen);
     unsigned np = m->npairs;
-    const uint16_t *o = m->off + 2 * np;
-    const __m128i *v = (const __m128i *)(m->val + 2 * np);
+    const uint16_t *o = m->off + MEMO_WORDS;
+    const __m128i *v = (const __m128i *)(m->val + MEMO_WORDS);
     __m128i acc = _mm_setzero_si128();
     _Static_assert(MEMO_WORDS == 32, "memo_words_fit has a case for each count of pairs up to 16");
     switch (np) {
         MEMO_PAIR(16) MEMO_PAIR(15) MEMO_PAIR(14) MEMO_PAIR(13) MEMO_PAIR(12) MEMO_PAIR(11) MEMO_PAIR(10) MEMO_PAIR(9)
         MEMO_PAIR(8) MEMO_PAIR(7) MEMO_PAIR(6) MEMO_PAIR(5) MEMO_PAIR(4) MEMO_PAIR(3) MEMO_PAIR(2) MEMO_PAIR(1)
     case 0: break;
+    default: __builtin_unreachable(); /* learn stores at most MEMO_WORDS / 2 */
     }
     acc = _mm_or_si128(acc, _mm_unpackhi_epi64(acc, acc));
     return (d | (uintptr_t)_mm_cvtsi128_si64(acc)) == 0;
@@ -349,7 +352,7 @@ static inline unsigned memo_hint2_here(uintptr_t tag, uintptr_t sp, const memo *
 {
     uintptr_t h = tag;
     unsigned n = m->nwords < HINT_WORDS ? m->nwords : HINT_WORDS;
-    for (unsigned i = 0; i < n; i++) h = fold_word(h, ((const uintptr_t *)sp)[m->off[i]], i);
+    for (unsigned i = 0; i < n; i++) h = fold_word(h, ((const uintptr_t *)sp)[m->off[m->first + i]], i);
     return memo_hint_of(h);
 }
 
@@ -357,7 +360,7 @@ static inline unsigned memo_hint2_learned(uintptr_t tag, const memo *m)
 {
     uintptr_t h = tag;
     unsigned n = m->nwords < HINT_WORDS ? m->nwords : HINT_WORDS;
-    for (unsigned i = 0; i < n; i++) h = fold_word(h, m->val[i], i);
+    for (unsigned i = 0; i < n; i++) h = fold_word(h, m->val[m->first + i], i);
     return memo_hint_of(h);
 }
 
@@ -478,12 +481,14 @@ void tracker_stackwalk_learn(uint32_t id)
     memo *m = &M.way[w];
     size_t head = offsetof(memo, off), words = pending.nwords;
     memcpy(m, &pending, head); /* only the words in use */
-    memcpy(m->off, pending.off, words * sizeof m->off[0]);
-    memcpy(m->val, pending.val, words * sizeof m->val[0]);
+    size_t first = MEMO_WORDS - words;
+    memcpy(m->off + first, pending.off, words * sizeof m->off[0]);
+    memcpy(m->val + first, pending.val, words * sizeof m->val[0]);
     if (words & 1) { /* the first word again: whole pairs */
-        m->off[words] = m->off[0];
-        m->val[words] = m->val[0];
+        m->off[first - 1] = pending.off[0];
+        m->val[first - 1] = pending.val[0];
     }
+    m->first = (uint8_t)first;
     m->npairs = (uint8_t)((words + 1) / 2);
     memo_follow(w, 0);
     pending.ok = 0;
