@@ -50,7 +50,7 @@
  * frame-pointer walk: 1.5-3.3 ns, and wrong or cut short through libc).
  * Most allocations skip the walk: the memo below answers them with one
  * check of the 5-20 stack words the last walk from the same place read,
- * one load, xor and or each.
+ * two at a time in an SSE2 register (memo_words_fit).
  */
 
 /* This thread's stack [lo, hi); hi = 0: not looked up yet, 1: lookup failed. */
