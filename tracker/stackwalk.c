@@ -45,9 +45,10 @@
  * its bounds are found again for its %rsp.
  *
  * Cost (make bench, tests/bench/unwind_cost.c, 16 frames, 2 shared cores):
- * 9-15 ns a frame with every rule cached, about what glibc's backtrace()
- * and libunwind's unw_backtrace() take measured alike (10-12 ns; a bare
- * frame-pointer walk: 1.5-3.3 ns, and wrong or cut short through libc).
+ * 6.5-7.9 ns a frame with every rule cached (2026-12-07; 9-15 ns on busier
+ * runs before), about what glibc's backtrace() and libunwind's
+ * unw_backtrace() take measured alike (7.2-8.5 ns; a bare frame-pointer
+ * walk: 0.8-1.0 ns, and wrong or cut short through libc).
  * Most allocations skip the walk: the memo below answers them with one
  * check of the 5-20 stack words the last walk from the same place read,
  * two at a time in an SSE2 register (memo_words_fit).
