@@ -11,10 +11,12 @@
 CC       ?= cc
 CFLAGS   ?=
 # Frame pointers everywhere we compile (tests and the lab's stacks walk them),
-# but in the tracker's hooks and walker (below).
+# except in the tracker's hooks and walker (below) and the builds that stand
+# for code without them (NOFP).
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -pthread \
             -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
             -ffile-prefix-map=$(CURDIR)=.
+NOFP      = -fomit-frame-pointer -momit-leaf-frame-pointer
 TRACKER_LIBS = -ldw -lelf -lprotobuf-c -lz -pthread
 LIBS         = -lmicrohttpd $(TRACKER_LIBS)
 
@@ -94,12 +96,13 @@ build/gen/profile.pb-c.c build/gen/profile.pb-c.h &: vendor/pprof/profile.proto 
 	protoc-c --proto_path=vendor/pprof --c_out=build/gen vendor/pprof/profile.proto
 build/obj/%/tracker/pprof.o: XFLAGS = -Ibuild/gen
 # The hooks and the walker without frame pointers of their own (-3 to -5
-# instructions a call: sqlite3's run 2393M -> 2371M): a walk starts at the
+# instructions a call; with the memo's words kept at the end of their
+# arrays, sqlite3's run went 2393M -> 2371M): a walk starts at the
 # hook's caller, never inside them; the hooks that start one still keep a
 # frame (gcc gives one to a function that reads __builtin_frame_address(0),
 # and the walk reads its caller's return address from it); free and the
 # memo's check, run on 99.9% of allocations, need no prologue.
-build/obj/%/tracker/stackwalk.o build/obj/%/tracker/hooks.o: XFLAGS = -fomit-frame-pointer -momit-leaf-frame-pointer
+build/obj/%/tracker/stackwalk.o build/obj/%/tracker/hooks.o: XFLAGS = $(NOFP)
 $(foreach v,$(VARIANTS),build/obj/$(v)/tracker/pprof.o): build/gen/profile.pb-c.h
 
 build/deps-ok: scripts/deps.sh
@@ -178,12 +181,12 @@ build/unit/test_leaks: $(call objs,O2,tests/unit/test_leaks.c server/leaks_class
 # with frame pointers (_fp) and without (_nofp), the tracker always with; and
 # a library it dlopens, built without, in build/unit/lib/ (not run as a test).
 build/obj/O2/tests/unit/test_unwind.o: XFLAGS = -Itracker
-$(eval $(call other_object,build/obj/O2/tests/unit/test_unwind_nofp.o,tests/unit/test_unwind.c,-Itracker -fomit-frame-pointer -momit-leaf-frame-pointer))
+$(eval $(call other_object,build/obj/O2/tests/unit/test_unwind_nofp.o,tests/unit/test_unwind.c,-Itracker $(NOFP)))
 build/unit/test_unwind_fp: $(call objs,O2,tests/unit/test_unwind.c $(TRACKED_SRC)) | build/unit
 build/unit/test_unwind_nofp: $(call objs,O2,tests/unit/test_unwind_nofp.c $(TRACKED_SRC)) | build/unit
 build/unit/lib/unwind_dl.so: tests/unit/unwind_dl.c | build/deps-ok
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) -O2 -fomit-frame-pointer -momit-leaf-frame-pointer -fPIC -shared -o $@ $<
+	$(CC) $(BASEFLAGS) -O2 $(NOFP) -fPIC -shared -o $@ $<
 
 # ---------------------------------------------------------------- the tracker's cost benchmark (tests/bench_tracker.sh)
 # Each program built with frame pointers (build/bench/*_fp, objects in .../fp/)
@@ -195,7 +198,7 @@ bench-progs: $(BENCH_BINS)
 build/bench:
 	@mkdir -p $@
 build/obj/O2/tests/bench/fp/%.o: XFLAGS = -Itracker
-build/obj/O2/tests/bench/nofp/%.o: XFLAGS = -Itracker -fomit-frame-pointer -momit-leaf-frame-pointer
+build/obj/O2/tests/bench/nofp/%.o: XFLAGS = -Itracker $(NOFP)
 build/obj/O2/tests/bench/fp/%.o: tests/bench/%.c | build/deps-ok
 	$(COMPILE)
 build/obj/O2/tests/bench/nofp/%.o: tests/bench/%.c | build/deps-ok

@@ -218,14 +218,15 @@ typedef struct memo {
     uint32_t gen;              /* tracker_cfi_generation() when walked (pending) */
     uint8_t ok;                /* pending: a complete, reusable walk */
     uint8_t nwords;            /* words the walk read */
-    uint8_t npairs;            /* a way's words checked two at a time: (nwords + 1) / 2 */
-    uint8_t first;             /* the index of the first word: 0 in pending */
+    uint8_t npairs;            /* a way's words checked two at a time: (nwords + 1) / 2,
+                                * kept so the check loads it instead of working it out */
     /* A word the walk read: (its address - sp0) / 8 ... Offsets in 16 bits
      * keep the offsets of a way in one cache line with its start; a walk
      * that reads 512 KiB or more above its start is not remembered. A way
-     * keeps its words at the end of the arrays (the check's pointers are
-     * then constants), after the first word again when their count is odd
-     * (whole pairs; checking a word twice changes nothing). */
+     * keeps its words at the end of the arrays, from memo_first (the
+     * check's pointers are then constants), after the first word again
+     * when their count is odd (whole pairs; checking a word twice changes
+     * nothing); pending keeps them from index 0, in the order read. */
     uint16_t off[MEMO_WORDS];
     _Alignas(16) uintptr_t val[MEMO_WORDS]; /* ... and its value, in 16-byte pairs */
 } memo;
@@ -348,20 +349,27 @@ static inline uintptr_t fold_word(uintptr_t h, uintptr_t w, unsigned i)
     return h ^ ((w << (7 * i + 1)) | (w >> (63 - 7 * i)));
 }
 
-/* memo_hint2's key of a start: its first words at m's offsets. */
+/* Where a way's words start in its off[] and val[] (not pending's). */
+static inline unsigned memo_first(const memo *m)
+{
+    return MEMO_WORDS - m->nwords;
+}
+
+/* memo_hint2's key of a start: its first words at way m's offsets. */
 static inline unsigned memo_hint2_here(uintptr_t tag, uintptr_t sp, const memo *m)
 {
     uintptr_t h = tag;
-    unsigned n = m->nwords < HINT_WORDS ? m->nwords : HINT_WORDS;
-    for (unsigned i = 0; i < n; i++) h = fold_word(h, ((const uintptr_t *)sp)[m->off[m->first + i]], i);
+    unsigned n = m->nwords < HINT_WORDS ? m->nwords : HINT_WORDS, f = memo_first(m);
+    for (unsigned i = 0; i < n; i++) h = fold_word(h, ((const uintptr_t *)sp)[m->off[f + i]], i);
     return memo_hint_of(h);
 }
 
+/* ... and the same key from the values way m learned. */
 static inline unsigned memo_hint2_learned(uintptr_t tag, const memo *m)
 {
     uintptr_t h = tag;
-    unsigned n = m->nwords < HINT_WORDS ? m->nwords : HINT_WORDS;
-    for (unsigned i = 0; i < n; i++) h = fold_word(h, m->val[m->first + i], i);
+    unsigned n = m->nwords < HINT_WORDS ? m->nwords : HINT_WORDS, f = memo_first(m);
+    for (unsigned i = 0; i < n; i++) h = fold_word(h, m->val[f + i], i);
     return memo_hint_of(h);
 }
 
@@ -478,19 +486,18 @@ void tracker_stackwalk_learn(uint32_t id)
     uintptr_t tag = memo_tag_of(pending.pc0, pending.sp0);
     M.tag[w] = tag;
     M.hint[memo_hint_of(tag)] = (uint8_t)w;
-    M.hint2[memo_hint2_learned(tag, &pending)] = (uint8_t)w;
     memo *m = &M.way[w];
     size_t head = offsetof(memo, off), words = pending.nwords;
     memcpy(m, &pending, head); /* only the words in use */
-    size_t first = MEMO_WORDS - words;
+    size_t first = memo_first(m);
     memcpy(m->off + first, pending.off, words * sizeof m->off[0]);
     memcpy(m->val + first, pending.val, words * sizeof m->val[0]);
     if (words & 1) { /* the first word again: whole pairs */
         m->off[first - 1] = pending.off[0];
         m->val[first - 1] = pending.val[0];
     }
-    m->first = (uint8_t)first;
     m->npairs = (uint8_t)((words + 1) / 2);
+    M.hint2[memo_hint2_learned(tag, m)] = (uint8_t)w;
     memo_follow(w, 0);
     pending.ok = 0;
 }
