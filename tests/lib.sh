@@ -33,6 +33,22 @@ check_eq() {
 # fds_to PID TARGET: how many of PID's open fds point to TARGET (a find -lname pattern:
 # 'socket:*', 'anon_inode:\[perf_event\]').
 fds_to() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname "$2" 2>/dev/null | wc -l; }
+# procs_with N VALUE: the PIDs whose /proc/PID/stat field N, counted after the
+# command name (1 state, 2 parent, 3 group, 4 session), is VALUE; zombies left
+# out. One file at a time with bash's own read: a process that ends during the
+# scan is skipped (awk over the whole /proc glob stops at the first file gone,
+# and printed only the PIDs before it).
+procs_with() {
+    local f line pid
+    local -a x
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        read -r -a x <<<"${line##*) }"
+        [ "${x[0]}" != Z ] && [ "${x[$1 - 1]}" = "$2" ] || continue
+        pid=${f#/proc/}
+        echo "${pid%/stat}"
+    done
+}
 
 # check_range NAME LO HI GOT: integer LO <= GOT <= HI (an empty or non-integer GOT fails).
 check_range() {

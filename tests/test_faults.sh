@@ -11,12 +11,9 @@ set -u
 cd "$TEST_ROOT" || exit 1
 
 # ---------------------------------------------------------------- helpers
-# children PID: PIDs whose parent is PID.
-children() { awk -v p="$1" '{ sub(/.*\) /, ""); split($0, f, " "); if (f[2] == p) print FILENAME }' \
-                 /proc/[0-9]*/stat 2>/dev/null | sed 's|/proc/\([0-9]*\)/stat|\1|'; }
-# session_pids SID: PIDs of the processes in session SID (other than zombies).
-session_pids() { awk -v s="$1" '{ sub(/.*\) /, ""); split($0, f, " "); if (f[4] == s && f[1] != "Z") print FILENAME }' \
-                     /proc/[0-9]*/stat 2>/dev/null | sed 's|/proc/\([0-9]*\)/stat|\1|'; }
+# children PID: PIDs whose parent is PID; session_pids SID: of session SID.
+children() { procs_with 2 "$1"; }
+session_pids() { procs_with 4 "$1"; }
 # comm_of PID: the command name of PID.
 comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
 # alive_of PIDS...: those of PIDS still running (not zombies).

@@ -8,8 +8,7 @@ for tool in prometheus promtool go; do
     command -v "$tool" >/dev/null 2>&1 || { fail "$tool is installed (scripts/deps.sh test)" "$tool" "none"; done_testing; }
 done
 # session_pids SID: live processes of session SID.
-session_pids() { awk -v s="$1" '{ sub(/.*\) /, ""); split($0, f, " "); if (f[4] == s && f[1] != "Z") print FILENAME }' \
-                     /proc/[0-9]*/stat 2>/dev/null | sed 's|/proc/\([0-9]*\)/stat|\1|'; }
+session_pids() { procs_with 4 "$1"; }
 # alive PIDS_FILE: the PIDs listed in PIDS_FILE ("PID NAME" lines) still running.
 alive() { local p n; while read -r p n; do proc_gone "$p" || echo "$p($n)"; done <"$1"; }
 

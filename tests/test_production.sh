@@ -80,7 +80,7 @@ if [ -z "$bpf_skip" ]; then
     # memleak prints "Attaching" before it attaches its probes, one by one (malloc, calloc,
     # ... free, munmap): the load starts once its count of perf events (one per probe,
     # in the python process under timeout) has stopped growing for half a second.
-    mlpy=$(awk -v p="$ml" '$4 == p { print $1; exit }' /proc/[0-9]*/stat 2>/dev/null)
+    mlpy=$(procs_with 2 "$ml" | head -n 1)
     prev=-1 same=0
     for _ in $(seq 1 100); do
         [ -n "$mlpy" ] || break
