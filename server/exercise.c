@@ -1,6 +1,7 @@
 /* exercise.c - picks the exercise of --exercise N|random and hands GET / to its handler. */
 #include "exercise.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,11 +20,17 @@ unsigned exercise_pick(const char *arg)
 
     if (strcmp(arg, "random") == 0) {
         struct timespec now;
+        uint64_t x;
 
         clock_gettime(CLOCK_REALTIME, &now);
-        /* Not secret, only not printed: a mix of the clock and the pid. */
-        return 1u + (unsigned)(((unsigned long)now.tv_nsec ^ (unsigned long)now.tv_sec ^
-                                ((unsigned long)getpid() << 7)) % EXERCISE_COUNT);
+        /* Not secret, only not printed: the clock and the pid, mixed by
+         * splitmix64's finaliser so that every bit of them reaches the
+         * remainder (a plain xor of them kept a coarse clock's pattern). */
+        x = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ ((uint64_t)getpid() << 40);
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        return 1u + (unsigned)(x % EXERCISE_COUNT);
     }
     if (decimal_parse(arg, EXERCISE_COUNT, &n) != 0 || n < 1 || n > EXERCISE_COUNT)
         return 0;
