@@ -2,12 +2,12 @@
 #include "exercise.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "decimal.h"
+#include "splitmix.h"
 
 /* The handlers, indexed by exercise number - 1. */
 static enum MHD_Result (*const handlers[EXERCISE_COUNT])(struct MHD_Connection *) = {
@@ -20,17 +20,14 @@ unsigned exercise_pick(const char *arg)
 
     if (strcmp(arg, "random") == 0) {
         struct timespec now;
-        uint64_t x;
+        uint64_t seed;
 
         clock_gettime(CLOCK_REALTIME, &now);
-        /* Not secret, only not printed: the clock and the pid, mixed by
-         * splitmix64's finaliser so that every bit of them reaches the
-         * remainder (a plain xor of them kept a coarse clock's pattern). */
-        x = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ ((uint64_t)getpid() << 40);
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-        x ^= x >> 31;
-        return 1u + (unsigned)(x % EXERCISE_COUNT);
+        /* Not secret, only not printed: the clock and the pid as a seed,
+         * mixed by splitmix64 so that every bit of them reaches the remainder
+         * (a plain xor of them kept a coarse clock's pattern). */
+        seed = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ ((uint64_t)getpid() << 40);
+        return 1u + (unsigned)(splitmix64_next(&seed) % EXERCISE_COUNT);
     }
     if (decimal_parse(arg, EXERCISE_COUNT, &n) != 0 || n < 1 || n > EXERCISE_COUNT)
         return 0;

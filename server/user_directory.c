@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "splitmix.h"
+
 /* ------------------------------------------------------------ word lists */
 
 static const char *const first_names[] = {
@@ -64,18 +66,9 @@ static struct {
 
 /* ------------------------------------------------------------ generator */
 
-/* splitmix64: small, fast, and the same sequence on every run. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static const char *pick(uint64_t *rng, const char *const *list, size_t n)
 {
-    return list[rng_next(rng) % n];
+    return list[splitmix64_next(rng) % n];
 }
 
 #define PICK(rng, list) pick((rng), (list), COUNT(list))
@@ -87,7 +80,7 @@ static const char *pick_other(uint64_t *rng, const char *const *list, size_t n, 
 
     for (i = 0; i < n && list[i] != not; i++)
         ;
-    return list[(i + 1 + rng_next(rng) % (n - 1)) % n];
+    return list[(i + 1 + splitmix64_next(rng) % (n - 1)) % n];
 }
 
 /* One user as generated, before its strings are copied into the arena. */
@@ -113,8 +106,8 @@ static void generate_user(uint64_t *rng, uint32_t id, user_text *u)
 
     u->city = PICK(rng, cities);
     u->company = PICK(rng, companies);
-    u->born = (uint16_t)(1950 + rng_next(rng) % 56);
-    u->since = (uint16_t)(2008 + rng_next(rng) % 17);
+    u->born = (uint16_t)(1950 + splitmix64_next(rng) % 56);
+    u->since = (uint16_t)(2008 + splitmix64_next(rng) % 17);
     snprintf(u->name, sizeof u->name, "%s %s", first, last);
     snprintf(u->email, sizeof u->email, "%s.%s%u@%s", first, last, (unsigned)id,
              PICK(rng, domains));
@@ -127,12 +120,12 @@ static void generate_user(uint64_t *rng, uint32_t id, user_text *u)
     for (i = 0; i < BIO_KINDS; i++)
         kinds[i] = i;
     for (i = BIO_KINDS - 1; i > 0; i--) {
-        int j = (int)(rng_next(rng) % (uint64_t)(i + 1)), t = kinds[i];
+        int j = (int)(splitmix64_next(rng) % (uint64_t)(i + 1)), t = kinds[i];
 
         kinds[i] = kinds[j];
         kinds[j] = t;
     }
-    sentences = 4 + (int)(rng_next(rng) % (BIO_KINDS - 3));
+    sentences = 4 + (int)(splitmix64_next(rng) % (BIO_KINDS - 3));
     for (i = 0; i < sentences; i++) {
         char *out = u->bio + len;
         size_t room = sizeof u->bio - len;
@@ -146,7 +139,7 @@ static void generate_user(uint64_t *rng, uint32_t id, user_text *u)
             break;
         case 1:
             n = snprintf(out, room, "Born in %u, has lived in %s for %u years. ",
-                         (unsigned)u->born, u->city, (unsigned)(1 + rng_next(rng) % 30));
+                         (unsigned)u->born, u->city, (unsigned)(1 + splitmix64_next(rng) % 30));
             break;
         case 2:
             other = PICK(rng, hobbies);
@@ -155,11 +148,11 @@ static void generate_user(uint64_t *rng, uint32_t id, user_text *u)
             break;
         case 3:
             n = snprintf(out, room, "Writes a small newsletter about %s, read by %u people. ",
-                         PICK(rng, topics), (unsigned)(10 + rng_next(rng) % 5000));
+                         PICK(rng, topics), (unsigned)(10 + splitmix64_next(rng) % 5000));
             break;
         case 4:
             n = snprintf(out, room, "Before %s, spent %u years in %s as a %s. ", u->company,
-                         (unsigned)(1 + rng_next(rng) % 12), PICK(rng, cities), PICK(rng, jobs));
+                         (unsigned)(1 + splitmix64_next(rng) % 12), PICK(rng, cities), PICK(rng, jobs));
             break;
         case 5:
             n = snprintf(out, room, "Member since %u; prefers to be contacted by email. ",
@@ -171,7 +164,7 @@ static void generate_user(uint64_t *rng, uint32_t id, user_text *u)
             break;
         case 7:
             n = snprintf(out, room, "Has organised %u meetups on %s in %s. ",
-                         (unsigned)(1 + rng_next(rng) % 40), PICK(rng, topics), u->city);
+                         (unsigned)(1 + splitmix64_next(rng) % 40), PICK(rng, topics), u->city);
             break;
         case 8:
             other = PICK(rng, cities);
@@ -180,7 +173,7 @@ static void generate_user(uint64_t *rng, uint32_t id, user_text *u)
             break;
         case 9:
             n = snprintf(out, room, "Mentors %u junior colleagues and runs the %s reading group. ",
-                         (unsigned)(1 + rng_next(rng) % 6), PICK(rng, topics));
+                         (unsigned)(1 + splitmix64_next(rng) % 6), PICK(rng, topics));
             break;
         case 10:
             n = snprintf(out, room, "Volunteers at a %s club in %s on Tuesday evenings. ",

@@ -8,7 +8,7 @@
 /*
  * One line per call stack, frames outermost first, separated by ';', then
  * a space and a byte count (Brendan Gregg's stackcollapse format):
- *   main (server/main.c:321);user_directory_load (server/user_directory.c:253) 19668000
+ *   main (server/main.c:321);user_directory_load (server/user_directory.c:246) 19668000
  * Absolute: the live bytes of each stack. Against a previous snapshot: the
  * growth since it, stacks that grew only (a flame graph cannot draw a
  * negative width). Each frame reads "function (file:line)" (inlined calls
