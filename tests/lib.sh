@@ -49,6 +49,8 @@ procs_with() {
         echo "${pid%/stat}"
     done
 }
+# session_pids SID: the live processes of session SID.
+session_pids() { procs_with 4 "$1"; }
 
 # check_range NAME LO HI GOT: integer LO <= GOT <= HI (an empty or non-integer GOT fails).
 check_range() {

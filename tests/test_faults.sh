@@ -11,9 +11,8 @@ set -u
 cd "$TEST_ROOT" || exit 1
 
 # ---------------------------------------------------------------- helpers
-# children PID: PIDs whose parent is PID; session_pids SID: of session SID.
+# children PID: PIDs whose parent is PID.
 children() { procs_with 2 "$1"; }
-session_pids() { procs_with 4 "$1"; }
 # comm_of PID: the command name of PID.
 comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
 # alive_of PIDS...: those of PIDS still running (not zombies).

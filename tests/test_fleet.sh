@@ -7,8 +7,6 @@ cd "$TEST_ROOT" || exit 1
 for tool in prometheus promtool go; do
     command -v "$tool" >/dev/null 2>&1 || { fail "$tool is installed (scripts/deps.sh test)" "$tool" "none"; done_testing; }
 done
-# session_pids SID: live processes of session SID.
-session_pids() { procs_with 4 "$1"; }
 # alive PIDS_FILE: the PIDs listed in PIDS_FILE ("PID NAME" lines) still running.
 alive() { local p n; while read -r p n; do proc_gone "$p" || echo "$p($n)"; done <"$1"; }
 
