@@ -458,6 +458,13 @@ __attribute__((constructor(200))) static void preload_init(void)
     if (env_int("TRACKER_FATAL", 0, 0, 1)) install_fatal();
     pthread_atfork(NULL, NULL, preload_atfork_child);
     note(" started");
+    const char *mode = tracker_hooks_mode();
+    if (mode) {
+        char line[320];
+        snprintf(line, sizeof line, " allocator: %s", mode);
+        if (preload.out[0]) note(line);
+        else fprintf(stderr, "tracker: pid %ld%s\n", (long)getpid(), line);
+    }
     if (preload.signo) {
         tracker_hooks_deferred = run_pending;
         if (env_int("TRACKER_SIGNAL_THREAD", 0, 0, 1)) start_reporter();

@@ -11,7 +11,10 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /*
@@ -58,31 +61,19 @@
 static TRACKER_TLS uintptr_t t_lo, t_hi;
 /* The last other stack seen on this thread (coroutine), from /proc/self/maps. */
 static TRACKER_TLS uintptr_t o_lo, o_hi;
+/* The main thread's stack (found once, at init: its [stack] mapping and
+ * RLIMIT_STACK below its top). */
+static uintptr_t main_lo, main_hi;
+/* glibc's thread descriptor (pthread_self()) records the thread's stack
+ * block: where, as a word index, and the descriptor's size (exported for
+ * libthread_db); -1 / 0 until found. */
+static _Atomic int pd_stack_at = -1;
+static size_t pd_size;
 
 #define PAGE        4096u
 #define OTHER_MAX   (4u << 20) /* read at most this far above %rsp on other stacks */
 
 /* ---- stack bounds ---- */
-
-/* pthread_getattr_np may allocate (for the main thread it reads
- * /proc/self/maps); the caller holds the recursion guard, so those
- * allocations go straight to glibc. */
-static void find_thread_stack(void)
-{
-    pthread_attr_t attr;
-    void *addr;
-    size_t size;
-    int saved = errno;
-    t_hi = 1;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-            t_lo = (uintptr_t)addr;
-            t_hi = (uintptr_t)addr + size;
-        }
-        pthread_attr_destroy(&attr);
-    }
-    errno = saved;
-}
 
 static int hexval(char c)
 {
@@ -128,10 +119,81 @@ static int mapped(uintptr_t from, uintptr_t to)
     return mincore((void *)from, to - from, mincore_vec) == 0;
 }
 
+/*
+ * A thread's own stack, found at its first walk without asking glibc:
+ * pthread_getattr_np takes the thread's lock and allocates under it
+ * (glibc 2.36, through pthread_attr_setaffinity_np), so a thread whose
+ * first allocation happens inside it (every Rust thread, every Java
+ * thread) would wait for itself. glibc keeps the stack block (address,
+ * size, guard size: three words) in the thread's descriptor, at the top
+ * of that block; the word index is found once by its shape (a block that
+ * holds both %rsp and the descriptor, ending just above the descriptor),
+ * then read for each thread. A thread whose descriptor does not show it
+ * (not glibc's pthread_create) gets the mapping that holds %rsp.
+ */
+static int pd_fits(const uintptr_t *w, uintptr_t sp, uintptr_t pd)
+{
+    uintptr_t lo = w[0], size = w[1], guard = w[2], hi = lo + size;
+    return lo && !(lo & 15) && size > guard && size < ((uintptr_t)1 << 40) && hi > lo && sp > lo + guard && sp < pd &&
+           pd < hi && hi - pd <= pd_size + PAGE;
+}
+
+static void find_thread_stack(uintptr_t sp)
+{
+    int saved = errno;
+    uintptr_t pd = (uintptr_t)pthread_self();
+    const uintptr_t *w = (const uintptr_t *)pd;
+    int at = atomic_load_explicit(&pd_stack_at, memory_order_relaxed);
+    t_hi = 1;
+    if (pd_size >= 3 * sizeof(uintptr_t)) {
+        if (at < 0)
+            for (int i = 0; i + 3 <= (int)(pd_size / sizeof(uintptr_t)); i++)
+                if (pd_fits(w + i, sp, pd)) { atomic_store_explicit(&pd_stack_at, at = i, memory_order_relaxed); break; }
+        if (at >= 0 && pd_fits(w + at, sp, pd)) {
+            t_lo = w[at] + w[at + 2];
+            t_hi = w[at] + w[at + 1];
+        }
+    }
+    uintptr_t lo, hi;
+    if (t_hi == 1 && maps_find(sp, &lo, &hi)) {
+        t_lo = lo;
+        t_hi = hi;
+    }
+    errno = saved;
+}
+
+/* Once, at init: the main thread's stack from the loader's
+ * __libc_stack_end, and the size of glibc's thread descriptor. */
+static void stack_bounds_init(void)
+{
+    extern void *__libc_stack_end;
+    uintptr_t lo, hi;
+    struct rlimit rl;
+    if (maps_find((uintptr_t)__libc_stack_end, &lo, &hi)) {
+        uintptr_t room = getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < hi
+                             ? (uintptr_t)rl.rlim_cur : (uintptr_t)(64u << 20);
+        main_lo = hi - room < lo ? hi - room : lo;
+        main_hi = hi;
+    }
+    const unsigned *sz = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread");
+    if (sz && *sz >= 64 && *sz <= 65536) pd_size = *sz;
+}
+
+/* This thread's own stack, at its first walk. */
+static void thread_stack(uintptr_t sp)
+{
+    if (sp >= main_lo && sp < main_hi) {
+        t_lo = main_lo;
+        t_hi = main_hi;
+    } else {
+        find_thread_stack(sp);
+    }
+}
+
 /* Top of the stack holding sp: 0 when it cannot be found. */
 static uintptr_t stack_top(uintptr_t sp)
 {
-    if (!t_hi) find_thread_stack();
+    if (!t_hi) thread_stack(sp);
     if (sp >= t_lo && sp < t_hi) return t_hi;
     int saved = errno;
     uintptr_t hi = 0;
@@ -155,7 +217,7 @@ static uintptr_t stack_top(uintptr_t sp)
 void tracker_stackwalk_init(void)
 {
     tracker_cfi_init();
-    if (!t_hi) find_thread_stack();
+    stack_bounds_init();
 }
 
 void tracker_stackwalk_refresh(void)

@@ -79,8 +79,8 @@ typedef struct intern_table {
 } intern_table;
 
 typedef struct block_slot {
-    uint32_t key_lo;   /* low 32 bits of address >> 4; 0/0 = empty */
-    uint32_t hi_stack; /* bits 0-11: high bits of address >> 4; 12-31: stack id (TRACKER_STACK_BITS) */
+    uint32_t key_lo;   /* low 32 bits of address >> 3; 0/0 = empty */
+    uint32_t hi_stack; /* bits 0-11: high bits of address >> 3; 12-31: stack id (TRACKER_STACK_BITS) */
     uint32_t size;     /* requested size, SIZE_BIG when >= 4 GiB */
 } block_slot;
 
@@ -492,7 +492,10 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 /* Blocks without a header: sharded open addressing, linear probing    */
 /* ------------------------------------------------------------------ */
 
-static inline uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 4; }
+/* Blocks are 8-aligned at least (jemalloc's and tcmalloc's smallest
+ * classes are 8 bytes), so the key is the address >> 3: 44 bits cover the
+ * 47-bit user address space. */
+static inline uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 3; }
 /* key_lo and the low 12 bits of hi_stack, as one 64-bit load (x86-64 is little-endian). */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "slot_key reads key_lo and hi_stack as one word");
 static inline uint64_t slot_key(const block_slot *s)
@@ -512,9 +515,9 @@ static inline uint32_t key_hash(uint64_t k) { return (uint32_t)((k * 0x9e3779b97
  * Only frees on another thread than the allocation cross over. */
 static inline shard *shard_of(uint64_t k)
 {
-    uint64_t region = k >> 22; /* address >> 26 */
+    uint64_t region = k >> 23; /* address >> 26 */
     unsigned base = (unsigned)((region * 0x9e3779b97f4a7c15ULL) >> 59);
-    return &tables.shards[(base + (unsigned)((k >> 8) & 3)) & (NSHARDS - 1)];
+    return &tables.shards[(base + (unsigned)((k >> 9) & 3)) & (NSHARDS - 1)];
 }
 
 /* Keep the exact size of a >= 4 GiB block. Returns -1 when all BIG_MAX
@@ -624,7 +627,7 @@ static inline __attribute__((always_inline)) int blocks_find(const void *p, int 
 static int blocks_put(const void *p, uint64_t size, uint32_t id)
 {
     uint64_t k = block_key(p);
-    if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
+    if (((uintptr_t)p & 7) || k >> 44) return -1; /* not a heap address */
     shard *sh = shard_of(k);
     shard_lock(sh);
     /* One probe finds either the key (a stale record: rare) or the empty

@@ -146,6 +146,10 @@ static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
 
 /* ---- for the tracker's own tests ---- */
 
+/* hooks.c: the allocator the hooks forward to, in words, when it is not
+ * glibc's (another allocator, or the hooks stepped aside), else NULL. */
+const char *tracker_hooks_mode(void);
+
 /* hooks.c: look up a live block (never a freed one: its memory is read):
  * its size and stack id. Returns 0 if not tracked. */
 int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
