@@ -370,6 +370,7 @@ static uint64_t compute_unlocked(uintptr_t addr)
  * thread's miss a bounded time (a few ms at most), never forever. */
 static int lock_bounded(void)
 {
+    if (tracker_in_fork) return 1; /* the fork handlers hold it for this thread */
     if (holding) return 0;
     for (int i = 0; i < TRY_ROUNDS; i++) {
         if (pthread_mutex_trylock(&C.lock) == 0) { holding = 1; return 1; }
@@ -380,6 +381,7 @@ static int lock_bounded(void)
 
 static void unlock(void)
 {
+    if (tracker_in_fork) return;
     holding = 0;
     pthread_mutex_unlock(&C.lock);
 }

@@ -178,12 +178,14 @@ static void write_pprof(void)
  * one becomes the next baseline); at exit, absolute. errno is left as it was. */
 static void write_report(const char *why, tracker_baseline_mode mode)
 {
-    int saved = errno;
+    int saved = errno, cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel); /* open, write: never die holding a lock of ours */
     int g = tracker_guard_enter();
     if (preload.pprof) {
         write_pprof();
         tracker_symbolize_release();
         if (g) tracker_guard_leave();
+        pthread_setcancelstate(cancel, NULL);
         errno = saved;
         return;
     }
@@ -211,6 +213,7 @@ static void write_report(const char *why, tracker_baseline_mode mode)
     free(text);
     tracker_symbolize_release(); /* libdw's fds are not left open in the program */
     if (g) tracker_guard_leave();
+    pthread_setcancelstate(cancel, NULL);
     errno = saved;
 }
 

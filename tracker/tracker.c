@@ -131,6 +131,10 @@ static struct {
 
 /* The recursion guard: set while the thread is inside the tracker. */
 TRACKER_TLS int tracker_in_tracker;
+/* Set between this thread's fork_prepare and fork_release/fork_child: it
+ * holds every lock of the tracker then, so an atfork handler of another
+ * library that runs meanwhile and allocates must not wait for one. */
+TRACKER_TLS int tracker_in_fork;
 /* This thread's slot: 0 = none yet, 1..NSLOTS-1 its own, SLOT_SHARED = slot 0. */
 static TRACKER_TLS uint8_t t_slot;
 /* Its own slot's rows (t_slot 1..NSLOTS-1), else NULL: read by the hooks'
@@ -200,14 +204,26 @@ static __attribute__((noinline)) void shard_lock_wait(shard *sh)
 
 static inline __attribute__((always_inline)) void shard_lock(shard *sh)
 {
-    if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire)) shard_lock_wait(sh);
+    if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire) && !tracker_in_fork) shard_lock_wait(sh);
     VG_LOCK_ACQUIRED(&sh->lock);
 }
 
 static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
 {
+    if (__builtin_expect(tracker_in_fork, 0)) return; /* fork_prepare's, released by fork_release */
     VG_LOCK_RELEASED(&sh->lock);
     atomic_store_explicit(&sh->lock, 0, memory_order_release);
+}
+
+/* intern_lock and big_lock, except between this thread's fork handlers
+ * (it holds them then). */
+static void table_lock(pthread_mutex_t *m)
+{
+    if (!tracker_in_fork) pthread_mutex_lock(m);
+}
+static void table_unlock(pthread_mutex_t *m)
+{
+    if (!tracker_in_fork) pthread_mutex_unlock(m);
 }
 
 /* One multiplication per frame, then a full mix for the low bits the
@@ -286,10 +302,12 @@ static void fork_prepare(void)
     pthread_mutex_lock(&tables.intern_lock);
     for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
     pthread_mutex_lock(&tables.big_lock);
+    tracker_in_fork = 1;
 }
 
 static void fork_release(void)
 {
+    tracker_in_fork = 0;
     pthread_mutex_unlock(&tables.big_lock);
     for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
     pthread_mutex_unlock(&tables.intern_lock);
@@ -404,7 +422,7 @@ static void intern_put_unlocked(intern_table *t, uint64_t h, uint32_t v)
 static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
 {
     int rc = -1;
-    pthread_mutex_lock(&tables.intern_lock);
+    table_lock(&tables.intern_lock);
     intern_table *t = atomic_load(&tables.itab);
     uint32_t v = intern_find(t, h, f, n);
     if (v) { *id = v - 1; rc = 0; goto done; }
@@ -431,7 +449,7 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
     *id = nst;
     rc = 0;
 done:
-    pthread_mutex_unlock(&tables.intern_lock);
+    table_unlock(&tables.intern_lock);
     return rc;
 }
 
@@ -525,10 +543,10 @@ static inline shard *shard_of(uint64_t k)
 static int big_put(uintptr_t addr, uint64_t size)
 {
     int rc = -1;
-    pthread_mutex_lock(&tables.big_lock);
+    table_lock(&tables.big_lock);
     for (int i = 0; i < BIG_MAX && rc; i++)
         if (!tables.big[i].addr) { tables.big[i].addr = addr; tables.big[i].size = size; rc = 0; }
-    pthread_mutex_unlock(&tables.big_lock);
+    table_unlock(&tables.big_lock);
     return rc;
 }
 
@@ -536,14 +554,14 @@ static int big_put(uintptr_t addr, uint64_t size)
 static uint64_t big_get(uintptr_t addr, int take)
 {
     uint64_t size = 0;
-    pthread_mutex_lock(&tables.big_lock);
+    table_lock(&tables.big_lock);
     for (int i = 0; i < BIG_MAX; i++)
         if (tables.big[i].addr == addr) {
             size = tables.big[i].size;
             if (take) tables.big[i].addr = 0;
             break;
         }
-    pthread_mutex_unlock(&tables.big_lock);
+    table_unlock(&tables.big_lock);
     return size;
 }
 
@@ -685,9 +703,15 @@ static __attribute__((noinline)) int64_t walk_and_intern(void *frame)
     int e = errno; /* an mmap for the intern table may fail */
     uintptr_t frames[TRACKER_MAX_FRAMES];
     uint32_t id;
+    /* A walk may open and read files (a module's CFI, /proc/self/maps):
+     * cancellation points, where a cancelled thread would die holding the
+     * unwinder's lock. */
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
     int rc = intern(frames, n, &id);
     if (rc == 0) tracker_stackwalk_learn(id);
+    pthread_setcancelstate(cancel, NULL);
     errno = e;
     return rc == 0 ? (int64_t)id : -1;
 }
@@ -772,9 +796,9 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
     uint64_t in_table = 0;
     for (unsigned i = 0; i < NSHARDS; i++) in_table += __atomic_load_n(&tables.shards[i].count, __ATOMIC_RELAXED);
     out->heap_bookkeeping_bytes = out->live_blocks > in_table ? (out->live_blocks - in_table) * TRACKER_HEADER_BYTES : 0;
-    pthread_mutex_lock(&tables.intern_lock);
+    table_lock(&tables.intern_lock);
     size_t arena = tables.arena_used;
-    pthread_mutex_unlock(&tables.intern_lock);
+    table_unlock(&tables.intern_lock);
     out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena + tracker_cfi_bytes() +
                              (uint64_t)n * (sizeof(stack_rec *) + NSLOTS * sizeof(tracker_row)) +
                              out->heap_bookkeeping_bytes;
