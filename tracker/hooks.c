@@ -120,7 +120,7 @@ static uint64_t tcache_key;
 
 /* The bootstrap arena: 16 bytes of size in front of each block, never
  * reused (.bss: zeroed, and no memory until touched). */
-#define BOOT_BYTES (1u << 20)
+#define BOOT_BYTES (64u << 10)
 static _Alignas(16) char boot[BOOT_BYTES];
 static _Atomic size_t boot_used;
 

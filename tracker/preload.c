@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 /*
@@ -176,7 +178,7 @@ static void write_pprof(void)
 
 /* Write one report: on demand, the difference since the previous one (this
  * one becomes the next baseline); at exit, absolute. errno is left as it was. */
-static void write_report(const char *why, tracker_baseline_mode mode)
+static void write_report_here(const char *why, tracker_baseline_mode mode)
 {
     int saved = errno, cancel;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel); /* open, write: never die holding a lock of ours */
@@ -214,6 +216,50 @@ static void write_report(const char *why, tracker_baseline_mode mode)
     tracker_symbolize_release(); /* libdw's fds are not left open in the program */
     if (g) tracker_guard_leave();
     pthread_setcancelstate(cancel, NULL);
+    errno = saved;
+}
+
+/* A report needs ~200 KiB of stack (libdw's line tables, the formats'
+ * buffers): more than a small thread stack or a 16 KiB sigaltstack has.
+ * So it runs on a stack of its own, mapped for it and unmapped after; the
+ * program's stack gives only swapcontext's frame. Without that mapping
+ * (ulimit -v, no memory), the report is skipped and a line says why. */
+#define REPORT_STACK (1u << 20)
+
+typedef struct report_call {
+    const char *why;
+    tracker_baseline_mode mode;
+    ucontext_t back, run;
+} report_call;
+
+/* makecontext passes ints: the call's address in two halves. */
+static void report_trampoline(unsigned lo, unsigned hi)
+{
+    report_call *c = (report_call *)(((uintptr_t)hi << 32) | lo);
+    write_report_here(c->why, c->mode);
+}
+
+static void write_report(const char *why, tracker_baseline_mode mode)
+{
+    int saved = errno;
+    report_call c = { .why = why, .mode = mode };
+    void *stack = mmap(NULL, REPORT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                       -1, 0);
+    if (stack == MAP_FAILED || getcontext(&c.run) != 0) {
+        if (stack != MAP_FAILED) munmap(stack, REPORT_STACK);
+        char line[96];
+        snprintf(line, sizeof line, " report skipped (%s): no memory for its stack", why);
+        note(line);
+        errno = saved;
+        return;
+    }
+    c.run.uc_stack.ss_sp = stack;
+    c.run.uc_stack.ss_size = REPORT_STACK;
+    c.run.uc_link = &c.back;
+    uintptr_t a = (uintptr_t)&c;
+    makecontext(&c.run, (void (*)(void))report_trampoline, 2, (unsigned)(a & 0xffffffffu), (unsigned)(a >> 32));
+    swapcontext(&c.back, &c.run);
+    munmap(stack, REPORT_STACK);
     errno = saved;
 }
 

@@ -59,8 +59,6 @@
 
 /* This thread's stack [lo, hi); hi = 0: not looked up yet, 1: lookup failed. */
 static TRACKER_TLS uintptr_t t_lo, t_hi;
-/* The last other stack seen on this thread (coroutine), from /proc/self/maps. */
-static TRACKER_TLS uintptr_t o_lo, o_hi;
 /* The main thread's stack (found once, at init: its [stack] mapping and
  * RLIMIT_STACK below its top). */
 static uintptr_t main_lo, main_hi;
@@ -190,25 +188,55 @@ static void thread_stack(uintptr_t sp)
     }
 }
 
-/* Top of the stack holding sp: 0 when it cannot be found. */
-static uintptr_t stack_top(uintptr_t sp)
+/* The other stacks (coroutines, makecontext) this thread ran on lately:
+ * a switch back to one costs a mincore() check, not a read of
+ * /proc/self/maps. In the thread's memo set (memo_other), none without. */
+#define OTHER_WAYS 32
+typedef struct other_stack { uintptr_t lo, hi; } other_stack;
+static other_stack *memo_other(void);
+
+/* Bounds of the other stack holding sp (cap: how far up it may be read). */
+static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *hi)
+{
+    other_stack *o = memo_other();
+    for (unsigned i = 0; o && i < OTHER_WAYS; i++) {
+        if (sp < o[i].lo || sp >= o[i].hi) continue;
+        if (mapped(sp, o[i].hi < cap ? o[i].hi : cap)) {
+            *lo = o[i].lo;
+            *hi = o[i].hi;
+            if (i) { other_stack t = o[i]; memmove(o + 1, o, i * sizeof *o); o[0] = t; } /* most recent first */
+            return 1;
+        }
+        o[i].lo = o[i].hi = 0; /* unmapped since */
+    }
+    if (!maps_find(sp, lo, hi)) return 0;
+    if (o) {
+        memmove(o + 1, o, (OTHER_WAYS - 1) * sizeof *o);
+        o[0].lo = *lo;
+        o[0].hi = *hi;
+    }
+    return 1;
+}
+
+/* Top of the stack holding sp, and its bottom in *lo: 0 when it cannot
+ * be found. */
+static uintptr_t stack_top(uintptr_t sp, uintptr_t *lo)
 {
     if (!t_hi) thread_stack(sp);
-    if (sp >= t_lo && sp < t_hi) return t_hi;
+    if (sp >= t_lo && sp < t_hi) { *lo = t_lo; return t_hi; }
     int saved = errno;
     uintptr_t hi = 0;
     stack_t ss;
     if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp >= (uintptr_t)ss.ss_sp &&
         sp < (uintptr_t)ss.ss_sp + ss.ss_size) {
+        *lo = (uintptr_t)ss.ss_sp;
         hi = (uintptr_t)ss.ss_sp + ss.ss_size;
     } else {
-        int known = sp >= o_lo && sp < o_hi;
-        uintptr_t cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX;
-        if (!known || !mapped(sp, o_hi < cap ? o_hi : cap)) {
-            o_lo = o_hi = 0;
-            known = maps_find(sp, &o_lo, &o_hi);
+        uintptr_t cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX, olo, ohi;
+        if (other_bounds(sp, cap, &olo, &ohi)) {
+            *lo = olo;
+            hi = ohi < cap ? ohi : cap;
         }
-        if (known) hi = o_hi < cap ? o_hi : cap;
     }
     errno = saved;
     return hi;
@@ -233,7 +261,18 @@ typedef struct regs {
     uintptr_t bp_at;/* where it was loaded from */
     uintptr_t hi;   /* top of the stack sp is on */
     struct memo *pend; /* the walk being noted for the memo */
+    int may_miss;   /* room on this stack for a rule-cache miss */
 } regs;
+
+#define MISS_ROOM (32u << 10)
+
+/* The rule at a: cached, or computed when the stack has room for it. */
+static inline uint64_t walk_rule(const regs *r, uintptr_t a)
+{
+    uint64_t rule = tracker_cfi_cached(a);
+    if (rule != CFI_NONE) return rule;
+    return r->may_miss ? tracker_cfi_miss(a) : CFI_BUSY;
+}
 
 /*
  * The walk memo. A walk is a pure function of where it starts (the hook's
@@ -318,6 +357,7 @@ typedef struct memo_set {
     uint8_t hint2[MEMO_HINTS];
     memo way[MEMO_WAYS];
     memo pending;              /* this thread's last walk */
+    other_stack other[OTHER_WAYS]; /* stack_top's other stacks */
     struct memo_set *next_free;/* in the pool */
 } memo_set;
 
@@ -364,6 +404,7 @@ static __attribute__((noinline)) memo_set *memo_get(void)
     }
     if (s) {
         memset(s->tag, 0, sizeof s->tag); /* a previous thread's stacks */
+        memset(s->other, 0, sizeof s->other);
         s->mru = s->next = 0;
         s->pending.ok = 0;
     } else {
@@ -377,6 +418,12 @@ static __attribute__((noinline)) memo_set *memo_get(void)
     t_memo = s ? s : MEMO_DEAD;
     errno = e;
     return s;
+}
+
+static other_stack *memo_other(void)
+{
+    memo_set *s = t_memo;
+    return s && s != MEMO_DEAD ? s->other : NULL;
 }
 
 /* Note a stack word the walk depends on in the pending memo. */
@@ -675,7 +722,7 @@ static int step_signal(regs *r, uint64_t rule)
     if (nsp > r->sp && nsp < r->hi) {
         /* the interrupted code ran on the same stack, above the handler */
     } else {
-        uintptr_t hi = stack_top(nsp); /* another stack (the handler ran on a sigaltstack) */
+        uintptr_t lo, hi = stack_top(nsp, &lo); /* another stack (the handler ran on a sigaltstack) */
         if (!hi || (nsp >= r->sp && nsp < r->hi)) return 0;
         r->hi = hi;
     }
@@ -699,16 +746,22 @@ static int walk(memo *pending, const uintptr_t *fp, uintptr_t *out, int max)
     pending->nwords = 0;
     pending->bp_mask = 0;
     out[n++] = r.pc; /* the hook's return address: exact */
-    if (!(r.hi = stack_top(r.sp))) { pending->ok = 0; return n; }
+    uintptr_t lo;
+    if (!(r.hi = stack_top(r.sp, &lo))) { pending->ok = 0; return n; }
+    /* A rule-cache miss runs libdw (a few KiB of stack, more for DWARF
+     * expressions): not with less than MISS_ROOM left below %rsp (a
+     * sigaltstack, a minimum-size thread stack); the walk then ends at
+     * the first address without a cached rule. */
+    r.may_miss = r.sp - lo >= MISS_ROOM;
     pending->ok = r.sp >= t_lo && r.sp < t_hi;
-    uint64_t rule = tracker_cfi_rule(r.pc - 1);
+    uint64_t rule = walk_rule(&r, r.pc - 1);
     while (n < max) {
         unsigned kind = cfi_kind(rule);
         int ok = kind == CFI_CFA_RSP || kind == CFI_CFA_RBP ? step_cfa(&r, rule)
                : kind == CFI_SIGNAL                         ? step_signal(&r, rule)
                                                             : 0;
         if (!ok) break;
-        rule = tracker_cfi_rule(r.pc - 1);
+        rule = walk_rule(&r, r.pc - 1);
         if (cfi_kind(rule) == CFI_BUSY) pending->ok = 0; /* cut short for now, not for good */
         if (cfi_kind(rule) == CFI_NOT_CODE || cfi_kind(rule) == CFI_BUSY) break;
         out[n++] = r.pc;

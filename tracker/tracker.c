@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /*
@@ -103,12 +104,14 @@ static struct {
     /* interned stacks */
     pthread_mutex_t intern_lock;       /* held to add a stack */
     _Atomic(intern_table *) itab;      /* current table; old ones are kept */
-    stack_rec **stacks;                /* by id; MAX_STACKS reserved */
+    stack_rec **stacks;                /* by id; max_stacks reserved */
+    uint32_t max_stacks;               /* MAX_STACKS, fewer under RLIMIT_AS (tracker_init) */
+    size_t arena_reserve;              /* ARENA_RESERVE, less under RLIMIT_AS */
     _Atomic uint32_t nstacks;          /* ids in use: 0..nstacks-1 */
-    char *arena;                       /* stack_rec storage, ARENA_RESERVE */
+    char *arena;                       /* stack_rec storage, arena_reserve bytes */
     size_t arena_used;                 /* bytes, under intern_lock */
 
-    /* totals: stack id's row of slot i at sites[i * MAX_STACKS + id] */
+    /* totals: stack id's row of slot i at sites[i * max_stacks + id] */
     tracker_row *sites;
     _Atomic uint32_t slots_owned;      /* bit i: slot i taken by a live thread (never bit 0) */
     pthread_key_t slot_key;            /* its destructor gives a thread's slot back */
@@ -270,7 +273,7 @@ static __attribute__((noinline)) unsigned slot_claim(void)
         }
     }
     t_slot = (uint8_t)s;
-    tracker_rows = s < NSLOTS ? &tables.sites[(size_t)s * MAX_STACKS] : NULL;
+    tracker_rows = s < NSLOTS ? &tables.sites[(size_t)s * tables.max_stacks] : NULL;
     errno = e;
     return s;
 }
@@ -334,6 +337,27 @@ static intern_table *intern_table_new(uint32_t slots)
     return t;
 }
 
+/* The tables' address space is reserved at init and touched as used:
+ * ~780 MiB for 2^20 stacks. A program under RLIMIT_AS (ulimit -v) would
+ * see that much less, so there the reservation is 1/32 of the limit (at
+ * least 4096 stacks: ~3 MiB); stacks beyond it are counted as lost
+ * records, which every report shows. */
+static void reserve_size(void)
+{
+    struct rlimit rl;
+    uint64_t per_stack = NSLOTS * sizeof(tracker_row) + sizeof(stack_rec *) + sizeof(stack_rec) +
+                         8 * sizeof(uintptr_t); /* a typical stack's frames */
+    uint64_t n = MAX_STACKS;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        uint64_t budget = rl.rlim_cur / 32;
+        n = budget / per_stack;
+        if (n < 4096) n = 4096;
+        if (n > MAX_STACKS) n = MAX_STACKS;
+    }
+    tables.max_stacks = (uint32_t)n;
+    tables.arena_reserve = n == MAX_STACKS ? ARENA_RESERVE : (size_t)n * (sizeof(stack_rec) + 16 * sizeof(uintptr_t)) / 2;
+}
+
 void tracker_init(void)
 {
     if (atomic_load(&tables.ready)) return;
@@ -342,15 +366,16 @@ void tracker_init(void)
         /* One array, [slot][stack id]: a thread's rows side by side (the
          * fewest cache lines for its busy stacks). Reserved, touched as
          * used. */
-        tables.sites = bk_map((size_t)MAX_STACKS * NSLOTS * sizeof(tracker_row), 1);
+        reserve_size();
+        tables.sites = bk_map((size_t)tables.max_stacks * NSLOTS * sizeof(tracker_row), 1);
         int sites_ok = tables.sites != NULL;
         for (unsigned i = 0; i < NSHARDS; i++) {
             VG_LOCK_CREATE(&tables.shards[i].lock);
             VG_ATOMIC_RANGE(&tables.shards[i].count, sizeof tables.shards[i].count); /* also read by collect() */
         }
         VG_ATOMIC_RANGE(&tables.slots_owned, sizeof tables.slots_owned);
-        tables.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
-        tables.arena = bk_map(ARENA_RESERVE, 1);
+        tables.stacks = bk_map(tables.max_stacks * sizeof(stack_rec *), 1);
+        tables.arena = bk_map(tables.arena_reserve, 1);
         intern_table *t = intern_table_new(INTERN_MIN);
         if (tables.stacks && sites_ok && tables.arena && t) {
             atomic_store(&tables.itab, t);
@@ -429,7 +454,7 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
 
     uint32_t nst = atomic_load(&tables.nstacks);
     size_t need = sizeof(stack_rec) + (size_t)n * sizeof(uintptr_t);
-    if (nst >= MAX_STACKS || tables.arena_used + need > ARENA_RESERVE) goto done;
+    if (nst >= tables.max_stacks || tables.arena_used + need > tables.arena_reserve) goto done;
     if ((uint64_t)(nst + 1) * 2 > (uint64_t)t->mask + 1) { /* keep load <= 1/2 */
         intern_table *nt = intern_table_new((t->mask + 1) * 2);
         if (!nt) goto done;
@@ -443,7 +468,7 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
     s->nframes = (uint32_t)n;
     memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
     tables.stacks[nst] = s;
-    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * MAX_STACKS + nst], sizeof(tracker_row));
+    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * tables.max_stacks + nst], sizeof(tracker_row));
     atomic_store(&tables.nstacks, nst + 1);
     intern_put_unlocked(t, h, nst + 1);
     *id = nst;
@@ -497,7 +522,7 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSLOTS; i++) {
-        const tracker_row *st = &tables.sites[(size_t)i * MAX_STACKS + id];
+        const tracker_row *st = &tables.sites[(size_t)i * tables.max_stacks + id];
         row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
         row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
         row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
@@ -742,7 +767,7 @@ lost:
 
 void tracker_record_free_slow(uint32_t id, size_t size, int nested)
 {
-    if (id < MAX_STACKS) row_move(id, -(uint64_t)size, -(uint64_t)1, 0, nested);
+    if (id < tables.max_stacks) row_move(id, -(uint64_t)size, -(uint64_t)1, 0, nested);
 }
 
 int tracker_table_put(const void *ptr, size_t size, uint32_t id)
