@@ -58,6 +58,9 @@ name=$(basename "$1")
 [ -n "$dir" ] || dir=leak-report.$name.$$
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# Run as root, the program may drop privileges (memcached -u, nginx's and
+# lighttpd's workers): like /tmp, anyone may add a report, none replace another's.
+[ "$(id -u)" -ne 0 ] || chmod 1777 "$dir"
 
 # The file the loader actually starts: a script's interpreter (through env).
 elf=$prog
@@ -76,7 +79,7 @@ if [ -z "$untracked" ] && command -v readelf >/dev/null 2>&1 && readelf -h "$elf
 fi
 [ -z "$untracked" ] || echo "leak-report: $1 cannot be tracked: $untracked; running it untracked" >&2
 
-export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt"
+export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt" TRACKER_LAUNCHER=1
 [ -z "$signal" ] || export TRACKER_SIGNAL="$signal"
 [ "$thread" -eq 0 ] || export TRACKER_SIGNAL_THREAD=1
 [ "$fatal" -eq 0 ] || export TRACKER_FATAL=1
@@ -120,12 +123,18 @@ if [ -f "$main" ] && [ "$json" -eq 0 ]; then
     top_site=$(awk '/^== tracker report/ { n = 0; top = "" } !/^(==|#| )/ && n++ == 0 { top = $0 } END { print top }' "$main")
 fi
 if [ -n "$silent" ]; then
-    hint="killed by a signal or abort (-f reports those, but never SIGKILL), or exec of an untrackable program"
-    [ "$fatal" -eq 0 ] || hint="killed by SIGKILL or a signal the program handles itself, or exec of an untrackable program"
+    hint="killed by a signal or abort (-f reports those, but never SIGKILL), exec of an untrackable program, or its report file could not be written (chroot, a user without write access to it)"
+    [ "$fatal" -eq 0 ] || hint="killed by SIGKILL or a signal the program handles itself, exec of an untrackable program, or its report file could not be written (chroot, a user without write access to it)"
     echo "leak-report: ended without a report ($hint):$silent" >&2
 fi
+# What each process said of itself: the allocator it found, reports it skipped.
+grep -h '^== tracker: pid [0-9]* \(allocator\|report skipped\)' "$dir"/*.txt 2>/dev/null | sed 's/^== tracker: /leak-report: /; s/ ==$//' >&2 || true
 if [ ! -f "$main" ] || ! grep -q "$final" "$main"; then
-    echo "leak-report: $name (pid $pid, $how) wrote no report${untracked:+: $untracked}" >&2
+    why=$untracked
+    if [ -z "$why" ] && [ "$rc" -lt 128 ]; then
+        why="it exited normally, so its report file could not be written (it changed user or root directory, or it ran out of memory for the report)"
+    fi
+    echo "leak-report: $name (pid $pid, $how) wrote no report${why:+: $why}" >&2
 fi
 echo "leak-report: $reports report(s) in $dir/ ($name: pid $pid, $how); top site: ${top_site:-none (nothing live at exit, or see the files)}" >&2
 exit "$rc"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -83,6 +84,7 @@ static struct {
     tracker_report_opts opts; /* from the environment */
     int signo;                /* on-demand signal, 0 = none (the default) */
     int pprof;                /* TRACKER_FORMAT=pprof */
+    int launched;             /* TRACKER_LAUNCHER=1: bin/leak-report tells what was lost, not the program's stderr */
     pid_t pid;                /* this process; a hook seeing another pid runs in a vfork child */
     atomic_int exit_done;     /* the exit report is written (or refused): never twice */
     volatile sig_atomic_t thread; /* 1: the opt-in reporter thread runs in this process */
@@ -133,7 +135,15 @@ static int open_out(char *path, size_t cap)
         }
     }
     path[o] = '\0';
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        /* Created by root, the file is made writable by all: servers that
+         * drop privileges later (memcached -u, nginx's and lighttpd's
+         * workers) still append their reports to it. */
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0 && geteuid() == 0) fchmod(fd, 0666);
+    }
+    return fd;
 }
 
 /* One line "== tracker: pid N <what> (<program>) ==" to the report file
@@ -200,7 +210,7 @@ static void write_report_here(const char *why, tracker_baseline_mode mode)
         char msg[PATH_MAX + 128];
         int n = snprintf(msg, sizeof msg, "tracker: cannot open %s: %s (report of pid %ld lost)\n", path,
                          strerror(errno), (long)getpid());
-        write_all(2, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0);
+        if (!preload.launched) write_all(2, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0);
     } else {
         char head[160];
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
@@ -485,6 +495,7 @@ __attribute__((constructor(200))) static void preload_init(void)
     int saved = errno;
     tracker_init();
     preload.pid = getpid();
+    preload.launched = env_int("TRACKER_LAUNCHER", 0, 0, 1);
     const char *out = getenv("TRACKER_OUT");
     if (out && *out) set_out(out);
     preload.opts.top = env_int("TRACKER_TOP", 10, 1, 10000);

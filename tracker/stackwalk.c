@@ -781,7 +781,10 @@ static __attribute__((noinline)) int walk_scratch(const uintptr_t *fp, uintptr_t
 int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
 {
     memo_set *S = memo_get();
-    return S ? walk(&S->pending, hook_frame, out, max) : walk_scratch(hook_frame, out, max);
+    tracker_cfi_walk_begin();
+    int n = S ? walk(&S->pending, hook_frame, out, max) : walk_scratch(hook_frame, out, max);
+    tracker_cfi_walk_end();
+    return n;
 }
 
 void tracker_stackwalk_init(void)
