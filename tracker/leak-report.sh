@@ -112,6 +112,8 @@ for f in "$dir"/*.txt; do
     p=$(basename "$f" .txt)
     if grep -q "$final" "$f"; then
         reports=$((reports + 1))
+    elif grep -q '^== tracker: pid [0-9]* installs a seccomp' "$f"; then
+        : # said below, with its own reason
     else
         what=$(sed -n 's/^== tracker: pid [0-9]* [a-z]* (\(.*\)) ==$/\1/p' "$f" | tail -n 1)
         silent="$silent $p${what:+($(basename "$what"))}"
@@ -128,10 +130,12 @@ if [ -n "$silent" ]; then
     echo "leak-report: ended without a report ($hint):$silent" >&2
 fi
 # What each process said of itself: the allocator it found, reports it skipped.
-grep -h '^== tracker: pid [0-9]* \(allocator\|report skipped\)' "$dir"/*.txt 2>/dev/null | sed 's/^== tracker: /leak-report: /; s/ ==$//' >&2 || true
+grep -h '^== tracker: pid [0-9]* \(allocator\|report skipped\|installs a seccomp\)' "$dir"/*.txt 2>/dev/null | sed 's/^== tracker: /leak-report: /; s/ ==$//' >&2 || true
 if [ ! -f "$main" ] || ! grep -q "$final" "$main"; then
     why=$untracked
-    if [ -z "$why" ] && [ "$rc" -lt 128 ]; then
+    if [ -z "$why" ] && [ -f "$main" ] && grep -q '^== tracker: pid [0-9]* installs a seccomp' "$main"; then
+        why="it installed a seccomp filter, after which a report (files to open) could make the filter kill it"
+    elif [ -z "$why" ] && [ "$rc" -lt 128 ]; then
         why="it exited normally, so its report file could not be written (it changed user or root directory, or it ran out of memory for the report)"
     fi
     echo "leak-report: $name (pid $pid, $how) wrote no report${why:+: $why}" >&2

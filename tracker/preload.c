@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -84,6 +86,7 @@ static struct {
     tracker_report_opts opts; /* from the environment */
     int signo;                /* on-demand signal, 0 = none (the default) */
     int pprof;                /* TRACKER_FORMAT=pprof */
+    atomic_int sandboxed;     /* the program installed a seccomp filter (prctl): no more reports */
     int launched;             /* TRACKER_LAUNCHER=1: bin/leak-report tells what was lost, not the program's stderr */
     pid_t pid;                /* this process; a hook seeing another pid runs in a vfork child */
     atomic_int exit_done;     /* the exit report is written (or refused): never twice */
@@ -290,6 +293,7 @@ static void on_signal(int signo)
  * holds the recursion guard and has just finished an allocation call. */
 static void run_pending(void)
 {
+    if (atomic_load(&preload.sandboxed)) return;
     if (getpid() != preload.pid) return; /* a vfork child shares our memory: not here */
     if (atomic_exchange(&tracker_hooks_pending, 0)) write_report("on demand", TRACKER_BASELINE_DIFF);
 }
@@ -357,6 +361,7 @@ static int parse_signal(const char *s)
  * and calls _exit), or in a vfork child (it shares its parent's memory). */
 static void exit_report(const char *why)
 {
+    if (atomic_load(&preload.sandboxed)) return; /* a report opens files: the filter may kill the program for it */
     if (getpid() != preload.pid) return; /* vfork child: no note either (nothing of the parent may change) */
     if (atomic_exchange(&preload.exit_done, 1)) return;
     int g = tracker_guard_enter();
@@ -389,6 +394,27 @@ __attribute__((visibility("default"))) void _Exit(int status)
 {
     exit_report("at _Exit: still live");
     real_exit(status);
+}
+
+/* prctl is interposed only to notice PR_SET_SECCOMP: after it, a report
+ * (which opens the report file and the modules' debug information) could
+ * make the filter kill the program, so none is written, and
+ * bin/leak-report says the process ended without one. The same system
+ * call as glibc's wrapper, which also reads four arguments. A filter set
+ * with syscall(SYS_seccomp) is not seen. */
+__attribute__((visibility("default"))) int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_SECCOMP) {
+        /* Before the call: once the filter is in, a line may be forbidden. */
+        note(" installs a seccomp filter: no report from here on");
+        atomic_store(&preload.sandboxed, 1);
+    }
+    return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
 }
 
 /* TRACKER_FATAL=1 (opt-in, bin/leak-report -f): a report when a fatal
