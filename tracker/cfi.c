@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "lockorder.h"
 #include "cfi.h"
 
 #include <dwarf.h>
@@ -409,7 +410,7 @@ static int lock_bounded(void)
     if (tracker_in_fork) return 1; /* the fork handlers hold it for this thread */
     if (holding) return 0;
     for (int i = 0; i < TRY_ROUNDS; i++) {
-        if (pthread_mutex_trylock(&C.lock) == 0) { holding = 1; return 1; }
+        if (pthread_mutex_trylock(&C.lock) == 0) { holding = 1; lock_order_take(LOCK_CFI); return 1; }
         sched_yield();
     }
     return 0;
@@ -419,6 +420,7 @@ static void unlock(void)
 {
     if (tracker_in_fork) return;
     holding = 0;
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
 }
 
@@ -442,8 +444,10 @@ void tracker_cfi_init(void)
 {
     elf_version(EV_CURRENT);
     pthread_mutex_lock(&C.lock);
+    lock_order_take(LOCK_CFI);
     if (!atomic_load(&tracker_cfi_rules)) atomic_store(&tracker_cfi_rules, table_new(RULES_MIN));
     refresh_unlocked();
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
 }
 
@@ -451,7 +455,9 @@ void tracker_cfi_refresh(void)
 {
     int g = tracker_guard_enter();
     pthread_mutex_lock(&C.lock);
+    lock_order_take(LOCK_CFI);
     refresh_unlocked();
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
     if (g) tracker_guard_leave();
 }
@@ -464,9 +470,11 @@ uint64_t tracker_cfi_bytes(void)
 void tracker_cfi_fork_lock(void)
 {
     pthread_mutex_lock(&C.lock);
+    lock_order_take(LOCK_CFI);
 }
 
 void tracker_cfi_fork_unlock(void)
 {
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
 }

@@ -4,6 +4,7 @@
 #include "tracker_internal.h"
 #include "vg_annotate.h"
 #include "cfi.h"
+#include "lockorder.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -138,6 +139,9 @@ TRACKER_TLS int tracker_in_tracker;
  * holds every lock of the tracker then, so an atfork handler of another
  * library that runs meanwhile and allocates must not wait for one. */
 TRACKER_TLS int tracker_in_fork;
+#ifdef TRACKER_LOCK_CHECK
+__thread unsigned tracker_locks_held;
+#endif
 /* This thread's slot: 0 = none yet, 1..NSLOTS-1 its own, SLOT_SHARED = slot 0. */
 static TRACKER_TLS uint8_t t_slot;
 /* Its own slot's rows (t_slot 1..NSLOTS-1), else NULL: read by the hooks'
@@ -208,12 +212,14 @@ static __attribute__((noinline)) void shard_lock_wait(shard *sh)
 static inline __attribute__((always_inline)) void shard_lock(shard *sh)
 {
     if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire) && !tracker_in_fork) shard_lock_wait(sh);
+    if (!tracker_in_fork) lock_order_take(LOCK_SHARD);
     VG_LOCK_ACQUIRED(&sh->lock);
 }
 
 static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
 {
     if (__builtin_expect(tracker_in_fork, 0)) return; /* fork_prepare's, released by fork_release */
+    lock_order_drop(LOCK_SHARD);
     VG_LOCK_RELEASED(&sh->lock);
     atomic_store_explicit(&sh->lock, 0, memory_order_release);
 }
@@ -222,11 +228,15 @@ static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
  * (it holds them then). */
 static void table_lock(pthread_mutex_t *m)
 {
-    if (!tracker_in_fork) pthread_mutex_lock(m);
+    if (tracker_in_fork) return;
+    pthread_mutex_lock(m);
+    lock_order_take(m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
 }
 static void table_unlock(pthread_mutex_t *m)
 {
-    if (!tracker_in_fork) pthread_mutex_unlock(m);
+    if (tracker_in_fork) return;
+    lock_order_drop(m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
+    pthread_mutex_unlock(m);
 }
 
 /* One multiplication per frame, then a full mix for the low bits the
@@ -302,18 +312,18 @@ static void fork_prepare(void)
     tracker_baseline_fork_lock();
     tracker_stackwalk_fork_lock();
     tracker_symbolize_fork_lock();
-    pthread_mutex_lock(&tables.intern_lock);
+    table_lock(&tables.intern_lock);
     for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
-    pthread_mutex_lock(&tables.big_lock);
+    table_lock(&tables.big_lock);
     tracker_in_fork = 1;
 }
 
 static void fork_release(void)
 {
     tracker_in_fork = 0;
-    pthread_mutex_unlock(&tables.big_lock);
+    table_unlock(&tables.big_lock);
     for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
-    pthread_mutex_unlock(&tables.intern_lock);
+    table_unlock(&tables.intern_lock);
     tracker_symbolize_fork_unlock();
     tracker_stackwalk_fork_unlock();
     tracker_baseline_fork_unlock();
