@@ -288,7 +288,8 @@ static char *series_report(capture_series *s, int since, const tracker_report_op
     const kept_capture *base = series_get(s, s->base);
     int moves = !base || (base->key == o.key && base->frames == o.frames);
     if (since < 0) {
-        since = !base ? 0 : moves ? base->no : base->since;
+        /* re-grouped: the last plain capture's diff again, or the growth since it when it was absolute */
+        since = !base ? 0 : moves || !base->since ? base->no : base->since;
         if (since && !series_get(s, since)) since = base->no; /* that one is gone: the base itself */
     } else if (since > s->reports) {
         snprintf(bad, badlen, "since: capture %d has not been taken yet (the last is %d)", since, s->reports);

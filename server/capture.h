@@ -53,9 +53,9 @@ void capture_query_finish(capture_query *q);
  * capture is absolute; a later one that groups as the last plain one did
  * (key and frames) is the difference from it and becomes the new baseline;
  * one that groups another way is compared to what that capture was compared
- * to and moves nothing: ?key=traceback after two plain captures shows the
- * same growth, by stack, and the next plain capture still diffs from the
- * last plain one. ?since=N diffs against capture N (0: absolute; a capture
+ * to (to that capture itself when it was the absolute first) and moves
+ * nothing: ?key=traceback after two plain captures shows the same growth, by
+ * stack, and the next plain capture still diffs from the last plain one. ?since=N diffs against capture N (0: absolute; a capture
  * with since= moves the baseline when it groups the same way); 400 when N
  * is not kept.
  * HEAD answers an absolute report and moves no baseline. Thread-safe
