@@ -21,6 +21,7 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
     pthread_mutex_lock(&report_lock);
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
+    tracker_snapshot_read_rss(snap); /* kept with it: the next report compares RSS growth to the heap's */
     o.capture_no = b->reports + 1;
     int keep = mode == TRACKER_BASELINE_DIFF;
     text = tracker_report(snap, keep ? b->prev : NULL, &o, len);
