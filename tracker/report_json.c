@@ -135,7 +135,7 @@ void report_json(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
     sb_printf(sb, "\"total\":{\"size\":%llu,\"count\":%llu,\"size_diff\":%lld,\"count_diff\":%lld},",
               (unsigned long long)tt->live_bytes, (unsigned long long)tt->live_blocks, dsize, dcount);
     report_rss r;
-    report_rss_of(now, diff ? prev : NULL, &r);
+    report_rss_of(now, diff ? prev : opts->since, &r);
     sb_printf(sb, "\"rss\":{\"bytes\":%llu,\"anon_bytes\":%llu,\"threads\":%u", (unsigned long long)r.rss,
               (unsigned long long)r.anon, r.threads);
     if (r.have_prev) sb_printf(sb, ",\"bytes_diff\":%lld,\"heap_diff\":%lld", r.drss, r.dheap);

@@ -3,6 +3,7 @@
 #include "report_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* _format_size() from Lib/tracemalloc.py: "392 MiB", "+39.3 KiB", "12 B". */
 static void format_size(char *out, size_t len, double size, int sign)
@@ -89,21 +90,27 @@ void report_text(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
     sb_printf(sb, "# total: size=%s (%s), count=%llu (%+lld)\n", tsize, tdiff,
               (unsigned long long)tt->live_blocks, dcount);
     report_rss r;
-    report_rss_of(now, diff ? prev : NULL, &r);
+    report_rss_of(now, diff ? prev : opts->since, &r);
     if (r.rss) {
-        char rss[32], drss[32];
+        char rss[32], drss[32] = "", dheap[32] = "";
         format_size(rss, sizeof rss, (double)r.rss, 0);
-        format_size(drss, sizeof drss, (double)r.drss, 1);
-        sb_printf(sb, "# rss: VmRSS %s%s%s%s beside the tracked heap %s%s%s%s (%u threads)\n", rss,
-                  r.have_prev ? " (" : "", r.have_prev ? drss : "", r.have_prev ? ")" : "", tsize,
-                  diff ? " (" : "", diff ? tdiff : "", diff ? ")" : "", r.threads);
+        if (r.have_prev) { /* growth since the previous report */
+            drss[0] = dheap[0] = ' ';
+            drss[1] = dheap[1] = '(';
+            format_size(drss + 2, sizeof drss - 3, (double)r.drss, 1);
+            format_size(dheap + 2, sizeof dheap - 3, (double)r.dheap, 1);
+            strcat(drss, ")");
+            strcat(dheap, ")");
+        }
+        sb_printf(sb, "# rss: VmRSS %s%s beside the tracked heap %s%s (%u threads)\n", rss, drss, tsize, dheap,
+                  r.threads);
     }
     if (r.unseen) {
         char drss[32], dheap[32];
         format_size(drss, sizeof drss, (double)r.drss, 1);
         format_size(dheap, sizeof dheap, (double)r.dheap, 1);
-        sb_printf(sb, "# untracked: RSS grew %s since capture %d while the tracked heap grew %s; likely cause: %s\n",
-                  drss, opts->capture_no - 1, dheap, r.cause);
+        sb_printf(sb, "# untracked: RSS grew %s since the previous report while the tracked heap grew %s; likely cause: %s\n",
+                  drss, dheap, r.cause);
     } else if (r.static_kind) {
         sb_printf(sb, "# not seen: a %s linked into %s (%s): its allocations never reach the tracker\n",
                   r.static_kind, r.static_module ? r.static_module : "the program", r.static_symbol);

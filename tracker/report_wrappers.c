@@ -247,6 +247,13 @@ static int one_round(report_system *sys, table *t, uint32_t nstacks)
     return added;
 }
 
+static int by_callers(const void *a, const void *b)
+{
+    const report_wrapper *x = a, *y = b;
+    if (x->callers != y->callers) return x->callers < y->callers ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
 /* The last set found, for as long as the tracker has as many stacks and
  * the rule is the same: the server's sampler asks for each site. */
 static struct {
@@ -292,6 +299,7 @@ void report_wrappers_find(report_system *sys, const char *spec)
         if (one_round(sys, &t, nstacks) == 0) break;
     }
     table_free(&t);
+    qsort(sys->wr.w, (size_t)sys->wr.n, sizeof sys->wr.w[0], by_callers); /* the report lists the busiest first */
     cache.valid = 1;
     cache.nstacks = tt.stacks;
     snprintf(cache.system, sizeof cache.system, "%s", stext);
