@@ -25,8 +25,10 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
     lock_order_take(LOCK_REPORT);
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
+    tracker_snapshot_read_rss(snap); /* kept with it: the next report compares RSS growth to the heap's */
     o.capture_no = b->reports + 1;
     int keep = mode == TRACKER_BASELINE_DIFF;
+    if (!keep) o.since = b->prev; /* an exit report still says how RSS grew since the last one */
     text = tracker_report(snap, keep ? b->prev : NULL, &o, len);
     if (!text) { /* baseline unchanged: the next report still diffs from it */
         tracker_snapshot_free(snap);

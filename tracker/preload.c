@@ -277,6 +277,43 @@ static void write_report(const char *why, tracker_baseline_mode mode)
 }
 
 /* ------------------------------------------------------------------ */
+/* The on-demand signal's own account (issue 28, wrappers helper): how   */
+/* many reports were asked for and written, and whether the program put  */
+/* a handler of its own on our signal (then its reports are lost: a real */
+/* MQTT broker handles SIGUSR2 itself). Said in "== tracker: pid N       */
+/* signal ..." lines of the report file, which bin/leak-report reads.   */
+/* ------------------------------------------------------------------ */
+
+static void on_signal(int signo);
+static atomic_uint signal_requested; /* our handler ran */
+static atomic_uint signal_written;   /* on-demand reports written */
+static atomic_int signal_taken_said; /* the "taken" line is written once */
+
+static void signal_count_request(void) { atomic_fetch_add(&signal_requested, 1); } /* lock-free: signal-safe */
+static void signal_count_written(void) { atomic_fetch_add(&signal_written, 1); }
+
+/* Called at each on-demand report and at exit: one line when the action of
+ * our signal is no longer our handler; at exit, the counts. */
+static void signal_account(int at_exit)
+{
+    if (!preload.signo) return;
+    struct sigaction cur;
+    char what[192];
+    int taken = sigaction(preload.signo, NULL, &cur) == 0 && cur.sa_handler != on_signal;
+    if (taken && !atomic_exchange(&signal_taken_said, 1)) {
+        snprintf(what, sizeof what, " signal %d: taken by the program (%s): on-demand reports are lost",
+                 preload.signo, cur.sa_handler == SIG_DFL ? "default action" : cur.sa_handler == SIG_IGN ? "ignored"
+                                                                                                          : "its own handler");
+        note(what);
+    }
+    if (at_exit) {
+        snprintf(what, sizeof what, " signal %d: %u requested, %u written", preload.signo,
+                 atomic_load(&signal_requested), atomic_load(&signal_written));
+        note(what);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* On-demand reports: a flag, written by the next hook                  */
 /* ------------------------------------------------------------------ */
 
@@ -284,6 +321,7 @@ static void on_signal(int signo)
 {
     (void)signo;
     int saved = errno;
+    signal_count_request();
     atomic_store(&tracker_hooks_pending, 1); /* lock-free: async-signal-safe */
     if (preload.thread) sem_post(&preload.wake);        /* async-signal-safe too */
     errno = saved;
@@ -295,7 +333,11 @@ static void run_pending(void)
 {
     if (atomic_load(&preload.sandboxed)) return;
     if (getpid() != preload.pid) return; /* a vfork child shares our memory: not here */
-    if (atomic_exchange(&tracker_hooks_pending, 0)) write_report("on demand", TRACKER_BASELINE_DIFF);
+    if (atomic_exchange(&tracker_hooks_pending, 0)) {
+        write_report("on demand", TRACKER_BASELINE_DIFF);
+        signal_count_written();
+        signal_account(0);
+    }
 }
 
 /* TRACKER_SIGNAL_THREAD=1: reports at once even in an idle program, from
@@ -309,7 +351,11 @@ static void *reporter(void *arg)
     tracker_guard_enter(); /* this thread's own allocations are the tracker's */
     for (;;) {
         if (sem_wait(&preload.wake) != 0) continue; /* EINTR cannot happen: all signals blocked */
-        if (atomic_exchange(&tracker_hooks_pending, 0)) write_report("on demand", TRACKER_BASELINE_DIFF);
+        if (atomic_exchange(&tracker_hooks_pending, 0)) {
+            write_report("on demand", TRACKER_BASELINE_DIFF);
+            signal_count_written();
+            signal_account(0);
+        }
     }
     return NULL;
 }
@@ -370,8 +416,11 @@ static void exit_report(const char *why)
         return;
     }
     /* An on-demand report asked for, but no allocation since: write it now. */
-    if (preload.signo && atomic_exchange(&tracker_hooks_pending, 0))
+    if (preload.signo && atomic_exchange(&tracker_hooks_pending, 0)) {
         write_report("on demand, written at exit: no allocation since it was asked", TRACKER_BASELINE_DIFF);
+        signal_count_written();
+    }
+    signal_account(1);
     write_report(why, TRACKER_BASELINE_ABSOLUTE);
     tracker_guard_leave();
 }
