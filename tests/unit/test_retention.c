@@ -3,7 +3,14 @@
 #include "tracker.h"
 #include "tracker_internal.h"
 
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +100,24 @@ static void *holder(void *arg)
     return NULL;
 }
 
+static volatile sig_atomic_t sigchld_seen;
+static void on_sigchld(int signo) { (void)signo; sigchld_seen++; }
+
+/* Refuse clone(2) with EPERM from now on (clone3, which pthread_create
+ * uses, stays allowed), as a container's seccomp policy might. */
+static int refuse_clone(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
 static const char *site_of(void *p, char *buf, size_t len)
 {
     size_t size;
@@ -121,6 +146,10 @@ int main(void)
 {
     char name[256], name2[256];
     if (pipe(pipefd) != 0) return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigchld;
+    sigaction(SIGCHLD, &sa, NULL);
     make_lost();
     scrub();
     make_held();
@@ -181,6 +210,20 @@ int main(void)
     CHECK(json && strstr(json, "\"pause_ms\":") && strstr(json, "\"owners\":[{\"owner\":"), "JSON has pause_ms and owners");
     free(json);
     tracker_retention_free(r);
+
+    CHECK(sigchld_seen == 0, "the program saw no SIGCHLD from the scan's child (%d)", (int)sigchld_seen);
+
+    /* no fork to be had: "unavailable" with the reason, and the program goes on */
+    if (refuse_clone() == 0) {
+        r = tracker_retention_scan(NULL, 30.0);
+        CHECK(r && !r->available && strstr(r->reason, "clone"), "clone refused: unavailable (%s)", r ? r->reason : "NULL");
+        char *t = r ? tracker_retention_format(r, 5, 1, &len) : NULL;
+        CHECK(t && strstr(t, "\"available\":false") && strstr(t, "\"reason\":"), "its JSON says available false and why");
+        free(t);
+        tracker_retention_free(r);
+    } else {
+        CHECK(0, "seccomp filter installed (%s)", strerror(errno));
+    }
 
     ssize_t w = write(pipefd[1], "x", 1);
     (void)w;
