@@ -57,7 +57,7 @@ enum MHD_Result retention_http_handle(struct MHD_Connection *conn)
     if (q.err[0])
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad /retention query: %s", q.err);
     pthread_mutex_lock(&scan_lock);
-    tracker_retention *r = tracker_retention_scan(getenv("TRACKER_SYSTEM"), RETENTION_TIMEOUT_S);
+    tracker_retention *r = tracker_retention_scan(getenv("TRACKER_SYSTEM"), RETENTION_TIMEOUT_S, NULL);
     pthread_mutex_unlock(&scan_lock);
     char *body = r ? tracker_retention_format(r, (int)q.top, q.json, &len) : NULL;
     tracker_retention_free(r);

@@ -182,12 +182,14 @@ static void write_pprof(void)
 /* ---- TRACKER_RETENTION=1 (added by the retention helper) ---- */
 
 /* The retention section after a report: text under its own heading, or
- * one line of JSON {"retention": ...} after the report's object. */
-static void write_retention(int fd)
+ * one line of JSON {"retention": ...} after the report's object. The
+ * report's frame (stack_from: its buffers hold stale words) and ours are
+ * not scanned as the program's stack. */
+static void write_retention(int fd, const void *stack_from)
 {
     int json = preload.opts.format == TRACKER_FORMAT_JSON;
     size_t len = 0;
-    tracker_retention *r = tracker_retention_scan(preload.opts.system, 120.0);
+    tracker_retention *r = tracker_retention_scan(preload.opts.system, 120.0, stack_from);
     char *text = r ? tracker_retention_format(r, preload.opts.top, json, &len) : NULL;
     tracker_retention_free(r);
     if (!json) {
@@ -233,7 +235,7 @@ static void write_report(const char *why, tracker_baseline_mode mode)
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
         if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
-        if (text && preload.retention) write_retention(fd);
+        if (text && preload.retention) write_retention(fd, __builtin_frame_address(0));
         if (!text) {
             static const char oom[] = "tracker: out of memory while making the report\n";
             write_all(fd, oom, sizeof oom - 1);

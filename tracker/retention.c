@@ -118,8 +118,18 @@ typedef struct prep {
     thread_sp th[RET_MAX_THREADS];
     unsigned nth;
     int threads_missed; /* more threads than RET_MAX_THREADS */
-    uintptr_t self_sp;  /* the calling thread's stack pointer, registers spilled above it */
+    uintptr_t self_sp;  /* the calling thread's stack pointer at the clone */
+    uintptr_t self_from; /* where its stack is scanned from: the caller's frames, and the
+                            registers tracker_retention_scan's prologue saved for it; the
+                            scan's own frames below hold only stale words of the program */
     uintptr_t main_tcb; /* the main thread's thread pointer (its static TLS is below it) */
+    uintptr_t tls_bytes; /* the modules' PT_TLS segments, each rounded up to its alignment */
+    /* The tracker's own TLS when it is a module of its own (the preload):
+     * at thread pointer + own_tls_off in every thread, own_tls_len bytes.
+     * Its walk memo keeps copies of registers (a %rbp that is no frame
+     * pointer may hold a heap pointer): not the program's roots. */
+    intptr_t own_tls_off;
+    uintptr_t own_tls_len;
     uint32_t *site_of;  /* stack id -> site key, for ids < nsite_of */
     uint32_t nsite_of;
     uint32_t nstacks;   /* stack ids in use at the clone: a header's id must be below */
@@ -185,13 +195,37 @@ static void list_threads(prep *pr)
     closedir(d);
 }
 
+/* 1 when info is the tracker's own module and not the main program (the
+ * preload, bin/libtracker.so): its data and TLS are not roots. Linked into
+ * a program, its variables cannot be told from the program's. */
+static int own_module(const struct dl_phdr_info *info)
+{
+    uintptr_t me = (uintptr_t)&own_module;
+    if (!info->dlpi_name || !info->dlpi_name[0]) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && me >= lo && me - lo < ph->p_memsz) return 1;
+    }
+    return 0;
+}
+
 static int add_segment(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     prep *pr = arg;
+    int own = own_module(info);
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || pr->ndata == 256) continue;
+        if (ph->p_type == PT_TLS) {
+            uintptr_t a = ph->p_align ? ph->p_align : 1;
+            pr->tls_bytes += (ph->p_memsz + a - 1) / a * a;
+            if (own && info->dlpi_tls_data) {
+                pr->own_tls_off = (intptr_t)((uintptr_t)info->dlpi_tls_data - (uintptr_t)pthread_self());
+                pr->own_tls_len = ph->p_memsz;
+            }
+        }
+        if (own || ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || pr->ndata == 256) continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
         pr->data[pr->ndata++] = (range){ lo, lo + ph->p_memsz };
     }
@@ -225,6 +259,8 @@ typedef struct child {
     vec edges;      /* edge: roots and reachable blocks only */
     vec root_addr;  /* uint64: per root node, its owner (RET_OWNER) */
     uintptr_t lo, hi; /* lowest block start, highest block end */
+    range skip[RET_MAX_THREADS + 3]; /* the tracker's TLS in each thread whose thread pointer is known */
+    unsigned nskip;
     uint32_t vroot;   /* node id of the virtual root: nblocks; root nodes follow */
     ret_wire_head head;
 } child;
@@ -407,13 +443,45 @@ static int64_t find_block(const child *c, uintptr_t v)
     return -1;
 }
 
-/* Mark what the words of [lo, hi) point at, as node src (record: keep the edges). */
-static int scan_words(child *c, uintptr_t lo, uintptr_t hi, uint32_t src, int record)
+static int skipped(const child *c, uintptr_t a)
+{
+    for (unsigned i = 0; i < c->nskip; i++)
+        if (a >= c->skip[i].lo && a < c->skip[i].hi) return 1;
+    return 0;
+}
+
+/* Leave out the tracker's own TLS of the thread whose thread pointer is tp. */
+static void skip_tls(child *c, uintptr_t tp)
+{
+    if (!c->pr->own_tls_len || !tp || c->nskip == sizeof c->skip / sizeof c->skip[0]) return;
+    uintptr_t lo = tp + (uintptr_t)c->pr->own_tls_off;
+    c->skip[c->nskip++] = (range){ lo, lo + c->pr->own_tls_len };
+}
+
+/* A thread's thread pointer in the top of its stack mapping [lo, hi), where
+ * glibc puts its descriptor: the 64-aligned word that points at itself,
+ * with the descriptor's "self" (two words on) pointing there too. */
+static uintptr_t find_tp(uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= lo && hi - a <= 65536; a -= 64) {
+        const uintptr_t *w = (const uintptr_t *)a;
+        if (w[0] == a && w[2] == a) return a;
+    }
+    return 0;
+}
+
+/* Mark what the words of [lo, hi) point at, as node src (record: keep the
+ * edges). root: [lo, hi) is a stack or TLS, whose mapping the kernel may
+ * have merged with a neighbour that holds blocks: a word inside a block is
+ * not a root (the block is scanned if it is reached). */
+static int scan_words(child *c, uintptr_t lo, uintptr_t hi, uint32_t src, int record, int root)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     for (const uintptr_t *w = (const uintptr_t *)lo; (uintptr_t)(w + 1) <= hi; w++) {
         uintptr_t v = *w;
         if (v < c->lo || v >= c->hi) continue;
+        if (root && (uintptr_t)w >= c->lo && (uintptr_t)w < c->hi && find_block(c, (uintptr_t)w) >= 0) continue;
+        if (root && skipped(c, (uintptr_t)w)) continue;
         int64_t j = find_block(c, v);
         if (j < 0) continue;
         if (v == VAT(c->blocks, blk, j).addr) c->start[j] = 1;
@@ -454,7 +522,7 @@ static int scan_data(child *c, uintptr_t lo, uintptr_t hi)
         uintptr_t v = *w;
         if (v < c->lo || v >= c->hi || find_block(c, v) < 0) continue;
         int64_t node = root_node(c, RET_OWNER(RET_OWN_DATA, (uintptr_t)w));
-        if (node < 0 || scan_words(c, (uintptr_t)w, (uintptr_t)(w + 1), (uint32_t)node, 1) != 0) return -1;
+        if (node < 0 || scan_words(c, (uintptr_t)w, (uintptr_t)(w + 1), (uint32_t)node, 1, 0) != 0) return -1;
     }
     c->head.data_bytes += hi - lo;
     return 0;
@@ -465,7 +533,7 @@ static int drain(child *c)
     while (c->work.n) {
         uint32_t j = VAT(c->work, uint32_t, --c->work.n);
         const blk *b = &VAT(c->blocks, blk, j);
-        if (scan_words(c, b->addr, b->addr + b->size, j, 1) != 0) return -1;
+        if (scan_words(c, b->addr, b->addr + b->size, j, 1, 0) != 0) return -1;
     }
     return 0;
 }
@@ -486,7 +554,7 @@ static int scan_stack(child *c, uintptr_t lo, uintptr_t hi, unsigned thread)
     if (node < 0) return -1;
     c->head.stacks++;
     c->head.stack_bytes += hi - lo;
-    return scan_words(c, lo, hi, (uint32_t)node, 1);
+    return scan_words(c, lo, hi, (uint32_t)node, 1, 1);
 }
 
 /* Mark from every root. exact: per thread, 1 when its stack pointer held
@@ -495,6 +563,12 @@ static int mark(child *c, const uint8_t *exact)
 {
     const prep *pr = c->pr;
     c->vroot = (uint32_t)c->blocks.n;
+    skip_tls(c, (uintptr_t)pthread_self()); /* the child's thread pointer is the caller's */
+    skip_tls(c, pr->main_tcb);
+    for (unsigned i = 0; i < pr->nth; i++) {
+        mapping *s = pr->th[i].sp ? stack_map(c, pr->th[i].sp) : NULL;
+        if (s) skip_tls(c, find_tp(s->lo, s->hi));
+    }
     for (unsigned i = 0; i < pr->ndata; i++) {
         const range *r = &pr->data[i];
         if (scan_data(c, r->lo, r->hi) != 0) return -1;
@@ -504,7 +578,8 @@ static int mark(child *c, const uint8_t *exact)
     /* the caller: from its stack pointer (its registers are spilled above it) */
     mapping *m = stack_map(c, pr->self_sp);
     if (m) {
-        if (scan_stack(c, pr->self_sp, m->hi, 0) != 0) return -1;
+        uintptr_t from = pr->self_from > pr->self_sp && pr->self_from < m->hi ? pr->self_from : pr->self_sp;
+        if (scan_stack(c, from, m->hi, 0) != 0) return -1;
         c->head.stacks_exact++;
     }
     int unknown = 0;
@@ -535,10 +610,12 @@ static int mark(child *c, const uint8_t *exact)
     if (pr->main_tcb) {
         mapping *t = stack_map(c, pr->main_tcb);
         if (t && !(t->blocks & 2)) {
-            uintptr_t lo = pr->main_tcb - 65536 > t->lo ? pr->main_tcb - 65536 : t->lo;
-            uintptr_t hi = pr->main_tcb + 4096 < t->hi ? pr->main_tcb + 4096 : t->hi;
+            /* the modules' TLS blocks and glibc's surplus below the thread pointer, its TCB above */
+            uintptr_t below = pr->tls_bytes + 4096, above = 4096;
+            uintptr_t lo = pr->main_tcb - below > t->lo ? pr->main_tcb - below : t->lo;
+            uintptr_t hi = pr->main_tcb + above < t->hi ? pr->main_tcb + above : t->hi;
             int64_t node = root_node(c, RET_OWNER(RET_OWN_TLS, 0));
-            if (node < 0 || scan_words(c, lo, hi, (uint32_t)node, 1) != 0) return -1;
+            if (node < 0 || scan_words(c, lo, hi, (uint32_t)node, 1, 1) != 0) return -1;
             c->head.tls_bytes += hi - lo;
         }
     }
@@ -906,7 +983,7 @@ static tracker_retention *unavailable(tracker_retention *r, const char *fmt, con
     return r;
 }
 
-tracker_retention *tracker_retention_scan(const char *system, double timeout_s)
+tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from)
 {
     int g = tracker_guard_enter();
     double t_start = now_ms();
@@ -918,6 +995,10 @@ tracker_retention *tracker_retention_scan(const char *system, double timeout_s)
     pid_t pid = -1;
     char *buf = NULL;
     if (!r || !pr) { free(r); r = NULL; goto done; }
+    /* the frame base the caller named (else this function's), less the
+     * callee-saved registers its prologue pushed right below it (up to 5
+     * with %rbp: the values of the frames above) */
+    pr->self_from = (uintptr_t)(stack_from ? stack_from : __builtin_frame_address(0)) - 48;
 #if !defined(__x86_64__) || !defined(__linux__)
     unavailable(r, "%s", "the retention scan is written for x86-64 Linux");
     goto done;

@@ -244,11 +244,14 @@ typedef struct tracker_retention {
 } tracker_retention;
 
 /* Scan now. system: as tracker_report_opts.system (sites are named as
- * /capture's key=lineno names them). Never NULL but when out of memory;
- * ->available 0 with ->reason when the snapshot cannot be had (clone
- * refused, the child died or took longer than timeout_s). Not from a
- * signal handler or a malloc hook. */
-tracker_retention *tracker_retention_scan(const char *system, double timeout_s);
+ * /capture's key=lineno names them). The calling thread's stack is scanned
+ * from stack_from up: the frame address (__builtin_frame_address(0)) of
+ * the outermost function of the caller's own that holds no root of the
+ * program (its unwritten locals would keep stale words alive); NULL: from
+ * this function's frame. Never NULL but when out of memory; ->available 0
+ * with ->reason when the snapshot cannot be had (clone refused, the child
+ * died or took longer than timeout_s). Not from a signal handler. */
+tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from);
 
 /* Text (json 0) or JSON of r, the top sites, each with up to 5 owners and
  * the chain of its top owner. Returns malloc'ed text and its length. */

@@ -158,7 +158,7 @@ int main(void)
     usleep(200 * 1000); /* let it block in read() */
 
     void *parent = (void *)((uintptr_t)lost_parent ^ 0x5555);
-    tracker_retention *r = tracker_retention_scan(NULL, 30.0);
+    tracker_retention *r = tracker_retention_scan(NULL, 30.0, NULL);
     CHECK(r && r->available, "the scan ran (%s)", r ? r->reason : "no memory");
     if (!r || !r->available) { printf("# %d passed, %d failed\n", passed, failed + 1); return 1; }
     size_t len;
@@ -215,7 +215,7 @@ int main(void)
 
     /* no fork to be had: "unavailable" with the reason, and the program goes on */
     if (refuse_clone() == 0) {
-        r = tracker_retention_scan(NULL, 30.0);
+        r = tracker_retention_scan(NULL, 30.0, NULL);
         CHECK(r && !r->available && strstr(r->reason, "clone"), "clone refused: unavailable (%s)", r ? r->reason : "NULL");
         char *t = r ? tracker_retention_format(r, 5, 1, &len) : NULL;
         CHECK(t && strstr(t, "\"available\":false") && strstr(t, "\"reason\":"), "its JSON says available false and why");
