@@ -160,7 +160,7 @@ bin/server-asan: $(call objs,asan,$(NOHOOKS_SRC)) | bin
 TRACKED_SRC = $(TRACKER_SRC) tracker/hooks.c
 UNIT_BINS   = build/unit/test_tracker_O0 build/unit/test_tracker_O2 \
               build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so \
-              build/unit/test_sites build/unit/test_leaks
+              build/unit/test_sites build/unit/test_leaks build/unit/test_retention
 unit: $(UNIT_BINS)
 build/unit/%:
 	$(LINK) $(TRACKER_LIBS)
@@ -174,6 +174,10 @@ build/unit/test_tracker_O2: $(call objs,O2,tests/unit/test_tracker.c $(TRACKED_S
 # The site rule's pure parts (tests/unit/test_sites.c).
 build/obj/O2/tests/unit/test_sites.o: XFLAGS = -Itracker
 build/unit/test_sites: $(call objs,O2,tests/unit/test_sites.c $(TRACKED_SRC)) | build/unit
+
+# The retention scan on heaps of a known shape (tests/unit/test_retention.c).
+build/obj/O2/tests/unit/test_retention.o: XFLAGS = -Itracker
+build/unit/test_retention: $(call objs,O2,tests/unit/test_retention.c $(TRACKED_SRC)) | build/unit
 
 # /leaks' classifier on made-up series (tests/unit/test_leaks.c).
 build/unit/test_leaks: $(call objs,O2,tests/unit/test_leaks.c server/leaks_classify.c) | build/unit

@@ -4,7 +4,7 @@ set -eu
 
 usage() {
     cat >&2 <<'EOF'
-usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-f] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
+usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-f] [-r] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
 Runs PROGRAM with the allocation tracker preloaded, as heaptrack does. Every
 process of the run (forked and exec'd children included) writes its own report,
 DIR/PID.txt, at exit() / return from main / _exit(); at the end one line on
@@ -19,6 +19,9 @@ stderr says where the reports are and names the top site of PROGRAM itself.
              even in an idle program (costs one thread)
   -f         also a report when a fatal signal (SEGV, ABRT, TERM, INT, ...) ends
              a process: a handler of ours on each signal left at its default
+  -r         each report also says, per site, which live blocks are lost and
+             which are held, and by whom (a scan of a copy-on-write fork:
+             docs/retention.md)
   -n TOP     groups per report (default 10); -k KEY: lineno|traceback|filename
   --json     reports in JSON
 Exit status: PROGRAM's (128+N when killed by signal N); 127 if it is not found.
@@ -33,13 +36,14 @@ self_dir=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 lib=${LEAK_REPORT_LIB:-$self_dir/libtracker.so}
 [ -f "$lib" ] || lib=$self_dir/../bin/libtracker.so
 default_signal=RTMIN+7
-asked_signal=0 dir="" signal=$default_signal thread=0 fatal=0 top="" key="" json=0
+asked_signal=0 dir="" signal=$default_signal thread=0 fatal=0 top="" key="" json=0 retention=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -o) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
         -s) [ $# -ge 2 ] || usage; signal=${2#SIG}; asked_signal=1; shift 2 ;;
         -t) thread=1; shift ;;
         -f) fatal=1; shift ;;
+        -r) retention=1; shift ;;
         -n) [ $# -ge 2 ] || usage; top=$2; shift 2 ;;
         -k) [ $# -ge 2 ] || usage; key=$2; shift 2 ;;
         --json) json=1; shift ;;
@@ -91,6 +95,7 @@ export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt" TR
 [ -z "$top" ] || export TRACKER_TOP="$top"
 [ -z "$key" ] || export TRACKER_KEY="$key"
 [ "$json" -eq 0 ] || export TRACKER_FORMAT=json
+[ "$retention" -eq 0 ] || export TRACKER_RETENTION=1
 
 # The program runs as our child (so we learn its pid and status), with our
 # stdin (`<&0`: a background job would get /dev/null). Ctrl-C reaches it from

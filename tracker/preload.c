@@ -55,6 +55,10 @@
  *                   /usr/lib/debug) so system libraries show file:line;
  *                   default: only DWARF inside each module
  *   TRACKER_OFF     set: load but record nothing
+ *   TRACKER_RETENTION  1: each report is followed by a retention section:
+ *                   which live blocks are lost and which are held, and by
+ *                   whom (tracker/retention.c; costs a copy-on-write fork
+ *                   of the program per report); default 0
  *
  * What the library leaves alone in the program (README, "What the preload
  * changes"): no thread, no signal handler unless TRACKER_SIGNAL names one,
@@ -93,6 +97,7 @@ static struct {
     volatile sig_atomic_t thread; /* 1: the opt-in reporter thread runs in this process */
     sem_t wake;               /* signal handler -> reporter thread (no fd needed) */
     tracker_baseline base;    /* last on-demand snapshot, for diffs; report count */
+    int retention;            /* TRACKER_RETENTION=1 */
 } preload = { .base = TRACKER_BASELINE_INIT };
 
 /* ------------------------------------------------------------------ */
@@ -189,6 +194,34 @@ static void write_pprof(void)
     tracker_snapshot_free(s);
 }
 
+/* ---- TRACKER_RETENTION=1 (added by the retention helper) ---- */
+
+/* The retention section after a report: text under its own heading, or
+ * one line of JSON {"retention": ...} after the report's object. The
+ * report's frame (stack_from: its buffers hold stale words) and ours are
+ * not scanned as the program's stack. */
+static void write_retention(int fd, const void *stack_from)
+{
+    int json = preload.opts.format == TRACKER_FORMAT_JSON;
+    size_t len = 0;
+    tracker_retention *r = tracker_retention_scan(preload.opts.system, 120.0, stack_from);
+    char *text = r ? tracker_retention_format(r, preload.opts.top, json, &len) : NULL;
+    tracker_retention_free(r);
+    if (!json) {
+        char head[96];
+        int hn = snprintf(head, sizeof head, "== retention (pid %ld) ==\n", (long)getpid());
+        write_all(fd, head, (size_t)hn);
+    } else {
+        write_all(fd, "{\"retention\":", strlen("{\"retention\":"));
+        while (text && len && text[len - 1] == '\n') len--;
+    }
+    const char *none = json ? "null" : "tracker: out of memory in the retention scan\n";
+    if (text) write_all(fd, text, len);
+    else write_all(fd, none, strlen(none));
+    if (json) write_all(fd, "}\n", 2);
+    free(text);
+}
+
 /* Write one report: on demand, the difference since the previous one (this
  * one becomes the next baseline); at exit, absolute. errno is left as it was. */
 static void write_report_here(const char *why, tracker_baseline_mode mode)
@@ -219,7 +252,8 @@ static void write_report_here(const char *why, tracker_baseline_mode mode)
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
         if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
-        else {
+        if (text && preload.retention) write_retention(fd, __builtin_frame_address(0));
+        if (!text) {
             static const char oom[] = "tracker: out of memory while making the report\n";
             write_all(fd, oom, sizeof oom - 1);
         }
@@ -591,6 +625,7 @@ __attribute__((constructor(200))) static void preload_init(void)
         preload.signo = 0;
     }
     if (env_int("TRACKER_FATAL", 0, 0, 1)) install_fatal();
+    preload.retention = env_int("TRACKER_RETENTION", 0, 0, 1);
     pthread_atfork(NULL, NULL, preload_atfork_child);
     note(" started");
     const char *mode = tracker_hooks_mode();

@@ -877,3 +877,49 @@ void tracker_snapshot_free(tracker_snapshot *snap)
     free(snap);
     if (g) tracker_guard_leave();
 }
+
+/* ------------------------------------------------------------------ */
+/* For the retention scan (retention.c; added by the retention helper)  */
+/* ------------------------------------------------------------------ */
+
+/* Hold (1) or release (0) every lock of the address table: the retention
+ * scan holds them across its raw clone, so its child (where no other
+ * thread runs) finds the table whole and releases them itself. Order as
+ * in fork_prepare: shards by index, then big. */
+void tracker_table_lock_all(int lock)
+{
+    if (lock) {
+        for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
+        pthread_mutex_lock(&tables.big_lock);
+    } else {
+        pthread_mutex_unlock(&tables.big_lock);
+        for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
+    }
+}
+
+/* Call fn for every recorded block of the address table, without taking
+ * its locks: for a caller that holds them (tracker_table_lock_all) or a
+ * child where no other thread runs. fn must not allocate. Returns the
+ * number of blocks. */
+size_t tracker_table_each(void (*fn)(void *arg, uintptr_t addr, uint64_t size, uint32_t id), void *arg)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < NSHARDS; i++) {
+        const shard *sh = &tables.shards[i];
+        if (!sh->slots) continue;
+        for (uint32_t j = 0; j <= sh->mask; j++) {
+            uint64_t k = slot_key(&sh->slots[j]);
+            if (!k) continue;
+            uintptr_t addr = (uintptr_t)(k << 4);
+            uint64_t size = sh->slots[j].size;
+            if (size == SIZE_BIG) {
+                size = 0;
+                for (int b = 0; b < BIG_MAX; b++)
+                    if (tables.big[b].addr == addr) size = tables.big[b].size;
+            }
+            fn(arg, addr, size, slot_stack(&sh->slots[j]));
+            n++;
+        }
+    }
+    return n;
+}
