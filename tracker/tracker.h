@@ -4,7 +4,7 @@
 
 /*
  * The tracker knows nothing of HTTP. It is fed by the malloc-family hooks in
- * tracker/hooks.c (linked into a program, or preloaded as bin/libtracker.so)
+ * tracker/record/hooks.c (linked into a program, or preloaded as bin/libtracker.so)
  * and answers questions about what is live right now:
  *
  *   tracker_snapshot *s = tracker_snapshot_take();     // cheap: O(call sites)
@@ -35,7 +35,7 @@ typedef struct tracker_totals {
     uint64_t heap_bookkeeping_bytes; /* the part inside malloc's heap: the blocks' headers (hooks.c) */
 } tracker_totals;
 
-/* 1 when hooks are linked in (tracker/hooks.c), 0 in builds without them. */
+/* 1 when hooks are linked in (tracker/record/hooks.c), 0 in builds without them. */
 int tracker_hooks_linked(void);
 
 /* Start (1) or stop (0) recording new allocations. Blocks recorded before a

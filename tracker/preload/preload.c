@@ -50,14 +50,14 @@
  *                   default, none (tracker.h, tracker_system_check)
  *   TRACKER_FORMAT  text | json | pprof (default text). pprof: each report
  *                   replaces the TRACKER_OUT file with a gzipped pprof
- *                   profile of the heap (tracker/pprof.h), for go tool pprof
+ *                   profile of the heap (tracker/report/pprof.h), for go tool pprof
  *   TRACKER_DEBUGINFO  system: also read separate debug files (libc6-dbg,
  *                   /usr/lib/debug) so system libraries show file:line;
  *                   default: only DWARF inside each module
  *   TRACKER_OFF     set: load but record nothing
  *   TRACKER_RETENTION  1: each report is followed by a retention section:
  *                   which live blocks are lost and which are held, and by
- *                   whom (tracker/retention.c; costs a copy-on-write fork
+ *                   whom (tracker/report/retention.c; costs a copy-on-write fork
  *                   of the program per report); default 0
  *
  * What the library leaves alone in the program (README, "What the preload
