@@ -1061,6 +1061,9 @@ tracker_retention *tracker_retention_scan(const char *system, double timeout_s, 
     tids[0] = (pid_t)syscall(SYS_gettid);
     for (unsigned i = 0; i < pr->nth; i++) tids[i + 1] = pr->th[i].tid;
     r->scan_ms = h.enum_ms + h.mark_ms + h.dom_ms;
+    r->enum_ms = h.enum_ms;
+    r->mark_ms = h.mark_ms;
+    r->dom_ms = h.dom_ms;
     if (tracker_retention_build(r, &h, (const ret_wire_site *)buf,
                                 (const ret_wire_pair *)(buf + (size_t)h.nsites * sizeof(ret_wire_site)), names,
                                 nnames, system, tids, pr->nth + 1) != 0)

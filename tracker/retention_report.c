@@ -321,12 +321,14 @@ char *tracker_retention_format(const tracker_retention *r, int top, int json, si
             sb_printf(&sb, ",\"reason\":");
             sb_json_string(&sb, r->reason);
         } else {
-            sb_printf(&sb, ",\"pause_ms\":%.3f,\"scan_ms\":%.3f,\"total_ms\":%.3f,\"blocks_scanned\":%llu,"
+            sb_printf(&sb, ",\"pause_ms\":%.3f,\"scan_ms\":%.3f,\"enum_ms\":%.3f,\"mark_ms\":%.3f,\"dom_ms\":%.3f",
+                      r->pause_ms, r->scan_ms, r->enum_ms, r->mark_ms, r->dom_ms);
+            sb_printf(&sb, ",\"total_ms\":%.3f,\"blocks_scanned\":%llu,"
                            "\"bytes_scanned\":%llu,\"table_blocks\":%llu,\"heap_bytes_read\":%llu,\"edges\":%llu,"
                            "\"interior_blocks\":%llu,\"roots\":{\"data_ranges\":%u,\"data_bytes\":%llu,"
                            "\"stacks\":%u,\"stacks_exact\":%u,\"stacks_whole\":%u,\"stack_bytes\":%llu,"
                            "\"tls_bytes\":%llu}",
-                      r->pause_ms, r->scan_ms, r->total_ms, (unsigned long long)r->blocks_scanned,
+                      r->total_ms, (unsigned long long)r->blocks_scanned,
                       (unsigned long long)r->bytes_scanned, (unsigned long long)r->table_blocks,
                       (unsigned long long)r->heap_bytes_read, (unsigned long long)r->edges,
                       (unsigned long long)r->interior_blocks, r->data_ranges,
