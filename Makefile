@@ -43,7 +43,8 @@ NOHOOKS_SRC  = $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c
 # Each variant: build/obj/NAME/<path>.o, compiled by CC_NAME (default $(CC)) with FLAGS_NAME.
 VARIANTS   = O2 O0 pic asan fuzz vg
 FLAGS_O2   = $(BASEFLAGS) -O2
-FLAGS_O0   = $(BASEFLAGS) -O0
+# O0 (the unit tests' first build, bin/server-O0) also checks the tracker's lock order (tracker/lockorder.h).
+FLAGS_O0   = $(BASEFLAGS) -O0 -DTRACKER_LOCK_CHECK
 # pic: bin/libtracker.so, every symbol hidden but its exports (tracker/libtracker.map).
 FLAGS_pic  = $(BASEFLAGS) -O2 -fPIC -ftls-model=initial-exec -fvisibility=hidden
 FLAGS_asan = $(BASEFLAGS) -O1 -fsanitize=address,undefined

@@ -64,7 +64,24 @@ typedef struct tracker_snapshot {
     tracker_totals totals;    /* totals when the snapshot was taken */
     double taken_at;          /* CLOCK_MONOTONIC seconds */
     double take_seconds;      /* time the copy took */
+    /* The process's resident memory beside it (/proc/self/status), filled
+     * by tracker_baseline_report; all 0 when not read (a report then reads
+     * the current values). */
+    uint64_t rss_bytes;       /* VmRSS */
+    uint64_t rss_anon_bytes;  /* RssAnon: heap, anonymous mmaps, thread stacks */
+    uint64_t rss_file_bytes;  /* RssFile: code and mapped files */
+    uint32_t threads;         /* Threads */
 } tracker_snapshot;
+
+/* Fill snap's rss_* and threads from /proc/self/status (left 0 when it
+ * cannot be read). */
+void tracker_snapshot_read_rss(tracker_snapshot *snap);
+
+/* The allocator linked into the program itself, which a preload cannot
+ * see ("jemalloc", "tcmalloc", "mimalloc"; the symbol it was found by in
+ * *symbol, the module in *module), or NULL. Found once, from the symbol
+ * tables of the program and of its libraries outside the system prefixes. */
+const char *tracker_static_allocator(const char **symbol, const char **module);
 
 /* Take a snapshot. Also re-reads the list of loaded code (libraries
  * dlopen'ed since the last one), so stacks reported from it are named with
@@ -94,13 +111,21 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes);
 /* One frame of source: a function and where in it. A return address gives
  * one such frame per inlined call, then the function it was inlined into. */
 typedef struct tracker_frame_info {
-    const char *file;        /* source path relative to the project/cwd, or NULL */
+    const char *file;        /* source path as printed: relative to the module's source
+                                root (the common prefix of its units' compile dirs and
+                                sources), else to the working directory, else absolute;
+                                NULL when unknown */
     int line;                /* source line, 0 when unknown */
     const char *function;    /* function name, C++ demangled (namespace, class,
                                 parameters), or "+0x..." in a stripped module, or NULL */
     const char *module;      /* basename of the executable or shared library, or "?" */
     const char *module_path; /* its path as loaded, or NULL */
     int inlined;             /* 1: this call was inlined into the next frame out */
+    const char *path;        /* file made absolute against its unit's DW_AT_comp_dir, or
+                                NULL (no file, or built with a relative compile dir) */
+    unsigned long offset;    /* return address - the function's start, from the symbol
+                                table, for frames without a line; 0 when unknown */
+    int returns_pointer;     /* 1: DWARF says the function returns a pointer */
 } tracker_frame_info;
 
 /* Describe return address pc (looked up at pc - 1): the innermost of its
@@ -145,6 +170,9 @@ typedef struct tracker_report_opts {
     const char *system;    /* what counts as system code when choosing a site (a
                               ':' list, see tracker_system_check); NULL:
                               $TRACKER_SYSTEM, else the default */
+    const tracker_snapshot *since; /* an absolute report's previous snapshot, for its
+                              "# rss:" comparison only (NULL: none; a diff
+                              report compares with its prev) */
 } tracker_report_opts;
 
 /* Format now (compared to prev when prev is not NULL, as
