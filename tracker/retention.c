@@ -119,9 +119,9 @@ typedef struct prep {
     unsigned nth;
     int threads_missed; /* more threads than RET_MAX_THREADS */
     uintptr_t self_sp;  /* the calling thread's stack pointer at the clone */
-    uintptr_t self_from; /* where its stack is scanned from: the caller's frames, and the
-                            registers tracker_retention_scan's prologue saved for it; the
-                            scan's own frames below hold only stale words of the program */
+    uintptr_t self_from; /* where its stack is scanned from, up to the end of that mapping:
+                            the caller's frames and saved registers; the scan's own
+                            frames below hold only stale words of the program */
     uintptr_t main_tcb; /* the main thread's thread pointer (its static TLS is below it) */
     uintptr_t tls_bytes; /* the modules' PT_TLS segments, each rounded up to its alignment */
     /* The tracker's own TLS when it is a module of its own (the preload):
@@ -388,8 +388,9 @@ static uint32_t *arena_u32(size_t n)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* LSD radix sort of the blocks by address (16 bits a pass over addr >> 4:
- * user space addresses have 47 bits). No qsort: glibc's may malloc. */
+/* LSD radix sort of the blocks by address (16 bits a pass over addr >> 3:
+ * blocks are 8-aligned at least, user space addresses have 47 bits). No
+ * qsort: glibc's may malloc. */
 static int sort_blocks(child *c)
 {
     size_t n = c->blocks.n;
@@ -399,7 +400,7 @@ static int sort_blocks(child *c)
     uint32_t *count = arena_u32(65536);
     if (!count) return -1;
     for (int pass = 0; pass < 3; pass++) {
-        int shift = 4 + 16 * pass;
+        int shift = 3 + 16 * pass;
         memset(count, 0, 65536 * sizeof *count);
         for (size_t i = 0; i < n; i++) count[(a[i].addr >> shift) & 0xffff]++;
         uint32_t sum = 0;
@@ -576,10 +577,9 @@ static int mark(child *c, const uint8_t *exact)
         if (drain(c) != 0) return -1;
     }
     /* the caller: from its stack pointer (its registers are spilled above it) */
-    mapping *m = stack_map(c, pr->self_sp);
+    mapping *m = stack_map(c, pr->self_from);
     if (m) {
-        uintptr_t from = pr->self_from > pr->self_sp && pr->self_from < m->hi ? pr->self_from : pr->self_sp;
-        if (scan_stack(c, from, m->hi, 0) != 0) return -1;
+        if (scan_stack(c, pr->self_from, m->hi, 0) != 0) return -1;
         c->head.stacks_exact++;
     }
     int unknown = 0;
@@ -995,10 +995,11 @@ tracker_retention *tracker_retention_scan(const char *system, double timeout_s, 
     pid_t pid = -1;
     char *buf = NULL;
     if (!r || !pr) { free(r); r = NULL; goto done; }
-    /* the frame base the caller named (else this function's), less the
-     * callee-saved registers its prologue pushed right below it (up to 5
-     * with %rbp: the values of the frames above) */
-    pr->self_from = (uintptr_t)(stack_from ? stack_from : __builtin_frame_address(0)) - 48;
+    /* from where the caller said (its stack may be another mapping than
+     * the one it runs on now), else from this function's frame base, less
+     * the callee-saved registers its prologue pushed right below it (up to
+     * 5 with %rbp: the values of the frames above) */
+    pr->self_from = stack_from ? (uintptr_t)stack_from & ~(uintptr_t)7 : (uintptr_t)__builtin_frame_address(0) - 48;
 #if !defined(__x86_64__) || !defined(__linux__)
     unavailable(r, "%s", "the retention scan is written for x86-64 Linux");
     goto done;

@@ -910,7 +910,7 @@ size_t tracker_table_each(void (*fn)(void *arg, uintptr_t addr, uint64_t size, u
         for (uint32_t j = 0; j <= sh->mask; j++) {
             uint64_t k = slot_key(&sh->slots[j]);
             if (!k) continue;
-            uintptr_t addr = (uintptr_t)(k << 4);
+            uintptr_t addr = (uintptr_t)(k << 3); /* block_key's inverse */
             uint64_t size = sh->slots[j].size;
             if (size == SIZE_BIG) {
                 size = 0;

@@ -274,10 +274,10 @@ typedef struct tracker_retention {
 
 /* Scan now. system: as tracker_report_opts.system (sites are named as
  * /capture's key=lineno names them). The calling thread's stack is scanned
- * from stack_from up: the frame address (__builtin_frame_address(0)) of
- * the outermost function of the caller's own that holds no root of the
- * program (its unwritten locals would keep stale words alive); NULL: from
- * this function's frame. Never NULL but when out of memory; ->available 0
+ * from stack_from up to the end of its mapping: the lowest address of the
+ * program's own frames (and of its saved registers), for a caller that
+ * runs on a stack of its own or whose frames' unwritten locals would keep
+ * stale words alive; NULL: from this function's frame. Never NULL but when out of memory; ->available 0
  * with ->reason when the snapshot cannot be had (clone refused, the child
  * died or took longer than timeout_s). Not from a signal handler. */
 tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from);
