@@ -133,6 +133,8 @@ typedef struct prep {
     uint32_t *site_of;  /* stack id -> site key, for ids < nsite_of */
     uint32_t nsite_of;
     uint32_t nstacks;   /* stack ids in use at the clone: a header's id must be below */
+    ret_object *obj;    /* the globals' extents (retention_objects.c), by address */
+    size_t nobj;
 } prep;
 
 static uintptr_t main_tcb; /* set by the constructor below, on the main thread */
@@ -260,6 +262,7 @@ typedef struct child {
     vec root_addr;  /* uint64: per root node, its owner (RET_OWNER) */
     uintptr_t lo, hi; /* lowest block start, highest block end */
     range skip[RET_MAX_THREADS + 3]; /* the tracker's TLS in each thread whose thread pointer is known */
+    uint32_t *obj_node; /* per global object: its root node, 0 before its first pointer */
     unsigned nskip;
     uint32_t vroot;   /* node id of the virtual root: nblocks; root nodes follow */
     ret_wire_head head;
@@ -516,13 +519,33 @@ static int64_t root_node(child *c, uint64_t owner)
 
 /* Scan the data words one at a time: each word that points into a block
  * is a root node of its own (a global's address names it). */
+/* The global object holding data word w (pr->obj), or -1. */
+static int64_t object_of(const prep *pr, uintptr_t w)
+{
+    size_t lo = 0, hi = pr->nobj;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (pr->obj[mid].lo <= w) lo = mid + 1; else hi = mid;
+    }
+    return lo && w < pr->obj[lo - 1].hi ? (int64_t)(lo - 1) : -1;
+}
+
+/* Scan the data words one at a time: a word that points into a block is
+ * a root node, one per global object (named by its address) or, outside
+ * any object the symbols tell, per word. */
 static int scan_data(child *c, uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     for (const uintptr_t *w = (const uintptr_t *)lo; (uintptr_t)(w + 1) <= hi; w++) {
         uintptr_t v = *w;
         if (v < c->lo || v >= c->hi || find_block(c, v) < 0) continue;
-        int64_t node = root_node(c, RET_OWNER(RET_OWN_DATA, (uintptr_t)w));
+        int64_t k = c->obj_node ? object_of(c->pr, (uintptr_t)w) : -1, node;
+        if (k >= 0 && c->obj_node[k]) {
+            node = c->obj_node[k];
+        } else {
+            node = root_node(c, RET_OWNER(RET_OWN_DATA, k >= 0 ? c->pr->obj[k].lo : (uintptr_t)w));
+            if (k >= 0 && node > 0) c->obj_node[k] = (uint32_t)node;
+        }
         if (node < 0 || scan_words(c, (uintptr_t)w, (uintptr_t)(w + 1), (uint32_t)node, 1, 0) != 0) return -1;
     }
     c->head.data_bytes += hi - lo;
@@ -851,6 +874,7 @@ static __attribute__((noreturn, noinline)) void child_main(const prep *pr, int o
         blk *b = &VAT(c.blocks, blk, i);
         b->site = site_key(pr, b->id);
     }
+    c.obj_node = pr->nobj ? arena_u32(pr->nobj) : NULL;
     c.state = (uint8_t *)arena_u32(n / 4 + 1);
     c.start = (uint8_t *)arena_u32(n / 4 + 1);
     if (!c.state || !c.start) child_fail(out, RET_FAIL_MEMORY);
@@ -1007,6 +1031,7 @@ tracker_retention *tracker_retention_scan(const char *system, double timeout_s, 
     if (!tracker_hooks_linked()) { unavailable(r, "%s", "no allocation hooks in this build: no block is recorded"); goto done; }
     if (name_sites(pr, system, &names, &nnames) != 0) { unavailable(r, "%s", "out of memory naming the sites"); goto done; }
     dl_iterate_phdr(add_segment, pr);
+    pr->obj = tracker_retention_objects(&pr->nobj);
     pr->main_tcb = main_tcb;
     tracker_totals tot;
     tracker_get_totals(&tot);
@@ -1084,7 +1109,7 @@ done:
     free(buf);
     if (names) for (uint32_t i = 0; i < nnames; i++) free(names[i]);
     free(names);
-    if (pr) free(pr->site_of);
+    if (pr) { free(pr->site_of); free(pr->obj); }
     free(pr);
     if (r) r->total_ms = now_ms() - t_start;
     if (g) tracker_guard_leave();

@@ -72,6 +72,12 @@ enum ret_child_reason {
     RET_FAIL_PARENT = 3  /* the parent's message did not come */
 };
 
+/* retention_objects.c: the extents of the sized global objects in the
+ * modules' writable segments, sorted, not overlapping (malloc'ed; *n of
+ * them). Parent only: libelf allocates. */
+typedef struct ret_object { uintptr_t lo, hi; } ret_object;
+ret_object *tracker_retention_objects(size_t *n);
+
 /* tracker.c (its retention block): the address table's locks, all held
  * (1) or released (0); and every block of the table, read without its
  * locks (by a caller that holds them, or a child with no other thread). */
