@@ -11,8 +11,8 @@ mkdir -p "$TEST_ROOT/results"
 
 # scans: SCANS scans of the current server; prints "pause_ms scan_ms total_ms blocks" medians.
 scans() {
-    local i
-    for i in $(seq "$SCANS"); do
+    local _
+    for _ in $(seq "$SCANS"); do
         curl -s --max-time 120 "$(url '/retention?format=json&top=1')" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
