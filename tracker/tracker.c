@@ -549,6 +549,7 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
  * classes are 8 bytes), so the key is the address >> 3: 44 bits cover the
  * 47-bit user address space. */
 static inline uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 3; }
+static inline uintptr_t block_addr(uint64_t k) { return (uintptr_t)(k << 3); }
 /* key_lo and the low 12 bits of hi_stack, as one 64-bit load (x86-64 is little-endian). */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "slot_key reads key_lo and hi_stack as one word");
 static inline uint64_t slot_key(const block_slot *s)
@@ -910,7 +911,7 @@ size_t tracker_table_each(void (*fn)(void *arg, uintptr_t addr, uint64_t size, u
         for (uint32_t j = 0; j <= sh->mask; j++) {
             uint64_t k = slot_key(&sh->slots[j]);
             if (!k) continue;
-            uintptr_t addr = (uintptr_t)(k << 3); /* block_key's inverse */
+            uintptr_t addr = block_addr(k);
             uint64_t size = sh->slots[j].size;
             if (size == SIZE_BIG) {
                 size = 0;
