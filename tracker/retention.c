@@ -462,16 +462,27 @@ static void skip_tls(child *c, uintptr_t tp)
     c->skip[c->nskip++] = (range){ lo, lo + c->pr->own_tls_len };
 }
 
-/* A thread's thread pointer in the top of its stack mapping [lo, hi), where
- * glibc puts its descriptor: the 64-aligned word that points at itself,
- * with the descriptor's "self" (two words on) pointing there too. */
-static uintptr_t find_tp(uintptr_t lo, uintptr_t hi)
+/* The thread pointer of the thread whose stack holds [from, hi): glibc
+ * puts its descriptor right above the thread's frames, the first
+ * 64-aligned word above them that points at itself, with the descriptor's
+ * "self" (two words on) pointing there too. 0 when there is none (the
+ * main thread's stack). */
+static uintptr_t find_tp(uintptr_t from, uintptr_t hi)
 {
-    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= lo && hi - a <= 65536; a -= 64) {
+    for (uintptr_t a = (from + 63) & ~(uintptr_t)63; a + 24 <= hi; a += 64) {
         const uintptr_t *w = (const uintptr_t *)a;
         if (w[0] == a && w[2] == a) return a;
     }
     return 0;
+}
+
+/* Where a thread's stack ends in a mapping that ends at hi: its
+ * descriptor's end (the kernel may have merged the mapping with the one
+ * above it: a heap), else hi. */
+static uintptr_t stack_end(uintptr_t from, uintptr_t hi)
+{
+    uintptr_t tp = find_tp(from, hi);
+    return tp && tp + 4096 < hi ? tp + 4096 : hi;
 }
 
 /* Mark what the words of [lo, hi) point at, as node src (record: keep the
@@ -574,6 +585,7 @@ static mapping *stack_map(child *c, uintptr_t sp)
 
 static int scan_stack(child *c, uintptr_t lo, uintptr_t hi, unsigned thread)
 {
+    hi = stack_end(lo, hi);
     int64_t node = root_node(c, RET_OWNER(RET_OWN_STACK, thread));
     if (node < 0) return -1;
     c->head.stacks++;
@@ -591,7 +603,7 @@ static int mark(child *c, const uint8_t *exact)
     skip_tls(c, pr->main_tcb);
     for (unsigned i = 0; i < pr->nth; i++) {
         mapping *s = pr->th[i].sp ? stack_map(c, pr->th[i].sp) : NULL;
-        if (s) skip_tls(c, find_tp(s->lo, s->hi));
+        if (s) skip_tls(c, find_tp(pr->th[i].sp, s->hi));
     }
     for (unsigned i = 0; i < pr->ndata; i++) {
         const range *r = &pr->data[i];
@@ -836,6 +848,24 @@ static int report(child *c, uint32_t *idom, int fd)
     return 0;
 }
 
+/* Private_Clean + Private_Dirty of the child, in kB (0 when unreadable). */
+static uint64_t child_private_kb(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    uint64_t kb = 0;
+    for (const char *p = buf; (p = strstr(p, "Private_")) != NULL; p++) {
+        const char *colon = strchr(p, ':');
+        if (colon) kb += strtoull(colon + 1, NULL, 10);
+    }
+    return kb;
+}
+
 static void child_fail(int fd, int why)
 {
     ret_wire_head h;
@@ -896,6 +926,7 @@ static __attribute__((noreturn, noinline)) void child_main(const prep *pr, int o
     c.head.mark_ms = t2 - t1;
     c.head.dom_ms = t3 - t2;
     c.head.edges = c.edges.n;
+    c.head.child_private_kb = child_private_kb();
     if (report(&c, idom, out) != 0) child_fail(out, RET_FAIL_MEMORY);
     syscall(SYS_exit_group, 0);
     __builtin_unreachable();

@@ -45,6 +45,8 @@ typedef struct ret_wire_head {
     uint64_t edges;              /* pointers between blocks (and from roots) followed */
     uint64_t interior_blocks;    /* reachable blocks reached only by interior pointers */
     double enum_ms, mark_ms, dom_ms; /* the child's phases */
+    uint64_t child_private_kb;   /* the child's own pages at its end (smaps_rollup Private_*):
+                                    its arrays, and the pages the program wrote since the clone */
 } ret_wire_head;
 
 typedef struct ret_wire_site {

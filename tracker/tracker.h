@@ -264,6 +264,8 @@ typedef struct tracker_retention {
     double scan_ms;         /* the child's work: find the blocks, mark, dominators */
     double total_ms;        /* the calling thread's whole wait */
     double enum_ms, mark_ms, dom_ms; /* scan_ms in parts: find the blocks; mark and tell loss; dominators */
+    uint64_t child_private_kb; /* the extra memory at the scan's end: the child's own pages (its
+                                  arrays, and the pages the program wrote meanwhile: copy-on-write) */
     uint64_t blocks_scanned, bytes_scanned, table_blocks, heap_bytes_read, edges, interior_blocks;
     uint64_t root_data_bytes, root_stack_bytes, root_tls_bytes;
     unsigned data_ranges, threads, stacks_exact, stacks_whole;
