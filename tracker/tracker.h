@@ -279,9 +279,10 @@ typedef struct tracker_retention {
  * from stack_from up to the end of its mapping: the lowest address of the
  * program's own frames (and of its saved registers), for a caller that
  * runs on a stack of its own or whose frames' unwritten locals would keep
- * stale words alive; NULL: from this function's frame. Never NULL but when out of memory; ->available 0
- * with ->reason when the snapshot cannot be had (clone refused, the child
- * died or took longer than timeout_s). Not from a signal handler. */
+ * stale words alive; NULL: from this function's frame. Never NULL but
+ * when out of memory; ->available 0 with ->reason when the snapshot cannot
+ * be had (clone refused, the child died or took longer than timeout_s).
+ * Not from a signal handler. */
 tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from);
 
 /* Text (json 0) or JSON of r, the top sites, each with up to 5 owners and
