@@ -196,10 +196,13 @@ static void write_pprof(void)
 
 /* ---- TRACKER_RETENTION=1 (added by the retention helper) ---- */
 
+/* Where the program's stack of the reporting thread ends: write_report's
+ * report_call, which holds the program's registers (swapcontext saved
+ * them). The report's own stack is not the program's. */
+static TRACKER_TLS const void *retention_stack_from;
+
 /* The retention section after a report: text under its own heading, or
- * one line of JSON {"retention": ...} after the report's object. The
- * report's frame (stack_from: its buffers hold stale words) and ours are
- * not scanned as the program's stack. */
+ * one line of JSON {"retention": ...} after the report's object. */
 static void write_retention(int fd, const void *stack_from)
 {
     int json = preload.opts.format == TRACKER_FORMAT_JSON;
@@ -252,7 +255,7 @@ static void write_report_here(const char *why, tracker_baseline_mode mode)
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
         if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
-        if (text && preload.retention) write_retention(fd, __builtin_frame_address(0));
+        if (text && preload.retention) write_retention(fd, retention_stack_from);
         if (!text) {
             static const char oom[] = "tracker: out of memory while making the report\n";
             write_all(fd, oom, sizeof oom - 1);
@@ -305,6 +308,7 @@ static void write_report(const char *why, tracker_baseline_mode mode)
     c.run.uc_link = &c.back;
     uintptr_t a = (uintptr_t)&c;
     makecontext(&c.run, (void (*)(void))report_trampoline, 2, (unsigned)(a & 0xffffffffu), (unsigned)(a >> 32));
+    retention_stack_from = &c; /* TRACKER_RETENTION: the program's stack, from here up */
     swapcontext(&c.back, &c.run);
     munmap(stack, REPORT_STACK);
     errno = saved;
