@@ -117,7 +117,7 @@ build/deps-ok: scripts/deps.sh
 # ---------------------------------------------------------------- the lab (make)
 BINS = bin/server bin/server-O0 bin/libtracker.so bin/leak-report
 
-.PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean fleet check-layers
+.PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean fleet check-layers check
 all: $(BINS)
 
 deps:
@@ -316,6 +316,11 @@ test:
 	$(call step,test,all unit,bash tests/run.sh)
 bench:
 	$(call step,demo bench,all bench-progs,bash tests/bench.sh && bash tests/bench_tracker.sh)
+# The unit tests and the core tests of the tracker, through prove (TAP), in
+# under 2 minutes; make test runs everything.
+CHECK_TESTS = tests/test_layers.sh tests/test_stacks.sh tests/test_leak_kinds.sh tests/test_capture.sh
+check:
+	$(call step,test,all unit,prove --exec 'bash tests/tap_exec.sh' $$(ls build/unit/test_* | grep -v '\.') $(CHECK_TESTS))
 # The tracker's stages use only their own and lower ones (tests/test_layers.sh runs it in make test).
 check-layers: bin/libtracker.so
 	@bash scripts/check_layers.sh build/obj/pic/tracker

@@ -44,14 +44,9 @@ static int parse_int(const char *name, const char *value, int lo, int hi, int *o
 
 void capture_query_init(capture_query *q)
 {
-    q->opts.top = 10;
-    q->opts.key = TRACKER_KEY_LINENO;
-    q->opts.frames = 0;
-    q->opts.format = TRACKER_FORMAT_TEXT;
-    q->opts.system = NULL;
-    q->seen = 0;
-    q->baseline[0] = '\0';
-    q->since = -1;
+    /* Every field set (zero unless named): the report options grow, and a
+     * field left to the stack's garbage was read as a snapshot pointer. */
+    *q = (capture_query){ .opts = { .top = 10, .key = TRACKER_KEY_LINENO, .format = TRACKER_FORMAT_TEXT }, .since = -1 };
 }
 
 int capture_parse_query(const char *name, const char *value, capture_query *q, char *err,

@@ -13,8 +13,8 @@ static int passed, failed;
 
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
-        if (cond) { passed++; printf("ok - "); }                           \
-        else { failed++; printf("FAIL - %s:%d: ", __FILE__, __LINE__); }   \
+        if (cond) { passed++; printf("ok %d - ", passed + failed); }       \
+        else { failed++; printf("not ok %d - %s:%d: ", passed + failed, __FILE__, __LINE__); } \
         printf(__VA_ARGS__);                                               \
         printf("\n");                                                      \
     } while (0)
@@ -137,6 +137,6 @@ int main(void)
     test_system();
     test_short_names();
     test_wrappers();
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("1..%d\n%d passed, %d failed\n", passed + failed, passed, failed);
     return failed != 0;
 }
