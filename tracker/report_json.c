@@ -104,8 +104,8 @@ static void json_group(strbuf *sb, const grouping *gr, const group *g, report_mo
     json_frame_fields(sb, own, name);
     sb_append(sb, ",\"via\":", 7);
     sb_json_string(sb, site.via[0] ? site.via : NULL);
-    sb_printf(sb, ",\"wrapper\":%s,\"own_code\":%s,\"source\":", site.wrapped ? "true" : "false",
-              site.own ? "true" : "false");
+    sb_printf(sb, ",\"own_code\":%s,\"wrapper\":%s,\"source\":", site.own ? "true" : "false",
+              site.wrapped ? "true" : "false");
     sb_json_string(sb, src[0] ? src : NULL);
     sb_printf(sb, ",\"size\":%llu,\"count\":%llu", (unsigned long long)g->size, (unsigned long long)g->count);
     if (mode == REPORT_DIFF)
