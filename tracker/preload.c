@@ -227,14 +227,36 @@ static atomic_uint signal_requested; /* our handler ran */
 static atomic_uint signal_written;   /* on-demand reports written */
 static atomic_int signal_taken_said; /* the "taken" line is written once */
 
-static void signal_count_request(void) { atomic_fetch_add(&signal_requested, 1); } /* lock-free: signal-safe */
-static void signal_count_written(void) { atomic_fetch_add(&signal_written, 1); }
+static pid_t signal_counted_pid;    /* the process the counts are of */
+
+/* A forked child starts its own counts (preload.pid is its own by then). */
+static void signal_same_process(void)
+{
+    if (signal_counted_pid == preload.pid) return;
+    atomic_store(&signal_requested, 0);
+    atomic_store(&signal_written, 0);
+    atomic_store(&signal_taken_said, 0);
+    signal_counted_pid = preload.pid;
+}
+
+static void signal_count_request(void) /* lock-free: signal-safe */
+{
+    signal_same_process();
+    atomic_fetch_add(&signal_requested, 1);
+}
+
+static void signal_count_written(void)
+{
+    signal_same_process();
+    atomic_fetch_add(&signal_written, 1);
+}
 
 /* Called at each on-demand report and at exit: one line when the action of
  * our signal is no longer our handler; at exit, the counts. */
 static void signal_account(int at_exit)
 {
     if (!preload.signo) return;
+    signal_same_process();
     struct sigaction cur;
     char what[192];
     int taken = sigaction(preload.signo, NULL, &cur) == 0 && cur.sa_handler != on_signal;
