@@ -4,7 +4,7 @@ set -eu
 
 usage() {
     cat >&2 <<'EOF'
-usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-f] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
+usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-f] [-r] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
 Runs PROGRAM with the allocation tracker preloaded, as heaptrack does. Every
 process of the run (forked and exec'd children included) writes its own report,
 DIR/PID.txt, at exit() / return from main / _exit(); at the end one line on
@@ -19,6 +19,9 @@ stderr says where the reports are and names the top site of PROGRAM itself.
              even in an idle program (costs one thread)
   -f         also a report when a fatal signal (SEGV, ABRT, TERM, INT, ...) ends
              a process: a handler of ours on each signal left at its default
+  -r         each report also says, per site, which live blocks are lost and
+             which are held, and by whom (a scan of a copy-on-write fork:
+             docs/retention.md)
   -n TOP     groups per report (default 10); -k KEY: lineno|traceback|filename
   --json     reports in JSON
 Exit status: PROGRAM's (128+N when killed by signal N); 127 if it is not found.
@@ -33,13 +36,14 @@ self_dir=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 lib=${LEAK_REPORT_LIB:-$self_dir/libtracker.so}
 [ -f "$lib" ] || lib=$self_dir/../bin/libtracker.so
 default_signal=RTMIN+7
-asked_signal=0 dir="" signal=$default_signal thread=0 fatal=0 top="" key="" json=0
+asked_signal=0 dir="" signal=$default_signal thread=0 fatal=0 top="" key="" json=0 retention=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -o) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
         -s) [ $# -ge 2 ] || usage; signal=${2#SIG}; asked_signal=1; shift 2 ;;
         -t) thread=1; shift ;;
         -f) fatal=1; shift ;;
+        -r) retention=1; shift ;;
         -n) [ $# -ge 2 ] || usage; top=$2; shift 2 ;;
         -k) [ $# -ge 2 ] || usage; key=$2; shift 2 ;;
         --json) json=1; shift ;;
@@ -62,6 +66,9 @@ name=$(basename "$1")
 [ -n "$dir" ] || dir=leak-report.$name.$$
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# Run as root, the program may drop privileges (memcached -u, nginx's and
+# lighttpd's workers): like /tmp, anyone may add a report, none replace another's.
+[ "$(id -u)" -ne 0 ] || chmod 1777 "$dir"
 
 # The file the loader actually starts: a script's interpreter (through env).
 elf=$prog
@@ -80,7 +87,7 @@ if [ -z "$untracked" ] && command -v readelf >/dev/null 2>&1 && readelf -h "$elf
 fi
 [ -z "$untracked" ] || echo "leak-report: $1 cannot be tracked: $untracked; running it untracked" >&2
 
-export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt"
+export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt" TRACKER_LAUNCHER=1
 [ "$signal" = none ] && signal=""
 [ -z "$signal" ] || export TRACKER_SIGNAL="$signal"
 [ "$thread" -eq 0 ] || export TRACKER_SIGNAL_THREAD=1
@@ -88,6 +95,7 @@ export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt"
 [ -z "$top" ] || export TRACKER_TOP="$top"
 [ -z "$key" ] || export TRACKER_KEY="$key"
 [ "$json" -eq 0 ] || export TRACKER_FORMAT=json
+[ "$retention" -eq 0 ] || export TRACKER_RETENTION=1
 
 # The program runs as our child (so we learn its pid and status), with our
 # stdin (`<&0`: a background job would get /dev/null). Ctrl-C reaches it from
@@ -114,6 +122,8 @@ for f in "$dir"/*.txt; do
     p=$(basename "$f" .txt)
     if grep -q "$final" "$f"; then
         reports=$((reports + 1))
+    elif grep -q '^== tracker: pid [0-9]* installs a seccomp' "$f"; then
+        : # said below, with its own reason
     else
         what=$(sed -n 's/^== tracker: pid [0-9]* [a-z]* (\(.*\)) ==$/\1/p' "$f" | tail -n 1)
         silent="$silent $p${what:+($(basename "$what"))}"
@@ -125,12 +135,20 @@ if [ -f "$main" ] && [ "$json" -eq 0 ]; then
     top_site=$(awk '/^== tracker report/ { n = 0; top = "" } !/^(==|#| )/ && n++ == 0 { top = $0 } END { print top }' "$main")
 fi
 if [ -n "$silent" ]; then
-    hint="killed by a signal or abort (-f reports those, but never SIGKILL), or exec of an untrackable program"
-    [ "$fatal" -eq 0 ] || hint="killed by SIGKILL or a signal the program handles itself, or exec of an untrackable program"
+    hint="killed by a signal or abort (-f reports those, but never SIGKILL), exec of an untrackable program, or its report file could not be written (chroot, a user without write access to it)"
+    [ "$fatal" -eq 0 ] || hint="killed by SIGKILL or a signal the program handles itself, exec of an untrackable program, or its report file could not be written (chroot, a user without write access to it)"
     echo "leak-report: ended without a report ($hint):$silent" >&2
 fi
+# What each process said of itself: the allocator it found, reports it skipped.
+grep -h '^== tracker: pid [0-9]* \(allocator\|report skipped\|installs a seccomp\)' "$dir"/*.txt 2>/dev/null | sed 's/^== tracker: /leak-report: /; s/ ==$//' >&2 || true
 if [ ! -f "$main" ] || ! grep -q "$final" "$main"; then
-    echo "leak-report: $name (pid $pid, $how) wrote no report${untracked:+: $untracked}" >&2
+    why=$untracked
+    if [ -z "$why" ] && [ -f "$main" ] && grep -q '^== tracker: pid [0-9]* installs a seccomp' "$main"; then
+        why="it installed a seccomp filter, after which a report (files to open) could make the filter kill it"
+    elif [ -z "$why" ] && [ "$rc" -lt 128 ]; then
+        why="it exited normally, so its report file could not be written (it changed user or root directory, or it ran out of memory for the report)"
+    fi
+    echo "leak-report: $name (pid $pid, $how) wrote no report${why:+: $why}" >&2
 fi
 # ---- the on-demand signal: asked for vs written, and a program that took it
 ondemand=""

@@ -28,6 +28,11 @@ typedef struct strbuf {
 
 void sb_append(strbuf *sb, const char *s, size_t n);
 __attribute__((format(printf, 2, 3))) void sb_printf(strbuf *sb, const char *fmt, ...);
+/* report_json.c: s as a JSON string (NULL: null). report_text.c: a size as
+ * tracemalloc prints it ("392 MiB"; sign: "+39.3 KiB"). Also used by the
+ * retention report (retention_report.c). */
+void sb_json_string(strbuf *sb, const char *s);
+void format_size(char *out, size_t len, double size, int sign);
 
 /* ---- report_site.c: the frame that names a stack ---- */
 

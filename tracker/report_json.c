@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void sb_json_string(strbuf *sb, const char *s)
+void sb_json_string(strbuf *sb, const char *s)
 {
     if (!s) { sb_append(sb, "null", 4); return; }
     sb_append(sb, "\"", 1);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* _format_size() from Lib/tracemalloc.py: "392 MiB", "+39.3 KiB", "12 B". */
-static void format_size(char *out, size_t len, double size, int sign)
+void format_size(char *out, size_t len, double size, int sign)
 {
     static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
     for (int u = 0;; u++) {

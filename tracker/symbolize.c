@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "lockorder.h"
 #include "symtab.h"
 #include "cuindex.h"
 #include "cfi.h"
@@ -528,6 +529,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
     int n = 1;
     *frames = &unknown_frame;
     pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS);
     if (symbols.cache) {
         for (size_t i = pc_slot(pc, symbols.mask); symbols.cache[i].pc; i = (i + 1) & symbols.mask)
             if (symbols.cache[i].pc == pc) {
@@ -551,6 +553,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
     symbols.count++;
     *frames = kept;
 done:
+    lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
     return n;
@@ -571,13 +574,17 @@ void tracker_symbolize_release(void)
 {
     int g = tracker_guard_enter();
     pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS);
     end_session_unlocked();
+    lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
 }
 
-void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock); }
-void tracker_symbolize_fork_unlock(void) { pthread_mutex_unlock(&symbols.lock); }
+void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS); }
+void tracker_symbolize_fork_unlock(void) { lock_order_drop(LOCK_SYMBOLS);
+    pthread_mutex_unlock(&symbols.lock); }
 
 void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len)
 {

@@ -230,4 +230,65 @@ int tracker_system_check(const char *spec);
 /* Parse "lineno"/"traceback"/"filename". Returns 0 on success, -1 otherwise. */
 int tracker_key_parse(const char *s, tracker_key *out);
 
+/* ---- retention: lost or held, and who holds it (retention.c, docs/retention.md) ---- */
+
+/* A scan of a copy-on-write snapshot of the process: every live recorded
+ * block marked conservatively from the roots (modules' data and bss, each
+ * thread's stack, the main thread's TLS), then split per site into
+ * unreachable (direct / indirect, as valgrind tells them) and reachable,
+ * and for reachable memory its owners: the nearest block of another site,
+ * global or thread stack that dominates it (freeing the owner frees it). */
+
+typedef struct tracker_retention_owner {
+    char *owner;    /* a site ("server/profile_cache.c:38 (via realloc)"), "global NAME (module)",
+                       "thread stack (tid N)", "main thread's TLS" or "several roots" */
+    int kind;       /* 1 site, 2 global, 3 stack, 4 TLS, 5 several roots (retention.h) */
+    uint64_t bytes, blocks;
+} tracker_retention_owner;
+
+typedef struct tracker_retention_site {
+    char *site;
+    uint64_t bytes, blocks;                      /* live */
+    uint64_t unreachable_bytes, unreachable_blocks; /* direct + indirect */
+    uint64_t indirect_bytes, indirect_blocks;    /* the part pointed at only by other lost blocks */
+    uint64_t reachable_bytes, reachable_blocks;
+    uint64_t interior_blocks;                    /* reachable only through interior pointers */
+    tracker_retention_owner *owners;             /* biggest first */
+    size_t nowners;
+} tracker_retention_site;
+
+typedef struct tracker_retention {
+    int available;          /* 0: no scan; reason says why */
+    char reason[200];
+    double pause_ms;        /* what the program's other threads could see: the clone */
+    double scan_ms;         /* the child's work: find the blocks, mark, dominators */
+    double total_ms;        /* the calling thread's whole wait */
+    uint64_t blocks_scanned, bytes_scanned, table_blocks, heap_bytes_read, edges, interior_blocks;
+    uint64_t root_data_bytes, root_stack_bytes, root_tls_bytes;
+    unsigned data_ranges, threads, stacks_exact, stacks_whole;
+    uint64_t unreachable_bytes, unreachable_blocks, reachable_bytes, reachable_blocks;
+    tracker_retention_site *sites; /* most unreachable + reachable bytes first */
+    size_t nsites;
+} tracker_retention;
+
+/* Scan now. system: as tracker_report_opts.system (sites are named as
+ * /capture's key=lineno names them). The calling thread's stack is scanned
+ * from stack_from up: the frame address (__builtin_frame_address(0)) of
+ * the outermost function of the caller's own that holds no root of the
+ * program (its unwritten locals would keep stale words alive); NULL: from
+ * this function's frame. Never NULL but when out of memory; ->available 0
+ * with ->reason when the snapshot cannot be had (clone refused, the child
+ * died or took longer than timeout_s). Not from a signal handler. */
+tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from);
+
+/* Text (json 0) or JSON of r, the top sites, each with up to 5 owners and
+ * the chain of its top owner. Returns malloc'ed text and its length. */
+char *tracker_retention_format(const tracker_retention *r, int top, int json, size_t *len);
+
+/* The verdict of one site in a few words: "lost", "held by OWNER <- ...",
+ * "partly lost (N%)"; NULL when the site is not in r. malloc'ed. */
+char *tracker_retention_verdict(const tracker_retention *r, const char *site);
+
+void tracker_retention_free(tracker_retention *r);
+
 #endif /* TRACKER_H */
