@@ -41,13 +41,13 @@ static void test_system(void)
     CHECK(is_system(NULL, prog, "server/main.c", "main") == 0, "default: the program's own frame is not");
     CHECK(is_system(NULL, prog, "/usr/include/c++/12/bits/stl_vector.h", "std::vector<int>::push_back(int const&)") == 1,
           "default: a frame inlined from /usr/include/c++ into the program is system");
-    CHECK(is_system(NULL, prog, "tracker/hooks.c", "reallocarray") == 1,
+    CHECK(is_system(NULL, prog, "tracker/record/hooks.c", "reallocarray") == 1,
           "an allocator entry point (the hooks' reallocarray) is skipped even in the program");
     CHECK(is_system(NULL, prog, "server/x.c", "operator new[](unsigned long)") == 1, "operator new[] is skipped too");
     CHECK(is_system(NULL, prog, "server/x.c", "malloc_wrapper") == 0, "a program's own malloc_wrapper is its own code");
     CHECK(is_system("default", libc, NULL, "strdup") == 1, "\"default\" is the default");
     CHECK(is_system("none", libc, NULL, "strdup") == 0, "none: libc is not skipped");
-    CHECK(is_system("none", prog, "tracker/hooks.c", "realloc") == 0, "none: not even the allocator");
+    CHECK(is_system("none", prog, "tracker/record/hooks.c", "realloc") == 0, "none: not even the allocator");
     CHECK(is_system("+libfoo", mylib, "foo.c", "foo_new") == 1, "+libfoo: a module name prefix adds a library");
     CHECK(is_system("+libfoo", libc, NULL, "strdup") == 1, "+libfoo keeps the default prefixes");
     CHECK(is_system("libfoo", libc, NULL, "strdup") == 0, "libfoo alone replaces the default: libc is own code");

@@ -22,7 +22,7 @@
  * the caller's frame (the CFA) is and where the return address and the
  * saved registers were stored. Debian builds nothing with frame pointers,
  * so that is the only way to get through libc, libstdc++, libgcc_s,
- * libmicrohttpd or a program built with plain -O2. tracker/cfi.c reduces
+ * libmicrohttpd or a program built with plain -O2. tracker/unwind/cfi.c reduces
  * libdw's answer for an address to a cached 64-bit rule; this file applies
  * the rules, one per frame, starting from the hook's own frame (ours, with
  * a frame pointer: frame 0 is exact). Frame pointers are used only where
@@ -248,8 +248,6 @@ void tracker_stackwalk_refresh(void)
     tracker_cfi_refresh();
 }
 
-void tracker_stackwalk_fork_lock(void) { tracker_cfi_fork_lock(); }
-void tracker_stackwalk_fork_unlock(void) { tracker_cfi_fork_unlock(); }
 
 /* ---- the walk ---- */
 

@@ -71,7 +71,7 @@ extern void *__libc_pvalloc(size_t size);
 int tracker_hooks_linked(void) { return 1; }
 
 /* The hooks are the only symbols bin/libtracker.so exports (with
- * -fvisibility=hidden and tracker/libtracker.map); a program's own
+ * -fvisibility=hidden and tracker/preload/libtracker.map); a program's own
  * tracker_init or report can then never be bound to ours, nor ours to it. */
 #define TRACKER_EXPORT __attribute__((visibility("default")))
 

@@ -50,14 +50,14 @@
  *                   default, none (tracker.h, tracker_system_check)
  *   TRACKER_FORMAT  text | json | pprof (default text). pprof: each report
  *                   replaces the TRACKER_OUT file with a gzipped pprof
- *                   profile of the heap (tracker/pprof.h), for go tool pprof
+ *                   profile of the heap (tracker/report/pprof.h), for go tool pprof
  *   TRACKER_DEBUGINFO  system: also read separate debug files (libc6-dbg,
  *                   /usr/lib/debug) so system libraries show file:line;
  *                   default: only DWARF inside each module
  *   TRACKER_OFF     set: load but record nothing
  *   TRACKER_RETENTION  1: each report is followed by a retention section:
  *                   which live blocks are lost and which are held, and by
- *                   whom (tracker/retention.c; costs a copy-on-write fork
+ *                   whom (tracker/report/retention.c; costs a copy-on-write fork
  *                   of the program per report); default 0
  *
  * What the library leaves alone in the program (README, "What the preload
@@ -196,10 +196,13 @@ static void write_pprof(void)
 
 /* ---- TRACKER_RETENTION=1 (added by the retention helper) ---- */
 
+/* Where the program's stack of the reporting thread ends: write_report's
+ * report_call, which holds the program's registers (swapcontext saved
+ * them). The report's own stack is not the program's. */
+static TRACKER_TLS const void *retention_stack_from;
+
 /* The retention section after a report: text under its own heading, or
- * one line of JSON {"retention": ...} after the report's object. The
- * report's frame (stack_from: its buffers hold stale words) and ours are
- * not scanned as the program's stack. */
+ * one line of JSON {"retention": ...} after the report's object. */
 static void write_retention(int fd, const void *stack_from)
 {
     int json = preload.opts.format == TRACKER_FORMAT_JSON;
@@ -252,7 +255,7 @@ static void write_report_here(const char *why, tracker_baseline_mode mode)
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
         if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
-        if (text && preload.retention) write_retention(fd, __builtin_frame_address(0));
+        if (text && preload.retention) write_retention(fd, retention_stack_from);
         if (!text) {
             static const char oom[] = "tracker: out of memory while making the report\n";
             write_all(fd, oom, sizeof oom - 1);
@@ -305,6 +308,7 @@ static void write_report(const char *why, tracker_baseline_mode mode)
     c.run.uc_link = &c.back;
     uintptr_t a = (uintptr_t)&c;
     makecontext(&c.run, (void (*)(void))report_trampoline, 2, (unsigned)(a & 0xffffffffu), (unsigned)(a >> 32));
+    retention_stack_from = &c; /* TRACKER_RETENTION: the program's stack, from here up */
     swapcontext(&c.back, &c.run);
     munmap(stack, REPORT_STACK);
     errno = saved;

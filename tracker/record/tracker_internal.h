@@ -7,9 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* Thread-local state in the initial-exec model: no allocation, no lock,
- * usable from inside malloc (a preloaded library gets static TLS too). */
-#define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
+#include "base.h"
 
 /* tracker.c: set up the tables. Idempotent; run by a constructor before main(). */
 void tracker_init(void);
@@ -133,19 +131,6 @@ int tracker_table_find(const void *ptr, size_t *size, uint32_t *id);
 /* Count a block that could not be recorded. */
 void tracker_count_lost(void);
 
-/* Thread-local recursion guard shared with the hooks: while it is set, the
- * calling thread's allocations are not recorded (the tracker's own, libdw's). */
-extern TRACKER_TLS int tracker_in_tracker; /* tracker.c: the guard itself */
-/* tracker.c: this thread runs between the tracker's fork handlers and
- * holds all its locks (another library's atfork handler allocating). */
-extern TRACKER_TLS int tracker_in_fork;
-static inline int tracker_guard_enter(void) /* returns 0 if already inside (do nothing) */
-{
-    if (tracker_in_tracker) return 0;
-    tracker_in_tracker = 1;
-    return 1;
-}
-static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
 
 /* ---- for the tracker's own tests ---- */
 
@@ -185,30 +170,5 @@ extern void (*tracker_hooks_deferred)(void);
  * the preload calls it after each report. */
 void tracker_symbolize_release(void);
 
-/* fork(): each module's locks, taken by tracker.c's atfork prepare handler
- * in the one order documented there, and released on both sides. */
-void tracker_baseline_fork_lock(void);
-void tracker_baseline_fork_unlock(void);
-void tracker_stackwalk_fork_lock(void);
-void tracker_stackwalk_fork_unlock(void);
-void tracker_symbolize_fork_lock(void);
-void tracker_symbolize_fork_unlock(void);
-
-/* tracker.c: seconds on CLOCK_MONOTONIC. */
-double tracker_now(void);
-
-/* symtab.c, cuindex.c: room for one more element in a malloc'ed array
- * arr of *cap elements of elem bytes, n of them in use: arr itself when
- * there is room, else the array grown to twice (at first, to first
- * elements; *cap updated), or NULL when realloc fails (arr unchanged).
- * Report time only, inside the recursion guard. */
-static inline void *tracker_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
-{
-    if (n < *cap) return arr;
-    size_t c = *cap ? *cap * 2 : first;
-    void *p = realloc(arr, c * elem);
-    if (p) *cap = c;
-    return p;
-}
 
 #endif /* TRACKER_INTERNAL_H */
