@@ -48,6 +48,9 @@
  *   TRACKER_SYSTEM  what counts as system code when choosing a site: a ':'
  *                   list of path or module-name prefixes, +LIST adds to the
  *                   default, none (tracker.h, tracker_system_check)
+ *   TRACKER_WRAPPERS  the program's own allocation wrappers, found from the
+ *                   stacks (report_wrappers.c, docs/sites.md): +name takes
+ *                   one, -name never, none turns the detection off
  *   TRACKER_FORMAT  text | json | pprof (default text). pprof: each report
  *                   replaces the TRACKER_OUT file with a gzipped pprof
  *                   profile of the heap (tracker/report/pprof.h), for go tool pprof
