@@ -122,19 +122,36 @@ check_wrapper_listed() {
 N=25 # requests of each kind
 
 # ---------------------------------------------------------------- redis (zmalloc)
-redis_case() {
-    local variant=$1 port out rep cli
-    build redis "$variant" || return
-    cli=$DIR/src/redis-cli
+# redis_run VARIANT OUTDIR: the redis of DIR under leak-report, N ECHOs and N+5 PINGs; sets rep.
+redis_run() {
+    local variant=$1 out=$2 port cli=$DIR/src/redis-cli
+    rep=""
     pick_port || return
     port=$PICKED
-    out=$R/redis-$variant
     run_under redis "$out" "$DIR/src/redis-server" --port "$port" --bind 127.0.0.1 --save '' --appendonly no
     if ! wait_port "$port" 30; then fail "redis ($variant) listens" "port $port" "nothing"; stop_under; return; fi
     for _ in $(seq 1 $N); do echo "ECHO planted"; done | timeout 30 "$cli" -p "$port" >/dev/null
     for _ in $(seq 1 $((N + 5))); do echo "PING"; done | timeout 30 "$cli" -p "$port" >/dev/null
     stop_under
     rep=$(report_of "$out")
+}
+
+redis_case() {
+    local variant=$1 out rep line
+    build redis "$variant" || return
+    out=$R/redis-$variant
+    # The control: without the wrapper rule, the planted lines are not sites
+    # (every caller of zmalloc is one group inside zmalloc.c): the checks
+    # below can fail, and the rule is what passes them.
+    TRACKER_WRAPPERS=none redis_run "$variant" "$out-nowrappers"
+    line=$(grep -n "PLANTED-A in" "$DIR/src/server.c" | cut -d: -f1)
+    if [ -n "$rep" ]; then
+        check_eq "redis ($variant), TRACKER_WRAPPERS=none (control): no group at the planted line" \
+            0 "$(grep -c "^src/server.c:$line " "$rep")"
+        check "redis ($variant), TRACKER_WRAPPERS=none (control): the top group is inside zmalloc.c" \
+            grep -q "^src/zmalloc.c:[0-9]*: " <(grep -m 1 -v '^[=# ]' "$rep")
+    fi
+    redis_run "$variant" "$out"
     [ -n "$rep" ] || { fail "redis ($variant): a report" "a report file" "none: $(tail -n 2 "$out.err")"; return; }
     check_planted redis "$variant" "$rep" "$DIR" PLANTED-A zmalloc "$N" yes
     check_planted redis "$variant" "$rep" "$DIR" PLANTED-B zmalloc "$((N + 5))" yes
