@@ -47,11 +47,10 @@
  *    recurse into the allocator it watches, and cannot be counted by it.
  *  - No lock is held while calling malloc/free, so a hook that runs
  *    inside the tracker (libdw's allocations at report time) cannot deadlock.
- * Cost (make bench, docs/samples/bench.md, 2 shared cores): see the README's
- * figures; what is left per malloc+free pair is the hooks' own work (guard,
- * the header, glibc's calls), the memo's check of the stack words (one
- * load, xor and or a word) and the row's adds to memory (four for a
- * malloc, two for a free).
+ * What is left per malloc+free pair is the hooks' own work (guard, the
+ * header, glibc's calls), the memo's check of the stack words (one load,
+ * xor and or a word) and the row's adds to memory (four for a malloc, two
+ * for a free); docs/perf.md has what make bench measured.
  */
 
 /* ------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "base.h"
+#include "unwind.h"
 
 /* tracker.c: set up the tables. Idempotent; run by a constructor before main(). */
 void tracker_init(void);
@@ -76,12 +77,6 @@ static inline __attribute__((always_inline)) void tracker_row_add_all(tracker_ro
     }
 }
 
-/* stackwalk.c: the walk memo. tracker_stackwalk_known: the stack id when a
- * walk from hook_frame would give the stack this thread last interned from
- * there (checked, not guessed), else -1; tracker_stackwalk_learn: the id of
- * the stack of this thread's last tracker_stackwalk. */
-int64_t tracker_stackwalk_known(void *hook_frame);
-void tracker_stackwalk_learn(uint32_t id);
 
 /* The paths of the two below that the inlined fast paths leave to tracker.c. */
 uint32_t tracker_record_alloc_slow(size_t size, void *frame);
@@ -146,19 +141,6 @@ int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
  * fail, as if the system had no memory left. */
 void tracker_debug_fail_bookkeeping(int n);
 
-/* stackwalk.c: fill out[] with up to max return addresses, innermost first,
- * starting at the frame of a hook (its __builtin_frame_address(0)), by the
- * modules' CFI. Reads only inside the stack the caller runs on. Returns the
- * number of frames (>= 1). */
-int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max);
-
-/* stackwalk.c: notice modules loaded or unloaded (rule-cache misses do it
- * too). Must not run inside a hook; called by tracker_snapshot_take. */
-void tracker_stackwalk_refresh(void);
-
-/* stackwalk.c: once, at init: the CFI rule cache and module list, the
- * calling (main) thread's stack bounds. */
-void tracker_stackwalk_init(void);
 
 /* hooks.c: a report asked for from a signal handler (preload.c sets the
  * flag, async-signal-safe); the next hook that holds the recursion guard,

@@ -1,7 +1,8 @@
 /* cfi.c - unwind rules per code address from the modules' .eh_frame (elfutils libdw), cached in a lock-free table. */
 
 #include "tracker.h"
-#include "tracker_internal.h"
+#include "base.h"
+#include "unwind.h"
 #include "lockorder.h"
 #include "cfi.h"
 
