@@ -296,6 +296,7 @@ static char *series_report(capture_series *s, int since, const tracker_report_op
     }
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
+    tracker_snapshot_read_rss(snap); /* kept with it: a later capture compares RSS growth with the heap's */
     o.capture_no = s->reports + 1;
     text = tracker_report(snap, since ? series_get(s, since)->snap : NULL, &o, len);
     if (!text) {

@@ -54,6 +54,16 @@ static void test_system(void)
     CHECK(is_system("/home/me/app/lib/", mylib, "foo.c", "f") == 1, "a path prefix matches the module's path");
     CHECK(is_system("::/usr/lib/::", libc, NULL, "strdup") == 1, "empty entries are ignored");
 
+    {
+        report_system sys;
+        tracker_frame_info f = { .file = "src/zmalloc.c", .line = 1, .function = "zmalloc", .module = "redis-server",
+                                 .module_path = "/build/redis/src/redis-server", .path = "/src/redis/src/zmalloc.c" };
+        report_system_parse("+/src/redis/src/", &sys);
+        CHECK(report_frame_is_system(&f, &sys) == 1, "a path prefix matches the file made absolute (f->path)");
+        report_system_parse("+/elsewhere/", &sys);
+        CHECK(report_frame_is_system(&f, &sys) == 0, "... and only a prefix of it");
+    }
+
     char many[33 * 3 + 1] = "";
     for (int i = 0; i < 33; i++) strcat(many, "/x:");
     CHECK(tracker_system_check(many) == -1, "33 entries are refused");

@@ -48,6 +48,9 @@
  *   TRACKER_SYSTEM  what counts as system code when choosing a site: a ':'
  *                   list of path or module-name prefixes, +LIST adds to the
  *                   default, none (tracker.h, tracker_system_check)
+ *   TRACKER_WRAPPERS  the program's own allocation wrappers, found from the
+ *                   stacks (report_wrappers.c, docs/sites.md): +name takes
+ *                   one, -name never, none turns the detection off
  *   TRACKER_FORMAT  text | json | pprof (default text). pprof: each report
  *                   replaces the TRACKER_OUT file with a gzipped pprof
  *                   profile of the heap (tracker/report/pprof.h), for go tool pprof
@@ -327,14 +330,36 @@ static atomic_uint signal_requested; /* our handler ran */
 static atomic_uint signal_written;   /* on-demand reports written */
 static atomic_int signal_taken_said; /* the "taken" line is written once */
 
-static void signal_count_request(void) { atomic_fetch_add(&signal_requested, 1); } /* lock-free: signal-safe */
-static void signal_count_written(void) { atomic_fetch_add(&signal_written, 1); }
+static pid_t signal_counted_pid;    /* the process the counts are of */
+
+/* A forked child starts its own counts (preload.pid is its own by then). */
+static void signal_same_process(void)
+{
+    if (signal_counted_pid == preload.pid) return;
+    atomic_store(&signal_requested, 0);
+    atomic_store(&signal_written, 0);
+    atomic_store(&signal_taken_said, 0);
+    signal_counted_pid = preload.pid;
+}
+
+static void signal_count_request(void) /* lock-free: signal-safe */
+{
+    signal_same_process();
+    atomic_fetch_add(&signal_requested, 1);
+}
+
+static void signal_count_written(void)
+{
+    signal_same_process();
+    atomic_fetch_add(&signal_written, 1);
+}
 
 /* Called at each on-demand report and at exit: one line when the action of
  * our signal is no longer our handler; at exit, the counts. */
 static void signal_account(int at_exit)
 {
     if (!preload.signo) return;
+    signal_same_process();
     struct sigaction cur;
     char what[192];
     int taken = sigaction(preload.signo, NULL, &cur) == 0 && cur.sa_handler != on_signal;
