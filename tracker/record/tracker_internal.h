@@ -132,6 +132,9 @@ void tracker_count_lost(void);
 /* hooks.c: the allocator the hooks forward to, in words, when it is not
  * glibc's (another allocator, or the hooks stepped aside), else NULL. */
 const char *tracker_hooks_mode(void);
+/* hooks.c: 0 when the program's malloc is not ours at all (the library
+ * was dlopen'ed, not preloaded): nothing is recorded, nothing reported. */
+int tracker_hooks_interposed(void);
 
 /* hooks.c: look up a live block (never a freed one: its memory is read):
  * its size and stack id. Returns 0 if not tracked. */
