@@ -1,4 +1,7 @@
 /* hooks.c - the malloc-family entry points: glibc's allocator with a 16-byte record in front of each block, and the tracker told. */
+/* Long on purpose: every entry point is written out for its three modes
+ * (glibc's with a header, another allocator's, stepped aside), side by
+ * side, so a reader checks each call for each mode in one place. */
 
 #include "tracker.h"
 #include "tracker_internal.h"

@@ -1,4 +1,7 @@
 /* tracker.c - the tracker's tables: interned call stacks, live totals per stack, live blocks by address. */
+/* Long on purpose: the stacks table, the rows and the address table share
+ * one set of locks and one fork order (lockorder.h), kept in one file so
+ * that every place that takes them is seen together. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
