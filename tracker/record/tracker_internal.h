@@ -35,7 +35,7 @@ void tracker_init(void);
 typedef struct tracker_row {
     _Atomic uint64_t size;        /* live bytes from this stack, this slot's share */
     _Atomic uint64_t count;       /* live blocks from this stack, this slot's share */
-    _Atomic uint64_t alloc_size;  /* bytes ever allocated from it (since start), never decreases */
+    _Atomic uint64_t alloc_bytes;  /* bytes ever allocated from it (since start), never decreases */
     _Atomic uint64_t alloc_count; /* blocks ever allocated from it (since start), never decreases */
 } tracker_row;
 
@@ -72,7 +72,7 @@ static inline __attribute__((always_inline)) void tracker_row_add_all(tracker_ro
     tracker_row_add(&st->size, bytes, shared);
     tracker_row_add(&st->count, blocks, shared);
     if (fresh) {
-        tracker_row_add(&st->alloc_size, bytes, shared);
+        tracker_row_add(&st->alloc_bytes, bytes, shared);
         tracker_row_add(&st->alloc_count, 1, shared);
     }
 }
