@@ -202,4 +202,10 @@ int tracker_system_check(const char *spec);
 /* Parse "lineno"/"traceback"/"filename". Returns 0 on success, -1 otherwise. */
 int tracker_key_parse(const char *s, tracker_key *out);
 
+/* The calling thread's allocations between begin and end are not recorded (a
+ * consumer's own bookkeeping, e.g. the server's per-site history, kept out of
+ * the sites it reports). Nests: pass end what begin returned. */
+int tracker_untracked_begin(void);
+void tracker_untracked_end(int begun);
+
 #endif /* TRACKER_H */
