@@ -16,6 +16,7 @@ static const char random_body[] = "ok\n";
 /* The handlers, indexed by exercise number - 1. */
 static enum MHD_Result (*const handlers[EXERCISE_COUNT])(struct MHD_Connection *) = {
     exercise_journal, exercise_card, exercise_lookup, exercise_badges, exercise_report,
+    exercise_tags,    exercise_watch, exercise_batch,  exercise_export,
 };
 
 unsigned exercise_pick(const char *arg)
@@ -32,7 +33,7 @@ unsigned exercise_pick(const char *arg)
          * (a plain xor of them kept a coarse clock's pattern). */
         seed = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ ((uint64_t)getpid() << 40);
         picked_at_random = 1;
-        return 1u + (unsigned)(splitmix64_next(&seed) % EXERCISE_COUNT);
+        return 1u + (unsigned)(splitmix64_next(&seed) % EXERCISE_RANDOM);
     }
     if (decimal_parse(arg, EXERCISE_COUNT, &n) != 0 || n < 1 || n > EXERCISE_COUNT)
         return 0;
