@@ -13,12 +13,12 @@
 
 #include <microhttpd.h>
 
-#include "capture.h"
+#include "http/capture.h"
 #include "decimal.h"
-#include "history.h"
-#include "exercise.h"
+#include "analysis/history.h"
+#include "exercises/exercise.h"
 #include "routes.h"
-#include "stats.h"
+#include "http/stats.h"
 #include "../tracker/tracker.h"
 #include "user_directory.h"
 

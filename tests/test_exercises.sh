@@ -4,9 +4,9 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TEST_ROOT" || exit 1
 
-# Which file is exercise N comes from server/exercise.h ("/* N: exercise_x.c */"),
+# Which file is exercise N comes from server/exercises/exercise.h ("/* N: exercise_x.c */"),
 # the line to find from its EXERCISE-SITE comment: never a literal here.
-ex_file() { sed -n "s|.*/\* $1: \(exercise_[a-z_]*\.c\) \*/.*|\1|p" server/exercise.h; }
+ex_file() { sed -n "s|.*/\* $1: \(exercise_[a-z_]*\.c\) \*/.*|exercises/\1|p" server/exercises/exercise.h; }
 ex_line() { grep -n 'EXERCISE-SITE' "server/$1" | head -n 1 | cut -d: -f1; }
 
 # load N URLPATH: ab -n N -c 8 on the current server; prints ab's complete and non-2xx counts.
@@ -172,8 +172,8 @@ cap "" >/dev/null
 load 20000 / >/dev/null
 cap "?top=3" >"$TEST_TMP/c6"
 top=$(head -n 1 "$TEST_TMP/c6")
-case "$top" in server/xalloc.c:*" (+"[1-9]*"), count="*" (+"[1-9]*|"server/$site"*" (+"[1-9]*) pass "exercise 6: the top growth is at the wrapper (or its caller): $top" ;;
-    *) fail "exercise 6: the top growth is at the wrapper" "server/xalloc.c:N: ... (+N)" "$top" ;; esac
+case "$top" in server/exercises/xalloc.c:*" (+"[1-9]*"), count="*" (+"[1-9]*|"server/$site"*" (+"[1-9]*) pass "exercise 6: the top growth is at the wrapper (or its caller): $top" ;;
+    *) fail "exercise 6: the top growth is at the wrapper" "server/exercises/xalloc.c:N: ... (+N)" "$top" ;; esac
 cap "?key=traceback&frames=6&top=1" >"$TEST_TMP/c6t"
 tb_has "$site" "$TEST_TMP/c6t"
 check_eq "exercise 6: the sheet's traceback step: the top stack goes through $site" 0 $?

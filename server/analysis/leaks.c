@@ -1,7 +1,7 @@
 /* leaks.c - GET /leaks: each site's history over the window, classified (leaks_classify.c), ranked and answered as text or JSON (method in leaks.h and docs/leaks.md). */
 /* tracker_untracked_begin/end: the history is the tracker's working memory in effect
  * (like its snapshots), kept out of /capture's sites on purpose. */
-#include "../tracker/tracker.h"
+#include "../../tracker/tracker.h"
 #include "leaks.h"
 
 #include <inttypes.h>
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decimal.h"
+#include "../decimal.h"
 #include "history.h"
-#include "http_reply.h"
+#include "../http/http_reply.h"
 #include "rss.h"
 
 #define LEAKS_TOP_MAX ((int)HISTORY_SERIES)
@@ -308,7 +308,9 @@ enum MHD_Result leaks_handle(struct MHD_Connection *conn)
     if (f) {
         for (size_t i = 0; i < v.nseries; i++) counts[all[i].kind]++;
         size_t shown = v.nseries < (size_t)q.top ? v.nseries : (size_t)q.top;
-        rss_explain(&r);
+        history_info hi;
+        history_get_info(&hi);
+        rss_explain(&r, hi.memory_bytes);
         if (q.json) write_json(f, &v, all, shown, counts, &r, &q);
         else write_text(f, &v, all, shown, counts, &r);
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <stdlib.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 #include "xalloc.h"
 
 #define TAGS_MAX 6 /* tags per user */
@@ -64,7 +64,7 @@ enum MHD_Result exercise_tags(struct MHD_Connection *conn)
     uint32_t id;
     int len;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     tags_of(id, tags);

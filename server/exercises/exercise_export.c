@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 
 #define EXPORT_CHUNK 4096 /* the export is written in chunks of this size, from the stack */
 
@@ -52,7 +52,7 @@ enum MHD_Result exercise_export(struct MHD_Connection *conn)
     uint32_t id;
     int n;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     /* The export runs on its own thread so that the answer does not wait for it. */

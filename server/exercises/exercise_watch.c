@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 
 #define ITEM_BYTES 256   /* one entry of any of the lists below */
 #define RECENT_KEEP 64   /* profiles kept in the "recently viewed" list */
@@ -89,7 +89,7 @@ enum MHD_Result exercise_watch(struct MHD_Connection *conn)
     uint32_t id;
     int n;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     u = user_directory_get(id);

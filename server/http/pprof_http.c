@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "decimal.h"
+#include "../decimal.h"
 #include "http_reply.h"
-#include "../tracker/pprof.h"
+#include "../../tracker/pprof.h"
 
 /* State of one pass over the query arguments. */
 typedef struct heap_query {

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
 
 #define BATCH_EVENTS 8    /* events per batch */
 #define EVENT_BYTES 12000 /* one event's text, with room for its details */
@@ -96,7 +96,7 @@ enum MHD_Result exercise_batch(struct MHD_Connection *conn)
     uint32_t id;
     int n;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     snprintf(event, sizeof event, "GET / user%u", (unsigned)id);
