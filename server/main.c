@@ -19,7 +19,7 @@
 #include "exercises/exercise.h"
 #include "routes.h"
 #include "http/stats.h"
-#include "../tracker/tracker.h"
+#include "tracker.h"
 #include "user_directory.h"
 
 #define DEFAULT_PORT 5000

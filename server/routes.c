@@ -17,6 +17,7 @@
 #include "http/metrics.h"
 #include "http/pprof_http.h"
 #include "profile_cache.h"
+#include "http/retention_http.h"
 #include "http/stats.h"
 #include "user_directory.h"
 #include "user_pick.h"
@@ -163,6 +164,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
         return pprof_http_heap(conn);
     if (strcmp(url, PPROF_HTTP_ALLOCS_PATH) == 0)
         return pprof_http_allocs(conn);
+    if (strcmp(url, RETENTION_HTTP_PATH) == 0)
+        return retention_http_handle(conn);
     if (dashboard_match(url))
         return dashboard_handle(conn, url);
     return http_reply_reason(conn, MHD_HTTP_NOT_FOUND,

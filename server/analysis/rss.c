@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../../tracker/tracker.h"
+#include "tracker.h"
 
 #define GUARD_MAX (64u * 1024u) /* a ---p mapping this small right below an rw-p one is a thread's stack guard */
 /* glibc reserves each heap of a non-main arena as HEAP_MAX_SIZE bytes aligned to that size

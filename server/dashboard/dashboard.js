@@ -328,6 +328,22 @@
     n.className = 'note' + (isError ? ' error' : '');
   }
 
+  // The leak's row also says whether its blocks are lost or who holds them
+  // (GET /retention: one scan of the server per capture that shows a leak).
+  async function showVerdict(tr, site) {
+    try {
+      const r = await fetchWithTimeout('/retention?format=json&top=50', FETCH_TIMEOUT_MS);
+      if (!r.ok) return;
+      const j = await r.json();
+      const s = j.available && (j.sites || []).find((x) => x.site === site);
+      if (!s || tr.dataset.site !== site) return;
+      const span = document.createElement('span');
+      span.className = 'verdict';
+      span.textContent = ' \u2014 ' + s.verdict;
+      tr.cells[0].appendChild(span);
+    } catch (e) { /* the row stands without its verdict */ }
+  }
+
   // The row to blame: the site /leaks ranks as the top leak (the server's
   // fit of live bytes against requests), wherever it is. -1 when /leaks
   // has no leak or the site is not among the rows.
@@ -366,6 +382,7 @@
       cells[5].textContent = fmtSize(s.average);
     });
     for (let i = stats.length; i < tbody.rows.length; i++) tbody.rows[i].hidden = true;
+    if (li >= 0) showVerdict(tbody.rows[li], stats[li].site);
     $('sites').dataset.capture = String(c.capture);
     $('sites').dataset.mode = c.mode;
 

@@ -1,0 +1,252 @@
+/* report_site.c - which frame of a stack is "the site": the first one in the program's own code, and what it called. */
+
+#include "report_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * The rule (README, "How a site is chosen"): walk the frames of a stack
+ * innermost first, inlined calls expanded, and skip
+ *   - allocator entry points: malloc & co. and operator new/new[], wherever
+ *     they are (the hooks' own reallocarray -> realloc, a static libstdc++);
+ *   - "system" frames: code in a module whose path starts with a system
+ *     prefix, or inlined from a source file that does (/usr/include/c++/...).
+ *   - frames without a source line (no debug info): they cannot name a line;
+ *   - the program's own allocation wrappers (zmalloc, xmalloc: found from
+ *     the data, report_wrappers.c), as long as a caller of the program's
+ *     own is left.
+ * The first frame left is the site, shown with the outermost skipped
+ * frame's function (or the wrapper): "mine.c:12 (via regcomp)",
+ * "t_list.c:412 (via zmalloc)". When no frame has a line (a program built
+ * without -g, perl's main() under libperl), the first frame of the
+ * program's own code is the site, by function and offset: "[server]
+ * Http::Header::parse+0x1c". When every frame is system code (an
+ * allocation made entirely inside libraries, e.g. at start-up), the
+ * innermost frame is the site.
+ *
+ * The system prefixes: TRACKER_SYSTEM, or /capture's system=, a list
+ * separated by ':'. An entry starting with '/' is a path prefix (of the
+ * module, or of the source file of an inlined frame); any other entry is a
+ * prefix of a module's file name ("libmicrohttpd" , "libfoo.so"). A leading
+ * '+' adds the entries to the default; "none" turns the rule off (the
+ * innermost frame is always the site); unset or "default" is the default.
+ */
+
+/* Debian's system libraries and headers (libc, libstdc++, libgcc_s, ld.so,
+ * libmicrohttpd, libdw...): everything the package manager installs. */
+static const char default_system[] = "/lib/:/lib64/:/usr/lib/:/usr/lib64/:/usr/libexec/:/usr/include/";
+
+static int add_entries(report_system *sys, const char *spec)
+{
+    while (*spec) {
+        const char *end = strchr(spec, ':');
+        size_t len = end ? (size_t)(end - spec) : strlen(spec);
+        if (len > 0) {
+            if (sys->n >= REPORT_SYSTEM_MAX || sys->used + len + 1 > sizeof sys->buf) return -1;
+            memcpy(sys->buf + sys->used, spec, len);
+            sys->buf[sys->used + len] = '\0';
+            sys->entry[sys->n++] = sys->buf + sys->used;
+            sys->used += len + 1;
+        }
+        spec += len + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+int report_system_parse(const char *spec, report_system *sys)
+{
+    memset(sys, 0, sizeof *sys);
+    sys->on = 1;
+    if (!spec || !*spec || strcmp(spec, "default") == 0) return add_entries(sys, default_system);
+    if (strcmp(spec, "none") == 0) { sys->on = 0; return 0; }
+    if (spec[0] == '+') {
+        if (add_entries(sys, default_system) != 0) return -1;
+        spec++;
+    }
+    return add_entries(sys, spec);
+}
+
+int tracker_system_check(const char *spec)
+{
+    report_system sys;
+    return report_system_parse(spec, &sys);
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* malloc & co. (the names the hooks define) and operator new/new[]. */
+static int is_allocator_entry(const char *fn)
+{
+    static const char *const names[] = { "malloc", "calloc", "realloc", "reallocarray", "memalign",
+                                         "aligned_alloc", "posix_memalign", "valloc", "pvalloc" };
+    if (!fn) return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(fn, names[i]) == 0) return 1;
+    return has_prefix(fn, "operator new");
+}
+
+int report_frame_is_system(const tracker_frame_info *f, const report_system *sys)
+{
+    if (!sys->on) return 0;
+    if (is_allocator_entry(f->function)) return 1;
+    for (int i = 0; i < sys->n; i++) {
+        const char *e = sys->entry[i];
+        if (e[0] == '/' ? has_prefix(f->module_path, e) || (f->file && has_prefix(f->file, e))
+                        : has_prefix(f->module, e))
+            return 1;
+    }
+    return 0;
+}
+
+/* fn without parameters, template arguments or return type: what a reader
+ * calls it. "std::vector<int, std::allocator<int> >::push_back(int const&)"
+ * -> "std::vector::push_back"; "operator new(unsigned long)" -> "operator new". */
+void report_short_name(const char *fn, char *buf, size_t len)
+{
+    size_t o = 0;
+    int depth = 0;
+    for (const char *s = fn; *s && o + 1 < len; s++) {
+        if (strncmp(s, "operator", 8) == 0 && depth == 0) { /* kept as written: operator<, operator() */
+            size_t k = 8;
+            if (has_prefix(s + k, " new")) k += 4;
+            else if (has_prefix(s + k, " delete")) k += 7;
+            else if (s[k] == ' ') while (s[k] && s[k] != '(') k++; /* a conversion: "operator bool" */
+            else {
+                while (s[k] && strchr("<>=!+-*/%&|^~,", s[k])) k++;
+                if (s[k] == '(' && s[k + 1] == ')') k += 2; /* operator() */
+            }
+            if (s[k] == '[' && s[k + 1] == ']') k += 2;
+            for (size_t i = 0; i < k && o + 1 < len; i++) buf[o++] = s[i];
+            s += k - 1;
+            continue;
+        }
+        if (depth == 0 && (strncmp(s, "(anonymous namespace)", 21) == 0 || *s == '{')) {
+            /* copied as is: "(anonymous namespace)", "{lambda(int)#1}" */
+            const char *e = *s == '{' ? strchr(s, '}') : s + 20;
+            if (!e) break;
+            for (; s <= e && o + 1 < len; s++) buf[o++] = *s;
+            s--;
+            continue;
+        }
+        if (*s == '<') { depth++; continue; }
+        if (*s == '>') { if (depth) depth--; continue; }
+        if (depth) continue;
+        if (*s == '(') break; /* the parameter list: the rest is parameters and qualifiers */
+        if (*s == ' ' && s[1] == '<') continue; /* "operator< <char>": its template arguments follow */
+        if (*s == ' ' && o > 0 && buf[o - 1] != ' ' && strchr(s + 1, '(')) {
+            o = 0; /* a return type before the name ("void foo<int>(...)"): drop it */
+            continue;
+        }
+        buf[o++] = *s;
+    }
+    while (o > 0 && buf[o - 1] == ' ') o--;
+    buf[o] = '\0';
+}
+
+int report_flat_frames(uint32_t stack_id, const tracker_frame_info **out, int max)
+{
+    int n = 0, k = 0;
+    const uintptr_t *pcs = tracker_stack_frames(stack_id, &n);
+    for (int i = 0; i < n && k < max; i++) {
+        const tracker_frame_info *fr;
+        int m = tracker_symbolize_all(pcs[i], &fr);
+        for (int j = 0; j < m && k < max; j++) out[k++] = &fr[j];
+    }
+    return k;
+}
+
+int report_next_own(const tracker_frame_info *const *fr, int n, int from, int pass, const report_system *sys)
+{
+    for (int i = from; i < n; i++) {
+        if (report_frame_is_system(fr[i], sys)) continue;
+        if (pass == 1 ? fr[i]->file != NULL : fr[i]->module_path != NULL) return i;
+    }
+    return -1;
+}
+
+static void set_via(report_site *out, const tracker_frame_info *prev)
+{
+    if (prev && prev->function && prev->function[0] != '+')
+        report_short_name(prev->function, out->via, sizeof out->via);
+    else if (prev) /* a function without a name: say which library */
+        snprintf(out->via, sizeof out->via, "%s", prev->module);
+}
+
+/* Pass 1 looks for a frame with a source line; pass 2, for a program (or
+ * one of its libraries) built without -g, for the first frame of its own
+ * code, named by function and offset. Within a pass, a frame of one of
+ * the program's allocation wrappers (report_wrappers.c) is passed over
+ * for its caller, as long as there is a caller of the program's own: the
+ * wrapper then is the "(via ...)". */
+void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_site *out)
+{
+    const tracker_frame_info *fr[REPORT_FLAT_MAX];
+    int n = report_flat_frames(stack_id, fr, REPORT_FLAT_MAX);
+    memset(out, 0, sizeof *out);
+    if (n == 0) { /* no frames at all */
+        static const tracker_frame_info none = { .module = "?" };
+        out->innermost = out->site = &none;
+        return;
+    }
+    out->innermost = out->site = fr[0];
+    if (!sys->on) return;
+    for (int pass = 1; pass <= 2; pass++) {
+        int i = report_next_own(fr, n, 0, pass, sys);
+        if (i < 0) continue;
+        int wrapper = -1;
+        while (report_wrapper_of(&sys->wr, fr[i])) {
+            int k = report_next_own(fr, n, i + 1, pass, sys);
+            if (k < 0) break; /* no caller of its own: the wrapper stays the site */
+            wrapper = i;
+            i = k;
+        }
+        out->site = fr[i];
+        out->own = 1;
+        if (wrapper >= 0) {
+            report_short_name(fr[wrapper]->function, out->via, sizeof out->via);
+            out->wrapped = 1;
+        } else if (i > 0) {
+            set_via(out, fr[i - 1]);
+        }
+        return;
+    }
+}
+
+void report_site_name(const report_site *s, char *buf, size_t len)
+{
+    const tracker_frame_info *f = s->site;
+    if (s->own && !f->file && f->function && f->function[0] != '+') {
+        /* The program's own code without debug info: its function, and
+         * where in it, so two callers in one function stay two sites. */
+        char fn[256];
+        report_short_name(f->function, fn, sizeof fn);
+        if (f->offset) snprintf(buf, len, "[%s] %s+0x%lx", f->module, fn, f->offset);
+        else snprintf(buf, len, "[%s] %s", f->module, fn);
+        return;
+    }
+    tracker_format_site(f, buf, len);
+}
+
+void report_site_format(const report_site *s, char *buf, size_t len)
+{
+    report_site_name(s, buf, len);
+    if (s->via[0]) {
+        size_t l = strlen(buf);
+        if (l + 1 < len) snprintf(buf + l, len - l, " (via %s)", s->via);
+    }
+}
+
+void report_each_frame(uint32_t stack_id, int physical, report_frame_fn fn, void *arg)
+{
+    int n = 0, index = 0;
+    const uintptr_t *pcs = tracker_stack_frames(stack_id, &n);
+    for (int i = 0; i < n && i < physical; i++) {
+        const tracker_frame_info *fr;
+        int k = tracker_symbolize_all(pcs[i], &fr);
+        for (int j = 0; j < k; j++) fn(arg, index++, pcs[i], &fr[j]);
+    }
+}
