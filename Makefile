@@ -117,7 +117,7 @@ build/deps-ok: scripts/deps.sh
 # ---------------------------------------------------------------- the lab (make)
 BINS = bin/server bin/server-O0 bin/libtracker.so bin/leak-report
 
-.PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean fleet check-layers
+.PHONY: all deps demo test bench compare fuzz fuzz-build unit docs-assets clean fleet check-layers check
 all: $(BINS)
 
 deps:
@@ -315,12 +315,29 @@ demo:
 test:
 	$(call step,test,all unit,bash tests/run.sh)
 bench:
-	$(call step,demo bench,all bench-progs,bash tests/bench.sh && bash tests/bench_tracker.sh)
+	$(call step,demo bench,all bench-progs,bash tests/bench.sh && bash tests/bench_tracker.sh && bash tests/bench_servers.sh)
+# The unit tests and the core tests of the tracker, through prove (TAP), in
+# under 2 minutes; make test runs everything.
+CHECK_TESTS = tests/test_layers.sh tests/test_stacks.sh tests/test_leak_kinds.sh tests/test_capture.sh
+check:
+	$(call step,test,all unit,prove --exec 'bash tests/tap_exec.sh' $$(ls build/unit/test_* | grep -v '\.') $(CHECK_TESTS))
 # The tracker's stages use only their own and lower ones (tests/test_layers.sh runs it in make test).
 check-layers: bin/libtracker.so
 	@bash scripts/check_layers.sh build/obj/pic/tracker
 compare:
 	$(call step,compare,$(COMPARE_BINS),bash scripts/compare.sh)
+
+# ---------------------------------------------------------------- the real-code battery
+# tests/test_realcode.sh: real servers from Debian's source packages (upstream
+# versions pinned), a leak planted through each project's own allocation
+# wrapper. tests/realcode/build.sh fetches, patches and builds one under
+# build/realcode/, again only when its patch or the script changed; the test
+# builds what it runs, `make realcode` builds them all beforehand.
+REALCODE = redis:default redis:jemalloc mosquitto:default mosquitto:O2g lighttpd:default nginx:default nginx:O2g
+.PHONY: realcode
+realcode:
+	@bash scripts/deps.sh realcode
+	@for b in $(REALCODE); do bash tests/realcode/build.sh $${b%%:*} $${b##*:} || exit 1; done
 
 # ---------------------------------------------------------------- the README's pictures and samples
 # results/ is what the runs write (not in git); docs/img/ and docs/samples/

@@ -3,7 +3,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 [--check] STEP...   (STEP: build demo test compare fleet browser bench production)" >&2
+    echo "usage: $0 [--check] STEP...   (STEP: build demo test compare fleet browser bench production realcode)" >&2
     echo "Installs the Debian packages those steps need, or says the exact command to run." >&2
     echo "--check: install nothing; if some are missing, say which in one line and exit 1." >&2
     echo "Environment: DEPS_EXTRA=\"PKG...\" adds packages to the list (tests use a name that" >&2
@@ -18,16 +18,23 @@ demo_pkgs="apache2-utils gnuplot-nox curl"
 checker_pkgs="valgrind clang libclang-rt-14-dev" # valgrind, sanitizers, libFuzzer
 # tests/test_host.sh: the real programs run with and without the preload
 host_pkgs="python3 perl gawk sqlite3 git xz-utils g++ util-linux binutils"
+# tests/test_realcode.sh: real servers built from Debian's source packages (apt-get source
+# needs a deb-src entry: added below when missing), with cmake (mosquitto) and patch
+realcode_pkgs="dpkg-dev cmake patch pkg-config xz-utils curl"
 # docs/workshop.md step 9, tests/test_production.sh: bcc's memleak, jemalloc profiling, gcore
 production_pkgs="bpfcc-tools libjemalloc2 libjemalloc-dev gdb"
 pkgs=""
+want_src=0
 for step in "$@"; do
     case "$step" in
         build)   pkgs="$pkgs gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev" ;;
         demo)    pkgs="$pkgs $demo_pkgs" ;;
-        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs $production_pkgs" ;;
+        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs $production_pkgs $realcode_pkgs"
+                 want_src=1 ;;
+        realcode) pkgs="$pkgs $realcode_pkgs"; want_src=1 ;;
         compare) pkgs="$pkgs $demo_pkgs heaptrack $checker_pkgs" ;;
-        bench)   pkgs="$pkgs heaptrack valgrind libunwind-dev sqlite3 perl python3" ;; # tests/bench_tracker.sh
+        bench)   pkgs="$pkgs heaptrack valgrind libunwind-dev sqlite3 perl python3 $realcode_pkgs memcached libmemcached-tools" # tests/bench_tracker.sh, bench_servers.sh
+                 want_src=1 ;;
         fleet)   pkgs="$pkgs $demo_pkgs prometheus golang-go" ;;
         browser) pkgs="$pkgs chromium fonts-dejavu-core nodejs npm" ;;
         production) pkgs="$pkgs $demo_pkgs $production_pkgs linux-headers-amd64" ;; # bcc compiles against kernel headers
@@ -35,6 +42,12 @@ for step in "$@"; do
     esac
 done
 pkgs="$(echo $pkgs | tr ' ' '\n' | sort -u | tr '\n' ' ') ${DEPS_EXTRA:-}"
+
+# A deb-src entry for Debian's own archive, the one the machine already uses
+# (tests/realcode/build.sh runs apt-get source). Only when none is there.
+src_list=/etc/apt/sources.list.d/leaklab-deb-src.sources
+need_src=0
+if [ "$want_src" -eq 1 ] && [ -z "$(apt-cache showsrc redis 2>/dev/null | head -n 1)" ]; then need_src=1; fi
 
 missing=""
 for p in $pkgs; do
@@ -45,9 +58,10 @@ for p in $pkgs; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
 done
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && [ "$need_src" -eq 0 ] && exit 0
 if [ "$check" -eq 1 ]; then
-    echo "missing Debian package(s):$missing: run 'make deps' (or: sudo apt-get install$missing)" >&2
+    [ -z "$missing" ] || echo "missing Debian package(s):$missing: run 'make deps' (or: sudo apt-get install$missing)" >&2
+    [ "$need_src" -eq 0 ] || echo "no deb-src entry (apt-get source): run scripts/deps.sh realcode" >&2
     exit 1
 fi
 
@@ -58,6 +72,17 @@ else
     echo "deps: missing Debian packages:$missing" >&2
     echo "deps: run: sudo apt-get update && sudo $cmd" >&2
     exit 1
+fi
+if [ "$need_src" -eq 1 ]; then
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then # deb822, as Debian 12 installs it
+        sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $sudo tee "$src_list" >/dev/null
+    else # one-line format
+        src_list=${src_list%.sources}.list
+        sed -n 's/^deb \(.*debian.*\)$/deb-src \1/p' /etc/apt/sources.list 2>/dev/null | $sudo tee "$src_list" >/dev/null
+    fi
+    echo "deps: added $src_list (deb-src of the machine's Debian archive, for apt-get source)" >&2
+    $sudo apt-get update -qq || { echo "deps: failed: $sudo apt-get update (after adding $src_list)" >&2; exit 1; }
+    [ -n "$missing" ] || exit 0
 fi
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive

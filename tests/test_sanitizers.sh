@@ -149,7 +149,7 @@ thread_tool() {
     check_eq "$tool: unit test result" "0 failed" "$(sed -n 's/^[0-9]* passed, \([0-9]* failed\)$/\1/p' "$log")"
     check "$tool: ERROR SUMMARY: 0 errors ($(grep -o 'suppressed: [0-9]* from [0-9]*' "$log" | tail -n 1), default glibc/ld.so suppressions)" \
         grep -q "ERROR SUMMARY: 0 errors" "$log"
-    [ "$rc" = 0 ] || grep -v '^ok - ' "$log" | tail -n 30 | sed 's/^/#   /'
+    [ "$rc" = 0 ] || grep -v '^ok ' "$log" | tail -n 30 | sed 's/^/#   /'
 }
 if command -v valgrind >/dev/null 2>&1; then
     thread_tool drd

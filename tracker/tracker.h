@@ -170,9 +170,6 @@ typedef struct tracker_report_opts {
     const char *system;    /* what counts as system code when choosing a site (a
                               ':' list, see tracker_system_check); NULL:
                               $TRACKER_SYSTEM, else the default */
-    const tracker_snapshot *since; /* an absolute report's previous snapshot, for its
-                              "# rss:" comparison only (NULL: none; a diff
-                              report compares with its prev) */
 } tracker_report_opts;
 
 /* Format now (compared to prev when prev is not NULL, as

@@ -13,8 +13,8 @@ static int passed, failed;
 
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
-        if (cond) { passed++; printf("ok - "); }                           \
-        else { failed++; printf("FAIL - %s:%d: ", __FILE__, __LINE__); }   \
+        if (cond) { passed++; printf("ok %d - ", passed + failed); }       \
+        else { failed++; printf("not ok %d - %s:%d: ", passed + failed, __FILE__, __LINE__); } \
         printf(__VA_ARGS__);                                               \
         printf("\n");                                                      \
     } while (0)
@@ -53,6 +53,16 @@ static void test_system(void)
     CHECK(is_system("libfoo", libc, NULL, "strdup") == 0, "libfoo alone replaces the default: libc is own code");
     CHECK(is_system("/home/me/app/lib/", mylib, "foo.c", "f") == 1, "a path prefix matches the module's path");
     CHECK(is_system("::/usr/lib/::", libc, NULL, "strdup") == 1, "empty entries are ignored");
+
+    {
+        report_system sys;
+        tracker_frame_info f = { .file = "src/zmalloc.c", .line = 1, .function = "zmalloc", .module = "redis-server",
+                                 .module_path = "/build/redis/src/redis-server", .path = "/src/redis/src/zmalloc.c" };
+        report_system_parse("+/src/redis/src/", &sys);
+        CHECK(report_frame_is_system(&f, &sys) == 1, "a path prefix matches the file made absolute (f->path)");
+        report_system_parse("+/elsewhere/", &sys);
+        CHECK(report_frame_is_system(&f, &sys) == 0, "... and only a prefix of it");
+    }
 
     char many[33 * 3 + 1] = "";
     for (int i = 0; i < 33; i++) strcat(many, "/x:");
@@ -137,6 +147,6 @@ int main(void)
     test_system();
     test_short_names();
     test_wrappers();
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("1..%d\n%d passed, %d failed\n", passed + failed, passed, failed);
     return failed != 0;
 }

@@ -1,7 +1,6 @@
 /* baseline.c - reports against a kept baseline: each report is the difference since the previous one. */
 
-#include "tracker.h"
-#include "tracker_internal.h"
+#include "report_internal.h"
 #include "lockorder.h"
 
 #include <stdlib.h>
@@ -39,8 +38,8 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
     tracker_snapshot_read_rss(snap); /* kept with it: the next report compares RSS growth to the heap's */
     o.capture_no = b->reports + 1;
     int keep = mode == TRACKER_BASELINE_DIFF;
-    if (!keep) o.since = b->prev; /* an exit report still says how RSS grew since the last one */
-    text = tracker_report(snap, keep ? b->prev : NULL, &o, len);
+    /* an absolute (exit) report still says how RSS grew since the last one */
+    text = report_since(snap, keep ? b->prev : NULL, keep ? NULL : b->prev, &o, len);
     if (!text) { /* baseline unchanged: the next report still diffs from it */
         tracker_snapshot_free(snap);
         goto done;
