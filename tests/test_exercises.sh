@@ -195,6 +195,11 @@ case "$top" in "server/$site: "*"count="*" (+"2[0-9][0-9][0-9][0-9]")"*) pass "e
 cap "?key=traceback&frames=4&top=1" >"$TEST_TMP/c7t"
 tb_has "$f:$holder" "$TEST_TMP/c7t"
 check_eq "exercise 7: the top stack's caller is the push onto the watchers list ($f:$holder)" 0 $?
+# Who holds it: /retention names the global the lists live in (its name read from the source).
+global=$(sed -n 's/^} \([a-z_]*\) = { \.lock.*/\1/p' "server/$f" | head -n 1)
+verdict=$(curl -s --max-time 60 "$(url "/retention?top=20")" | grep -A1 -F "server/$site: " | sed -n 's/^ *verdict: //p')
+case "$verdict" in "held by global $global "*) pass "exercise 7: /retention: the line's nodes are held by the global '$global' ($verdict)" ;;
+    *) fail "exercise 7: /retention names the holder" "held by global $global ..." "${verdict:-no verdict}" ;; esac
 stop_server
 
 # 8: a leak only under concurrency: at -c 1 the line holds the writer's 16
