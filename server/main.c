@@ -46,6 +46,7 @@ typedef struct server_options {
     unsigned int ballast;     /* live 32-byte blocks held from start (benchmarks), 0..MAX_BALLAST */
     unsigned int sample_ms;   /* --sample-ms: the history's sampling period (history.h bounds) */
     unsigned int exercise;    /* --exercise N|random: 1..EXERCISE_COUNT, 0 = the lab's own GET / */
+    int test_hooks;           /* --test-hooks: POST /history/sample takes a sample now (tests only) */
 } server_options;
 
 #define MAX_BALLAST 10000000u
@@ -89,6 +90,8 @@ static void usage(FILE *out)
             "                    /capture cost against the number of live blocks)\n"
             "  --sample-ms N     sample the per-site history every N ms, %u..%u (default %u;\n"
             "                    0: no history, /leaks answers 503)\n"
+            "  --test-hooks      for the tests: POST /history/sample takes a history sample\n"
+            "                    now and answers its number (without it: 403)\n"
             "  --help            show this help and exit\n"
             "\n"
             "Prints \"ready: http://ADDR:P/ pid=N mode=leaky|fixed|exercise tracker=on|off\"\n"
@@ -133,6 +136,7 @@ static void parse_options(int argc, char **argv, server_options *o)
         { "ballast-blocks", required_argument, NULL, 'B' },
         { "sample-ms", required_argument, NULL, 'S' },
         { "exercise", required_argument, NULL, 'E' },
+        { "test-hooks", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -150,6 +154,7 @@ static void parse_options(int argc, char **argv, server_options *o)
     o->ballast = 0;
     o->sample_ms = HISTORY_PERIOD_MS_DEFAULT;
     o->exercise = 0;
+    o->test_hooks = 0;
 
     opterr = 0; /* our own one-line messages, not getopt's */
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -201,6 +206,9 @@ static void parse_options(int argc, char **argv, server_options *o)
                          optarg, (unsigned)EXERCISE_COUNT);
                 bad_usage(msg);
             }
+            break;
+        case 'T':
+            o->test_hooks = 1;
             break;
         case 'h':
             usage(stdout);
@@ -369,6 +377,7 @@ int main(int argc, char **argv)
     if (opt.sample_ms && tracker_is_active() && history_start(opt.sample_ms, stats_requests) != 0)
         fprintf(stderr, "server: no per-site history (%s); /leaks will answer 503\n", strerror(errno));
     cfg.exercise = opt.exercise;
+    cfg.test_hooks = opt.test_hooks;
 
     fd = open_listener(&addr);
     if (fd < 0) {

@@ -1,6 +1,7 @@
 /* routes.c - dispatches each HTTP request by method and path; GET / is where the leak happens. */
 #include "routes.h"
 
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "exercises/exercise.h"
 #include "fetch_user_data.h"
 #include "http/http_reply.h"
+#include "analysis/history.h"
 #include "analysis/leaks.h"
 #include "http/metrics.h"
 #include "http/pprof_http.h"
@@ -120,6 +122,28 @@ static enum MHD_Result handle_stats(struct MHD_Connection *conn)
 
 static int first_call_marker; /* *req_cls points here after the first call of a request */
 
+#define HISTORY_SAMPLE_PATH "/history/sample"
+
+/* POST /history/sample (--test-hooks): the tests take a history sample when
+ * they need one instead of sleeping for the sampler's period, which made them
+ * slow and, on a busy machine, flaky. */
+static enum MHD_Result handle_history_sample(struct MHD_Connection *conn, const routes_config *cfg)
+{
+    char body[48];
+    uint64_t n;
+
+    if (!cfg->test_hooks)
+        return http_reply_reason(conn, MHD_HTTP_FORBIDDEN,
+                                 "POST %s is a test hook: start the server with --test-hooks",
+                                 HISTORY_SAMPLE_PATH);
+    n = history_sample_now();
+    if (n == 0)
+        return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "no history sample taken: the history is off (--sample-ms 0, --no-tracker) or out of memory");
+    snprintf(body, sizeof body, "sample %" PRIu64 "\n", n);
+    return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, body, strlen(body), MHD_RESPMEM_MUST_COPY);
+}
+
 enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version,
                               const char *upload_data, size_t *upload_data_size,
@@ -134,7 +158,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
     /* First call: only the headers are in. Refuse other methods now, before
      * reading any body; for GET/HEAD come back for the real work. */
     if (*req_cls == NULL) {
-        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        int sample_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0 && strcmp(url, HISTORY_SAMPLE_PATH) == 0;
+        if (!sample_post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
             strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
             return http_reply_reason_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                             MHD_HTTP_HEADER_ALLOW, "GET, HEAD",
@@ -150,6 +175,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
 
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) /* only HISTORY_SAMPLE_PATH gets here */
+        return handle_history_sample(conn, cfg);
     if (strcmp(url, "/") == 0)
         return cfg->exercise ? exercise_handle(cfg->exercise, conn) : handle_hello(conn, cfg);
     if (strcmp(url, "/stats") == 0)

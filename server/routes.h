@@ -20,6 +20,7 @@ typedef struct routes_config {
     routes_leak_kind leak;    /* --leak=drop|cache|none, default drop */
     unsigned int leak_cap_mb; /* --leak-cap-mb, for the 503 message (the cap itself is in stats) */
     unsigned int exercise;    /* --exercise: 1..EXERCISE_COUNT serves GET / by that exercise, 0 = the lab's leak */
+    int test_hooks;           /* --test-hooks: POST /history/sample is served (tests only) */
 } routes_config;
 
 /* MHD_AccessHandlerCallback for MHD_start_daemon, cls = a routes_config *.
@@ -33,6 +34,9 @@ typedef struct routes_config {
  *   GET|HEAD /metrics  Prometheus text, see metrics_handle
  *   GET|HEAD /debug/pprof/heap, /debug/pprof/allocs  see pprof_http.h
  *   GET|HEAD /dashboard[/...]  the live page and its assets, see dashboard_handle
+ *   POST /history/sample  with test_hooks: 200 "sample N\n", N the number of the
+ *                      history sample it took (1 = the first); 403 without
+ *                      test_hooks, 503 when there is no history (one-line reasons)
  *   other paths 404, other methods 405 (Allow: GET, HEAD), each with a
  *   one-line reason. Each request is handled exactly once (on the call
  *   after the first, once any body has been discarded). */

@@ -213,9 +213,10 @@ static void assign_slot_unlocked(uint32_t i, size_t *smallest, int *evictions)
 
 /* ------------------------------------------------------------ sampling */
 
-void history_sample_now(void)
+uint64_t history_sample_now(void)
 {
-    if (!H.started) return;
+    uint64_t number = 0;
+    if (!H.started) return 0;
     int g = tracker_untracked_begin(); /* the history's memory is not a site of /capture */
     double c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
     pthread_mutex_lock(&H.sample_lock);
@@ -270,6 +271,7 @@ void history_sample_now(void)
         }
     }
     H.nsamples++;
+    number = H.nsamples;
     if (tail) H.ntail++;
     H.last_snap_ms = snap->take_seconds * 1e3;
     pthread_mutex_unlock(&H.lock);
@@ -286,6 +288,7 @@ done:;
     pthread_mutex_unlock(&H.lock);
     pthread_mutex_unlock(&H.sample_lock);
     tracker_untracked_end(g);
+    return number;
 }
 
 static void *sampler_main(void *arg)

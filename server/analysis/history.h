@@ -46,8 +46,10 @@ int history_start(unsigned period_ms, uint64_t (*requests)(void));
 void history_stop(void);
 
 /* Take one sample now, on the calling thread (the sampler does this every
- * period; benchmarks call it directly). No-op before history_start. */
-void history_sample_now(void);
+ * period; benchmarks and the tests' POST /history/sample call it directly).
+ * Returns the sample's number (1 = the first since start), or 0 when none
+ * was taken (before history_start, or no memory for the snapshot). */
+uint64_t history_sample_now(void);
 
 /* One site's series inside a view, aligned with the view's timeline. */
 typedef struct history_series {
