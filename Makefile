@@ -164,7 +164,8 @@ bin/server-asan: $(call objs,asan,$(NOHOOKS_SRC)) | bin
 TRACKED_SRC = $(TRACKER_SRC) tracker/record/hooks.c
 UNIT_BINS   = build/unit/test_tracker_O0 build/unit/test_tracker_O2 \
               build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so \
-              build/unit/test_sites build/unit/test_leaks build/unit/test_retention
+              build/unit/test_sites build/unit/test_leaks build/unit/test_retention \
+              build/unit/test_golden
 unit: $(UNIT_BINS)
 build/unit/%:
 	$(LINK) $(TRACKER_LIBS)
@@ -182,6 +183,12 @@ build/unit/test_sites: $(call objs,O2,tests/unit/test_sites.c $(TRACKED_SRC)) | 
 # The retention scan on heaps of a known shape (tests/unit/test_retention.c).
 build/obj/O2/tests/unit/test_retention.o: XFLAGS = -Itracker
 build/unit/test_retention: $(call objs,O2,tests/unit/test_retention.c $(TRACKED_SRC)) | build/unit
+
+# The report formats against tests/unit/golden/ (tests/unit/test_golden.c;
+# GOLDEN_UPDATE=1 build/unit/test_golden rewrites the files).
+build/obj/O2/tests/unit/test_golden.o: XFLAGS = -Itracker -Ibuild/gen
+build/obj/O2/tests/unit/test_golden.o: build/gen/profile.pb-c.h
+build/unit/test_golden: $(call objs,O2,tests/unit/test_golden.c $(TRACKED_SRC)) | build/unit
 
 # /leaks' classifier on made-up series (tests/unit/test_leaks.c).
 build/unit/test_leaks: $(call objs,O2,tests/unit/test_leaks.c server/analysis/leaks_classify.c) | build/unit

@@ -475,6 +475,15 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes)
     return tables.stacks[stack_id]->frames;
 }
 
+/* ---- for the tracker's own tests (tracker_internal.h) ---- */
+
+int tracker_debug_intern_stack(const uintptr_t *frames, int nframes, uint32_t *stack_id)
+{
+    tracker_init();
+    if (!atomic_load(&tables.ready) || nframes < 1 || nframes > TRACKER_MAX_FRAMES) return -1;
+    return intern(frames, nframes, stack_id);
+}
+
 /* row_move for a thread without a row of its own yet, for one that has
  * none (slot 0, atomic adds) and for a free nested in a hook. */
 static __attribute__((noinline)) void row_move_slow(uint32_t id, uint64_t bytes, uint64_t blocks, int fresh, int nested)

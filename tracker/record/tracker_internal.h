@@ -157,6 +157,12 @@ int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
  * fail, as if the system had no memory left. */
 void tracker_debug_fail_bookkeeping(int n);
 
+/* tracker.c: intern a stack of the caller's choosing, as a walk would, so a
+ * test can build snapshots by hand (tests/unit/test_golden.c). Sets
+ * *stack_id; returns 0, or -1 (no tables, no memory, or nframes not
+ * 1..TRACKER_MAX_FRAMES). */
+int tracker_debug_intern_stack(const uintptr_t *frames, int nframes, uint32_t *stack_id);
+
 
 /* hooks.c: a report asked for from a signal handler (preload.c sets the
  * flag, async-signal-safe); the next hook that holds the recursion guard,
