@@ -42,59 +42,25 @@ static __attribute__((noinline)) uintptr_t here(void)
     return pc;
 }
 
-/* Each fills *pc with a return address at its marked line. noinline, and an
- * asm of its own name (so gcc's identical code folding keeps them apart),
- * keep each one a real function and each call a real call at that line. */
-#define FRAME_FN(name) \
-    static __attribute__((noinline)) void name(uintptr_t *pc)
+/* A function that fills *pc with a return address at its own line, the line
+ * of the FRAME_FN that defines it (with its marker). noinline, and an asm
+ * of its own name (so gcc's identical code folding keeps them apart), keep
+ * each one a real function and the call a real call. */
+#define FRAME_FN(name)                                                    \
+    static __attribute__((noinline)) void name(uintptr_t *pc)              \
+    {                                                                      \
+        *pc = here();                                                      \
+        __asm__ volatile("# " #name ::: "memory");                        \
+    }
 
-FRAME_FN(serve_a)
-{
-    *pc = here(); /* GOLDEN-SERVE-A */
-    __asm__ volatile("# serve_a" ::: "memory");
-}
-
-FRAME_FN(serve_b)
-{
-    *pc = here(); /* GOLDEN-SERVE-B */
-    __asm__ volatile("# serve_b" ::: "memory");
-}
-
-FRAME_FN(handle_request)
-{
-    *pc = here(); /* GOLDEN-HANDLE-A */
-    __asm__ volatile("# handle_request" ::: "memory");
-}
-
-FRAME_FN(handle_login)
-{
-    *pc = here(); /* GOLDEN-HANDLE-B */
-    __asm__ volatile("# handle_login" ::: "memory");
-}
-
-FRAME_FN(grow_cache)
-{
-    *pc = here(); /* GOLDEN-GROW */
-    __asm__ volatile("# grow_cache" ::: "memory");
-}
-
-FRAME_FN(make_session)
-{
-    *pc = here(); /* GOLDEN-SESSION */
-    __asm__ volatile("# make_session" ::: "memory");
-}
-
-FRAME_FN(parse_config)
-{
-    *pc = here(); /* GOLDEN-CONFIG */
-    __asm__ volatile("# parse_config" ::: "memory");
-}
-
-FRAME_FN(scratch_buffer)
-{
-    *pc = here(); /* GOLDEN-SCRATCH */
-    __asm__ volatile("# scratch_buffer" ::: "memory");
-}
+FRAME_FN(serve_a)        /* GOLDEN-SERVE-A */
+FRAME_FN(serve_b)        /* GOLDEN-SERVE-B */
+FRAME_FN(handle_request) /* GOLDEN-HANDLE-A */
+FRAME_FN(handle_login)   /* GOLDEN-HANDLE-B */
+FRAME_FN(grow_cache)     /* GOLDEN-GROW */
+FRAME_FN(make_session)   /* GOLDEN-SESSION */
+FRAME_FN(parse_config)   /* GOLDEN-CONFIG */
+FRAME_FN(scratch_buffer) /* GOLDEN-SCRATCH */
 
 /* The line of this file that holds marker (found in the source, never
  * written down here), or 0. */
