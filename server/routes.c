@@ -16,6 +16,7 @@
 #include "http/http_reply.h"
 #include "analysis/history.h"
 #include "analysis/leaks.h"
+#include "analysis/rss.h"
 #include "http/metrics.h"
 #include "http/pprof_http.h"
 #include "profile_cache.h"
@@ -124,18 +125,25 @@ static int first_call_marker; /* *req_cls points here after the first call of a 
 
 #define HISTORY_SAMPLE_PATH "/history/sample"
 
-/* POST /history/sample (--test-hooks): the tests take a history sample when
- * they need one instead of sleeping for the sampler's period, which made them
- * slow and, on a busy machine, flaky. */
+/* POST /history/sample[?maps=1] (--test-hooks): the tests take a history
+ * sample (and with maps=1 the smaps walk of "RSS explained" too) when they
+ * need one instead of sleeping for the sampler's period (its walk: every
+ * RSS_MAPS_EVERY_S), which made them slow and, on a busy machine, flaky. */
 static enum MHD_Result handle_history_sample(struct MHD_Connection *conn, const routes_config *cfg)
 {
     char body[48];
     uint64_t n;
+    const char *maps = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "maps");
 
     if (!cfg->test_hooks)
         return http_reply_reason(conn, MHD_HTTP_FORBIDDEN,
                                  "POST %s is a test hook: start the server with --test-hooks",
                                  HISTORY_SAMPLE_PATH);
+    if (maps && strcmp(maps, "1") != 0)
+        return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad %s query: maps=1 or nothing",
+                                 HISTORY_SAMPLE_PATH);
+    if (maps)
+        rss_refresh_maps();
     n = history_sample_now();
     if (n == 0)
         return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,

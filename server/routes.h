@@ -34,9 +34,11 @@ typedef struct routes_config {
  *   GET|HEAD /metrics  Prometheus text, see metrics_handle
  *   GET|HEAD /debug/pprof/heap, /debug/pprof/allocs  see pprof_http.h
  *   GET|HEAD /dashboard[/...]  the live page and its assets, see dashboard_handle
- *   POST /history/sample  with test_hooks: 200 "sample N\n", N the number of the
- *                      history sample it took (1 = the first); 403 without
- *                      test_hooks, 503 when there is no history (one-line reasons)
+ *   POST /history/sample[?maps=1]  with test_hooks: 200 "sample N\n", N the
+ *                      number of the history sample it took (1 = the first),
+ *                      after a walk of /proc/self/smaps with maps=1; 403
+ *                      without test_hooks, 503 when there is no history, 400
+ *                      for another query (one-line reasons)
  *   other paths 404, other methods 405 (Allow: GET, HEAD), each with a
  *   one-line reason. Each request is handled exactly once (on the call
  *   after the first, once any body has been discarded). */
