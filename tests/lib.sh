@@ -104,3 +104,21 @@ start_wrapped() {
 
 # stop_server [PID]: stop_pid of the current server (or PID).
 stop_server() { stop_pid "${1:-$SERVER_PID}"; }
+
+# sample_now [N]: the current server (started with --test-hooks) takes N
+# (default 1) per-site history samples now, through POST /history/sample, so
+# a test waits for no sampler period. maps_now: one sample after a walk of
+# /proc/self/smaps (RSS explained; the sampler walks every 10 s). Each returns
+# 1, after a FAIL line, when the server refuses.
+sample_now() { sample_post "" "${1:-1}"; }
+maps_now() { sample_post "?maps=1" 1; }
+sample_post() { # sample_post QUERY N
+    local got
+    for _ in $(seq 1 "$2"); do
+        got=$(curl -s --max-time 30 -X POST "$(url "/history/sample$1")")
+        case "$got" in
+        "sample "[0-9]*) ;;
+        *) fail "POST /history/sample$1 takes a history sample" "sample N" "${got:-no answer}"; return 1 ;;
+        esac
+    done
+}

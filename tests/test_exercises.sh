@@ -16,10 +16,11 @@ load() {
     echo "$(ab_field "$TEST_TMP/ab.txt" 'Complete requests') $(ab_field "$TEST_TMP/ab.txt" 'Non-2xx responses')"
 }
 
-# spread N: N loads of 1000 on /, each followed by one history sample (the
-# sampler's 500 ms): a load the server answers between two samples shows
-# /leaks no shape, where anyone watching a real server would see one.
-spread() { for _ in $(seq 1 "$1"); do load 1000 / >/dev/null; sleep 0.6; done; }
+# spread N: N loads of 1000 on /, each followed by one history sample (taken
+# at once: the server runs with --test-hooks): a load the server answers
+# between two of the sampler's samples shows /leaks no shape, where anyone
+# watching a real server would see one.
+spread() { for _ in $(seq 1 "$1"); do load 1000 / >/dev/null; sample_now; done; }
 
 # line_of SITE CAPTURE_FILE: the first line of a capture that starts with SITE (file:line).
 line_of() { grep -m 1 -F "server/$1:" "$2" | grep -F "server/$1: " || true; }
@@ -32,7 +33,7 @@ done
 
 # ---------------------------------------------------------------- 1: realloc grows forever
 f=$(ex_file 1); site="$f:$(ex_line "$f")"
-start_server --exercise 1 || exit 1
+start_server --exercise 1 --test-hooks || exit 1
 grep -q '^ready: .* mode=exercise tracker=on$' "$SERVER_OUT"; check_eq "exercise 1: ready line says mode=exercise only" 0 $?
 cap "" >/dev/null
 rss0=$(rss_kb "$SERVER_PID")
@@ -40,7 +41,7 @@ rss0=$(rss_kb "$SERVER_PID")
 # before the buffer's early doublings (2, 4, 8 MiB by ~3800 requests), or a
 # fast machine's first sample sees 8 MiB already and the window holds a single
 # rise (a CI run: "steady ... +8.0 MiB in 6.0 s", R^2 0.6).
-for _ in 1 2 3 4; do load 1000 / >/dev/null; sleep 0.6; done
+spread 4
 cap "" >"$TEST_TMP/c1a"
 load 4000 / >/dev/null; cap "" >"$TEST_TMP/c1b"
 top=$(head -n 1 "$TEST_TMP/c1b")
@@ -60,7 +61,7 @@ check_range "exercise 1: RSS grew with the load (kB over 8000 requests)" 2000 99
 # a sample, show the flat stretch from ~8000 requests to the doubling at
 # ~14500 as it would look to anyone watching a real server.
 spread 8
-sleep 0.5
+sample_now
 got=$(curl -s --max-time 10 "$(url /leaks)" | grep -F " server/$site " | head -n 1)
 case "$got" in leak*) pass "exercise 1: GET /leaks calls the doubling buffer a leak, not a plateau: $got" ;;
     *) fail "exercise 1: GET /leaks calls the doubling buffer a leak" "leak server/$site ..." "$got" ;; esac
@@ -107,7 +108,7 @@ stop_server
 # ---------------------------------------------------------------- 4: a bounded cache: not a leak
 f=$(ex_file 4); site="$f:$(ex_line "$f")"
 slots=$(sed -n 's/^#define BADGE_CACHE_SLOTS \([0-9]*\).*/\1/p' "server/$f")
-start_server --exercise 4 || exit 1
+start_server --exercise 4 --test-hooks || exit 1
 cap "" >/dev/null
 # Every load is spread, as in exercise 1: the sampler must see the cache
 # fill and then stay flat. One load of 8000 fell between four samples ("too
@@ -226,7 +227,7 @@ stop_server
 
 # 9: threads never joined: RSS grows, the heap hardly; the RSS explanation puts it in the stacks.
 f=$(ex_file 9); site="$f:$(ex_line "$f")"
-start_server --exercise 9 || exit 1
+start_server --exercise 9 --test-hooks || exit 1
 cap "" >/dev/null
 r0=$(rss_kb "$SERVER_PID")
 load 5000 / >/dev/null
@@ -238,8 +239,9 @@ check_range "exercise 9: ... while the tracked heap grew by under a tenth of it 
 top=$(head -n 1 "$TEST_TMP/c9")
 case "$top" in "server/$site (via pthread_create): "*) pass "exercise 9: the capture's small growth is at the EXERCISE-SITE line, via pthread_create: $top" ;;
     *) fail "exercise 9: the capture's growth is at the EXERCISE-SITE line" "server/$site (via pthread_create): ..." "$top" ;; esac
-# the RSS explanation: a fresh smaps walk is made every 10 s
+# the RSS explanation: a fresh smaps walk, taken at once (the sampler's: every 10 s)
 for _ in $(seq 1 24); do
+    maps_now
     rss=$(curl -s --max-time 10 "$(url /stats)" | grep -o '"rss":{[^}]*}')
     awk -v a="$(json_field "$rss" maps_age_s)" 'BEGIN { exit !(a != "" && a < 1.0) }' && \
         [ "$(json_field "$rss" thread_stacks)" -gt $((g9 * 1024 / 2)) ] 2>/dev/null && break

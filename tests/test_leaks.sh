@@ -13,7 +13,7 @@ usage() {
 [ $# -eq 0 ] || usage
 
 N=10000
-SAMPLE=--sample-ms=50   # 20 samples a second: the 3 s of load give ~60 points
+SAMPLE="--sample-ms=50 --test-hooks" # 20 samples a second: the 3 s of load give ~60 points
 # The planted sites are found by their markers in the test's source, never by number.
 PLANT_SRC=tests/leaks/plant.c
 PLANT_LEAK_SITE="$PLANT_SRC:$(grep -n 'PLANT-LEAK' "$PLANT_SRC" | head -1 | cut -d: -f1)"
@@ -33,7 +33,7 @@ within_pct() { awk -v g="$1" -v w="$2" -v p="$3" 'BEGIN { d = g - w; if (d < 0) 
 # abs_le X LIMIT: exit 0 when |X| <= LIMIT.
 abs_le() { awk -v x="$1" -v l="$2" 'BEGIN { if (x < 0) x = -x; exit !(x != "" && x <= l) }'; }
 leaks() { curl -s --max-time 10 "$(url "/leaks$1")"; }
-load() { ab -q -n "$N" -c "${1:-1}" "$(url /)" >/dev/null 2>&1; sleep 0.3; } # then a few flat samples
+load() { ab -q -n "$N" -c "${1:-1}" "$(url /)" >/dev/null 2>&1; sample_now 6; } # then a few flat samples
 
 # ---------------------------------------------------------------- leaky (the lab's leak, --leak=drop)
 if start_server $SAMPLE; then
@@ -95,18 +95,22 @@ fi
 # Past a few hundred MB the heaps of glibc's other arenas (64 MiB reservations, each
 # just above the previous one's PROT_NONE tail) look like thread stacks by layout
 # alone; at the cap the parts must still add up, with 8 and 64 worker threads, and
-# with one arena only. Waits for an smaps walk made after the cap (one every 10 s).
+# with one arena only. Reads an smaps walk made after the cap: taken at once
+# (maps_now), not waited for from the sampler (one every 10 s); again, up to
+# 6 s, while worker threads still finishing the load are seen running (a
+# running thread's stack pointer cannot be read).
 at_cap() { # at_cap LABEL ARGS...: load to the cap, then check the breakdown
     local label=$1; shift
-    start_server "$@" || return
+    start_server --test-hooks "$@" || return
     ab -q -n 30000 -c 16 "$(url /)" >/dev/null 2>&1
-    local t_cap=$(date +%s) j rss age
+    local j rss age
     for _ in $(seq 1 30); do
+        maps_now
         j=$(leaks '?format=json'); rss=$(grep -o '"rss":{[^}]*}' <<<"$j")
-        age=$(json_field "$rss" maps_age_s)
-        awk -v a="$age" -v s="$(( $(date +%s) - t_cap ))" 'BEGIN { exit !(a != "" && a + 1 < s) }' && break
-        sleep 1
+        [ "$(json_field "$rss" threads)" -ge "$WANT_THREADS" ] 2>/dev/null && break
+        sleep 0.2
     done
+    age=$(json_field "$rss" maps_age_s)
     check "$label at the leak cap: the tracked heap >= 1 GiB" \
         awk -v t="$(json_field "$rss" tracked_live)" 'BEGIN { exit !(t >= 1073741824) }'
     check "... unexplained within 2% (got $(json_field "$rss" unexplained_pct)%, smaps walk ${age} s old)" \
@@ -226,11 +230,34 @@ if start_server $SAMPLE; then
     stop_server
 fi
 
+# ---------------------------------------------------------------- the tests' sample trigger
+# POST /history/sample (--test-hooks) answers the number of the sample it took;
+# refused with a reason without the option, 503 without a history.
+hook() { curl -s -o "$TEST_TMP/hook" -w '%{http_code}' --max-time 5 -X POST "$(url /history/sample)"; }
+if start_server $SAMPLE; then
+    a=$(curl -s --max-time 5 -X POST "$(url /history/sample)"); b=$(curl -s --max-time 5 -X POST "$(url /history/sample)")
+    check "--test-hooks: POST /history/sample answers 'sample N', then a later number ($a, $b)" \
+        awk -v a="$a" -v b="$b" 'BEGIN { exit !(a ~ /^sample [0-9]+$/ && b ~ /^sample [0-9]+$/ && substr(b, 8) + 0 > substr(a, 8) + 0) }'
+    sleep 1.5 # the smaps walk the sampler made at start ages (waited for on purpose)
+    maps_now
+    check "... ?maps=1 walks smaps now: RSS explained's walk is under 1 s old" \
+        awk -v a="$(json_field "$(curl -s --max-time 5 "$(url /stats)" | grep -o '"rss":{[^}]*}')" maps_age_s)" 'BEGIN { exit !(a != "" && a < 1) }'
+    check_eq "... ?maps=2 -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$(url '/history/sample?maps=2')")"
+    stop_server
+fi
+if start_server; then
+    check_eq "without --test-hooks: POST /history/sample -> 403" 403 "$(hook)"
+    check "... with a one-line reason naming the option" grep -qx 'POST /history/sample is a test hook: start the server with --test-hooks' "$TEST_TMP/hook"
+    check_eq "... and any other POST is still 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$(url /leaks)")"
+    stop_server
+fi
+
 # ---------------------------------------------------------------- without the tracker: 503, a reason
-if start_server --no-tracker; then
+if start_server --no-tracker --test-hooks; then
     code=$(curl -s -o "$TEST_TMP/off" -w '%{http_code}' --max-time 5 "$(url /leaks)")
     check_eq "--no-tracker: /leaks -> 503" 503 "$code"
     check "... with a one-line reason" grep -q '^no history yet' "$TEST_TMP/off"
+    check_eq "... POST /history/sample -> 503 (no history to sample)" "503 1" "$(hook) $(grep -c '^no history sample taken' "$TEST_TMP/hook")"
     stop_server
 fi
 check_eq "--sample-ms 5 is refused (exit 2)" 2 "$(bin/server --sample-ms 5 >/dev/null 2>&1; echo $?)"
