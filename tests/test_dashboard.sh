@@ -121,7 +121,7 @@ PLANT_LEAK_SITE="$PLANT_SRC:$(grep -n 'PLANT-LEAK' "$PLANT_SRC" | head -1 | cut 
 PLANT_CACHE_SITE="$PLANT_SRC:$(grep -n 'PLANT-CACHE' "$PLANT_SRC" | head -1 | cut -d: -f1)"
 RESULT="$TEST_TMP/browser-leaks.json"
 if make -s bin/server-planted >/dev/null 2>&1 &&
-   PLANT=leak:3000,cache:40000:500 TEST_SERVER_BIN=bin/server-planted start_server --fixed --sample-ms 100; then
+   PLANT=leak:3000,cache:40000:500 TEST_SERVER_BIN=bin/server-planted start_server --fixed --sample-ms 100 --test-hooks; then
     node_rc=0
     (cd tests/browser && exec timeout 300 node leaks.test.js "$(url '')" "$RESULT" "$TEST_TMP/leaks.png") || node_rc=$?
     check_eq "planted: the browser run completes" 0 "$node_rc"

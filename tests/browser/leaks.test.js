@@ -18,9 +18,15 @@ if (!base || !resultFile || !shotFile) {
 }
 
 const result = {};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (msg) => console.error('# browser (leaks): ' + msg);
 const ab = (n, c) => browser.ab(base, n, c);
+// One history sample now (the server runs with --test-hooks): the test needs the
+// sampler to see each step, and takes the sample rather than sleeping for it.
+async function sample() {
+  const r = await fetch(base + '/history/sample', { method: 'POST' });
+  const body = await r.text();
+  if (!r.ok || !/^sample \d+/.test(body)) throw new Error('POST /history/sample: ' + r.status + ' ' + body.trim());
+}
 
 async function main() {
   await browser.withPage(async (page) => {
@@ -32,12 +38,12 @@ async function main() {
     await page.waitForFunction(() => /baseline capture/.test(document.getElementById('capture-note').textContent) &&
                                      !document.getElementById('capture').disabled);
     log('page live, baseline taken');
-    // The cache (500 entries) fills over the first 500 requests, sent in five steps so that
-    // the sampler (every 100 ms) sees it grow even on a loaded machine: a series starts at
-    // the first sample that sees its site, and a cache first seen full would be flat
-    // (steady) from its first point. Then 2500 requests with the cache full.
-    for (let i = 0; i < 5; i++) { ab(100, 2); await sleep(300); }
-    for (let i = 0; i < 5; i++) { ab(500, 2); await sleep(600); }
+    // The cache (500 entries) fills over the first 500 requests, sent in five steps, a
+    // history sample after each, so the history sees it grow even on a loaded machine: a
+    // series starts at the first sample that sees its site, and a cache first seen full
+    // would be flat (steady) from its first point. Then 2500 requests with the cache full.
+    for (let i = 0; i < 5; i++) { ab(100, 2); await sample(); }
+    for (let i = 0; i < 5; i++) { ab(500, 2); await sample(); }
     // /leaks is polled every other /stats poll: wait until its answer is drawn
     await page.waitForFunction(() => document.querySelector('#chart polygon.site-area.leak') !== null, null,
                                { timeout: 30000 });
