@@ -8,7 +8,8 @@
  * one a program calls (public binding, fewest leading underscores), as
  * libdw spells it (maybe "name@@VERSION"); NULL when no symbol holds it.
  * From the module's index (built at its first lookup) when a sized
- * function symbol covers addr there, else from libdw's scan. Call with the
+ * function symbol covers addr there, or when the index is sure libdw's
+ * scan would find no symbol at all; else from libdw's scan. Call with the
  * symbolizer's lock held, inside the tracker's recursion guard (the index
  * is malloc'ed). *start (when not NULL) receives the function's first
  * address, for "function+0x1c" names of frames without a line. */
