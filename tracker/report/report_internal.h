@@ -62,6 +62,8 @@ typedef struct report_wrappers {
 } report_wrappers;
 
 /* What counts as "system" code (skipped when choosing a site). */
+typedef struct report_memo report_memo;
+
 typedef struct report_system {
     int on;                             /* 0: "none", the innermost frame is the site */
     int n;                              /* entries */
@@ -69,6 +71,8 @@ typedef struct report_system {
     char buf[1024];                     /* the entries' text */
     size_t used;                        /* bytes of buf used */
     report_wrappers wr;                 /* wrappers skipped too (report_wrappers_find) */
+    report_memo *memo;           /* what each frame is under this rule, kept for one report
+                                           (report_memo_start); NULL: worked out at each ask */
 } report_system;
 
 /* Parse a list as TRACKER_SYSTEM takes it (NULL: the default). Returns 0,
@@ -78,6 +82,18 @@ int report_system_parse(const char *spec, report_system *sys);
 /* 1 when frame f is skipped by the rule: an allocator entry point, or in
  * system code. */
 int report_frame_is_system(const tracker_frame_info *f, const report_system *sys);
+
+/* A report asks the same questions of the same frames (a frame of the
+ * symbolizer's cache is shared by every stack through its address) once
+ * per stack, per wrapper round and per pass: between start and end, sys
+ * keeps each frame's answers (system or not, its short name). Without
+ * memory the answers are worked out at each ask, as without a memo. */
+void report_memo_start(report_system *sys);
+void report_memo_end(report_system *sys);
+
+/* Short name of f->function (as report_short_name, in REPORT_WRAPPER_NAME
+ * bytes): sys's memo's copy, else written into buf. */
+const char *report_frame_short_name(const report_system *sys, const tracker_frame_info *f, char *buf);
 
 /* fn as a reader calls it: without parameters, template arguments or
  * return type ("std::vector<int, std::allocator<int> >::push_back(int
@@ -124,6 +140,9 @@ void report_wrappers_find(report_system *sys, const char *spec);
 
 /* The wrapper frame f's function is, or NULL. */
 const report_wrapper *report_wrapper_of(const report_wrappers *wr, const tracker_frame_info *f);
+
+/* The same for sys->wr, with sys's memo of short names. */
+const report_wrapper *report_frame_wrapper(const report_system *sys, const tracker_frame_info *f);
 
 /* Parse spec into wr's on/force/never (the found list emptied). Returns 0,
  * or -1 when an entry is too long or there are too many. */

@@ -2,7 +2,9 @@
 
 #include "report_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -78,6 +80,69 @@ static int has_prefix(const char *s, const char *prefix)
     return s && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* ---- the memo of a report's answers per frame (report_memo_start) ---- */
+
+typedef struct report_memo_entry {
+    const tracker_frame_info *f; /* NULL: an empty slot */
+    signed char system;          /* report_frame_is_system's answer, -1: not asked yet */
+    char *name;                  /* report_short_name of f->function (malloc'ed), NULL: not made yet */
+} report_memo_entry;
+
+struct report_memo {
+    report_memo_entry *e; /* open addressing, load <= 1/2 */
+    size_t mask, used;
+};
+
+void report_memo_start(report_system *sys)
+{
+    sys->memo = calloc(1, sizeof *sys->memo); /* NULL: no memo, every answer worked out */
+}
+
+void report_memo_end(report_system *sys)
+{
+    report_memo *m = sys->memo;
+    for (size_t i = 0; m && m->e && i <= m->mask; i++) free(m->e[i].name);
+    if (m) free(m->e);
+    free(m);
+    sys->memo = NULL;
+}
+
+static size_t frame_hash(const tracker_frame_info *f, size_t mask)
+{
+    return (size_t)(((uintptr_t)f * 0x9e3779b97f4a7c15ULL) >> 24) & mask;
+}
+
+static int memo_grow(report_memo *m)
+{
+    size_t slots = m->e ? (m->mask + 1) * 2 : 1024;
+    report_memo_entry *ne = calloc(slots, sizeof *ne);
+    if (!ne) return -1;
+    for (size_t i = 0; m->e && i <= m->mask; i++) {
+        if (!m->e[i].f) continue;
+        size_t j = frame_hash(m->e[i].f, slots - 1);
+        while (ne[j].f) j = (j + 1) & (slots - 1);
+        ne[j] = m->e[i];
+    }
+    free(m->e);
+    m->e = ne;
+    m->mask = slots - 1;
+    return 0;
+}
+
+/* f's entry in m (added), or NULL without a memo or memory. */
+static report_memo_entry *memo_get(report_memo *m, const tracker_frame_info *f)
+{
+    if (!m) return NULL;
+    if ((m->used + 1) * 2 > (m->e ? m->mask + 1 : 0) && memo_grow(m) != 0) return NULL;
+    size_t j = frame_hash(f, m->mask);
+    while (m->e[j].f && m->e[j].f != f) j = (j + 1) & m->mask;
+    if (!m->e[j].f) {
+        m->e[j] = (report_memo_entry){ .f = f, .system = -1 };
+        m->used++;
+    }
+    return &m->e[j];
+}
+
 /* malloc & co. (the names the hooks define) and operator new/new[]. */
 static int is_allocator_entry(const char *fn)
 {
@@ -89,9 +154,8 @@ static int is_allocator_entry(const char *fn)
     return has_prefix(fn, "operator new");
 }
 
-int report_frame_is_system(const tracker_frame_info *f, const report_system *sys)
+static int frame_is_system(const tracker_frame_info *f, const report_system *sys)
 {
-    if (!sys->on) return 0;
     if (is_allocator_entry(f->function)) return 1;
     for (int i = 0; i < sys->n; i++) {
         const char *e = sys->entry[i];
@@ -101,6 +165,24 @@ int report_frame_is_system(const tracker_frame_info *f, const report_system *sys
             return 1;
     }
     return 0;
+}
+
+int report_frame_is_system(const tracker_frame_info *f, const report_system *sys)
+{
+    if (!sys->on) return 0;
+    report_memo_entry *e = memo_get(sys->memo, f);
+    if (!e) return frame_is_system(f, sys);
+    if (e->system < 0) e->system = (signed char)frame_is_system(f, sys);
+    return e->system;
+}
+
+const char *report_frame_short_name(const report_system *sys, const tracker_frame_info *f, char *buf)
+{
+    report_memo_entry *e = memo_get(sys->memo, f);
+    if (e && e->name) return e->name;
+    report_short_name(f->function, buf, REPORT_WRAPPER_NAME);
+    if (e) e->name = strdup(buf); /* NULL when out of memory: made again next time */
+    return buf;
 }
 
 /* fn without parameters, template arguments or return type: what a reader
@@ -199,7 +281,7 @@ void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_si
         int i = report_next_own(fr, n, 0, pass, sys);
         if (i < 0) continue;
         int wrapper = -1;
-        while (report_wrapper_of(&sys->wr, fr[i])) {
+        while (report_frame_wrapper(sys, fr[i])) {
             int k = report_next_own(fr, n, i + 1, pass, sys);
             if (k < 0) break; /* no caller of its own: the wrapper stays the site */
             wrapper = i;

@@ -88,14 +88,26 @@ int report_wrappers_parse(const char *spec, report_wrappers *wr)
     return 0;
 }
 
+static const report_wrapper *wrapper_named_in(const report_wrappers *wr, const char *name)
+{
+    for (int i = 0; i < wr->n; i++)
+        if (strcmp(wr->w[i].name, name) == 0) return &wr->w[i];
+    return NULL;
+}
+
 const report_wrapper *report_wrapper_of(const report_wrappers *wr, const tracker_frame_info *f)
 {
     if (!wr->n || !f->function || f->function[0] == '+') return NULL;
     char name[REPORT_WRAPPER_NAME];
     report_short_name(f->function, name, sizeof name);
-    for (int i = 0; i < wr->n; i++)
-        if (strcmp(wr->w[i].name, name) == 0) return &wr->w[i];
-    return NULL;
+    return wrapper_named_in(wr, name);
+}
+
+const report_wrapper *report_frame_wrapper(const report_system *sys, const tracker_frame_info *f)
+{
+    if (!sys->wr.n || !f->function || f->function[0] == '+') return NULL;
+    char buf[REPORT_WRAPPER_NAME];
+    return wrapper_named_in(&sys->wr, report_frame_short_name(sys, f, buf));
 }
 
 /* ---- the evidence, per function ---- */
@@ -192,9 +204,7 @@ static void note_point(candidate *c, const tracker_frame_info *at, const tracker
 
 static report_wrapper *wrapper_named(report_wrappers *wr, const char *name)
 {
-    for (int i = 0; i < wr->n; i++)
-        if (strcmp(wr->w[i].name, name) == 0) return &wr->w[i];
-    return NULL;
+    return (report_wrapper *)wrapper_named_in(wr, name);
 }
 
 static void add_wrapper(report_wrappers *wr, const char *name, unsigned callers, char why)
@@ -218,10 +228,10 @@ static int one_round(report_system *sys, table *t, uint32_t nstacks)
         for (int pass = 1; pass <= 2; pass++) {
             int i = report_next_own(fr, n, 0, pass, sys);
             if (i < 0) continue;
-            while (i >= 0 && report_wrapper_of(wr, fr[i])) i = report_next_own(fr, n, i + 1, pass, sys);
+            while (i >= 0 && report_frame_wrapper(sys, fr[i])) i = report_next_own(fr, n, i + 1, pass, sys);
             if (i >= 0 && i + 1 < n && fr[i]->function && fr[i]->function[0] != '+') {
-                char name[REPORT_WRAPPER_NAME];
-                report_short_name(fr[i]->function, name, sizeof name);
+                char buf[REPORT_WRAPPER_NAME];
+                const char *name = report_frame_short_name(sys, fr[i], buf);
                 candidate *c = name[0] && !named_in(wr->never, wr->nnever, name) ? table_get(t, name) : NULL;
                 if (c) note_point(c, fr[i], fr[i + 1]);
             }
