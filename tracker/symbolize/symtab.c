@@ -54,23 +54,6 @@ static int alias_rank(const char *name, const GElf_Sym *sym)
     return r;
 }
 
-static int by_start_then_rank(const void *a, const void *b)
-{
-    const sym_range *x = a, *y = b;
-    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
-    return (x->rank > y->rank) - (x->rank < y->rank);
-}
-
-typedef struct span {
-    GElf_Addr lo, hi;
-} span;
-
-static int by_lo(const void *a, const void *b)
-{
-    const span *x = a, *y = b;
-    return (x->lo > y->lo) - (x->lo < y->lo);
-}
-
 /* A symbol dwfl_module_addrinfo weighs for an address at or above its
  * value: named, defined, not a section, file or TLS symbol (elfutils'
  * search_table). Its value is what dwfl_module_getsym_info gives, as
@@ -89,44 +72,6 @@ static int weighed(const char *name, const GElf_Sym *s)
 #else
 #define FUNCTION_DESCRIPTORS 0
 #endif
-
-/* The arrays of no_symbol_at from the n symbols of ix->mod (none when out
- * of memory: then it is never sure). */
-static void build_all(module_index *ix, int n)
-{
-    span *sp = malloc((size_t)n * sizeof *sp);
-    GElf_Addr *lo = malloc((size_t)n * sizeof *lo), *reach = malloc((size_t)n * sizeof *reach);
-    GElf_Addr *bare = malloc((size_t)n * sizeof *bare);
-    size_t k = 0, nb = 0;
-    if (!sp || !lo || !reach || !bare || FUNCTION_DESCRIPTORS) {
-        free(lo);
-        free(reach);
-        free(bare);
-        free(sp);
-        return;
-    }
-    for (int i = 1; i < n; i++) {
-        GElf_Sym s;
-        GElf_Addr a;
-        const char *name = dwfl_module_getsym_info(ix->mod, i, &s, &a, NULL, NULL, NULL);
-        if (weighed(name, &s)) sp[k++] = (span){ a, a + s.st_size };
-    }
-    qsort(sp, k, sizeof *sp, by_lo);
-    GElf_Addr top = 0;
-    for (size_t i = 0; i < k; i++) {
-        if (sp[i].hi == sp[i].lo) bare[nb++] = sp[i].lo; /* sorted, as sp is */
-        if (sp[i].hi > top) top = sp[i].hi;
-        lo[i] = sp[i].lo;
-        reach[i] = top;
-    }
-    free(sp);
-    ix->lo = lo;
-    ix->reach = reach;
-    ix->bare = bare;
-    ix->nall = k;
-    ix->nbare = nb;
-    ix->exact = 1;
-}
 
 /* Index of the last entry of a[0..n) at or below addr, or n when none is. */
 static size_t last_at_or_below(const GElf_Addr *a, size_t n, GElf_Addr addr)
@@ -158,39 +103,116 @@ static int no_symbol_at(const module_index *ix, GElf_Addr addr)
     return b == ix->nbare || ix->bare[b] != top;
 }
 
-/* Read mod's function symbols into ix (n = 0 when there are none or no memory). */
+/* A stable order of key[0..n) into perm: LSD radix sort on the bytes in
+ * which the keys differ (3 or 4 for the addresses of one module), where
+ * qsort's calls of a comparison were most of a short program's report.
+ * -1 when out of memory. */
+static int radix_order(const GElf_Addr *key, uint32_t *perm, size_t n)
+{
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp) return -1;
+    GElf_Addr differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        perm[i] = (uint32_t)i;
+        differ |= key[i] ^ key[0];
+    }
+    for (int shift = 0; shift < 64; shift += 8) {
+        if (!((differ >> shift) & 0xff)) continue;
+        size_t at[257] = { 0 };
+        for (size_t i = 0; i < n; i++) at[((key[perm[i]] >> shift) & 0xff) + 1]++;
+        for (int d = 0; d < 256; d++) at[d + 1] += at[d];
+        for (size_t i = 0; i < n; i++) tmp[at[(key[perm[i]] >> shift) & 0xff]++] = perm[i];
+        memcpy(perm, tmp, n * sizeof *perm);
+    }
+    free(tmp);
+    return 0;
+}
+
+/* Read mod's symbols into ix: the function ranges (r: one per start, the
+ * best alias) and the arrays of no_symbol_at. Each part is left empty
+ * when there are no symbols or no memory (lookups then go to libdw). */
 static void build(module_index *ix)
 {
     int n = dwfl_module_getsymtab(ix->mod);
     Dwfl_Module *mod = ix->mod;
     *ix = (module_index){ .mod = mod };
     if (n <= 1) return;
-    build_all(ix, n);
-    sym_range *r = malloc((size_t)n * sizeof *r);
-    if (!r) return;
+    /* Every symbol libdw weighs, in the table's order; the functions of
+     * size > 0 among them (flag fn) are the ranges. */
+    sym_range *all = malloc((size_t)n * sizeof *all);
+    GElf_Addr *key = malloc((size_t)n * sizeof *key);
+    unsigned char *fn = malloc((size_t)n);
+    uint32_t *perm = malloc((size_t)n * sizeof *perm);
     size_t k = 0;
+    if (!all || !key || !fn || !perm) goto done;
     for (int i = 1; i < n; i++) {
         GElf_Sym s;
         GElf_Addr a;
-        const char *name = dwfl_module_getsym_info(ix->mod, i, &s, &a, NULL, NULL, NULL);
+        const char *name = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
+        if (!weighed(name, &s)) continue;
         int type = GELF_ST_TYPE(s.st_info);
-        if (!name || !*name || s.st_shndx == SHN_UNDEF || s.st_size == 0 || (type != STT_FUNC && type != STT_GNU_IFUNC))
-            continue;
-        r[k++] = (sym_range){ .lo = a, .hi = a + s.st_size, .name = name, .rank = alias_rank(name, &s) };
+        all[k] = (sym_range){ .lo = a, .hi = a + s.st_size, .name = name, .rank = alias_rank(name, &s) };
+        fn[k] = s.st_size != 0 && (type == STT_FUNC || type == STT_GNU_IFUNC);
+        key[k++] = a;
     }
-    qsort(r, k, sizeof *r, by_start_then_rank);
-    /* One entry per start: the best alias (first after the sort), with the
-     * largest size any alias gives it. */
-    size_t m = 0;
+    /* By start, and at one start by rank, each stably (the table's order
+     * among equals, as glibc's merge sort kept it). */
+    if (radix_order(key, perm, k) != 0) goto done;
+    for (size_t i = 1; i < k; i++) {
+        uint32_t p = perm[i];
+        size_t j = i;
+        while (j > 0 && all[perm[j - 1]].lo == all[p].lo && all[perm[j - 1]].rank > all[p].rank) {
+            perm[j] = perm[j - 1];
+            j--;
+        }
+        perm[j] = p;
+    }
+    sym_range *r = malloc((k ? k : 1) * sizeof *r);
+    GElf_Addr *lo = malloc((k ? k : 1) * sizeof *lo), *reach = malloc((k ? k : 1) * sizeof *reach);
+    GElf_Addr *bare = malloc((k ? k : 1) * sizeof *bare);
+    if (!r || !lo || !reach || !bare) {
+        free(r);
+        free(lo);
+        free(reach);
+        free(bare);
+        goto done;
+    }
+    size_t m = 0, nb = 0;
+    GElf_Addr top = 0;
     for (size_t i = 0; i < k; i++) {
-        if (m && r[m - 1].lo == r[i].lo) {
-            if (r[i].hi > r[m - 1].hi) r[m - 1].hi = r[i].hi;
+        const sym_range *e = &all[perm[i]];
+        if (e->hi == e->lo) bare[nb++] = e->lo;
+        if (e->hi > top) top = e->hi;
+        lo[i] = e->lo;
+        reach[i] = top;
+        if (!fn[perm[i]]) continue;
+        /* One range per start: the best alias (the first), with the
+         * largest size any alias gives it. */
+        if (m && r[m - 1].lo == e->lo) {
+            if (e->hi > r[m - 1].hi) r[m - 1].hi = e->hi;
             continue;
         }
-        r[m++] = r[i];
+        r[m++] = *e;
     }
     ix->r = r;
     ix->n = m;
+    if (!FUNCTION_DESCRIPTORS) {
+        ix->lo = lo;
+        ix->reach = reach;
+        ix->bare = bare;
+        ix->nall = k;
+        ix->nbare = nb;
+        ix->exact = 1;
+    } else {
+        free(lo);
+        free(reach);
+        free(bare);
+    }
+done:
+    free(all);
+    free(key);
+    free(fn);
+    free(perm);
 }
 
 static module_index *index_of(Dwfl_Module *mod)
