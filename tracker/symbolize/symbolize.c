@@ -616,29 +616,42 @@ typedef struct allocator_scan {
  * the preload's malloc is ever asked: only its own symbols tell it is
  * there. Modules under the system prefixes are passed over: a shared
  * libjemalloc.so comes after the preload and its malloc is seen. */
-static int scan_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+/* 1 (and found filled) when function symbol sym of module name marks an allocator. */
+static int marks_allocator(const char *sym, const char *name, allocator_scan *found)
 {
-    (void)userdata; (void)start;
     static const struct { const char *symbol, *kind; } marks[] = {
         { "je_malloc", "jemalloc" }, { "je_mallctl", "jemalloc" }, { "mallctl", "jemalloc" },
         { "tc_malloc", "tcmalloc" }, { "mi_malloc", "mimalloc" },
     };
+    for (size_t k = 0; k < sizeof marks / sizeof marks[0]; k++)
+        if (strcmp(sym, marks[k].symbol) == 0) {
+            found->kind = marks[k].kind;
+            found->symbol = marks[k].symbol;
+            found->module = keep(base_name(name));
+            return 1;
+        }
+    return 0;
+}
+
+static int scan_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+    (void)userdata; (void)start;
     allocator_scan *found = arg;
     if (!name || strncmp(name, "/lib", 4) == 0 || strncmp(name, "/usr/lib", 8) == 0 || strstr(name, "libtracker"))
         return DWARF_CB_OK;
-    int n = dwfl_module_getsymtab(mod);
+    /* The function names the symbol index keeps (it serves the module's
+     * frames too), else the table itself. */
+    size_t nfn = 0;
+    const char *const *fn = tracker_symtab_functions(mod, &nfn);
+    for (size_t i = 0; fn && i < nfn; i++)
+        if (marks_allocator(fn[i], name, found)) return DWARF_CB_ABORT;
+    int n = fn ? 0 : dwfl_module_getsymtab(mod);
     for (int i = 1; i < n; i++) {
         GElf_Sym s;
         GElf_Addr a;
         const char *sym = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
         if (!sym || s.st_shndx == SHN_UNDEF || GELF_ST_TYPE(s.st_info) != STT_FUNC) continue;
-        for (size_t k = 0; k < sizeof marks / sizeof marks[0]; k++)
-            if (strcmp(sym, marks[k].symbol) == 0) {
-                found->kind = marks[k].kind;
-                found->symbol = marks[k].symbol;
-                found->module = keep(base_name(name));
-                return DWARF_CB_ABORT;
-            }
+        if (marks_allocator(sym, name, found)) return DWARF_CB_ABORT;
     }
     return DWARF_CB_OK;
 }

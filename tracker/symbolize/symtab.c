@@ -41,6 +41,9 @@ typedef struct module_index {
     GElf_Addr *bare;       /* starts of the symbols of size 0, sorted */
     size_t nbare;
     int exact;             /* 0: values libdw may move (function descriptors): no_symbol_at is never sure */
+    const char **fn_names; /* the defined STT_FUNC symbols' names, in the table's order */
+    size_t nfn;
+    int built;             /* build() ran: every part above is what it could make */
 } module_index;
 
 static module_index *indexes;
@@ -135,7 +138,7 @@ static void build(module_index *ix)
 {
     int n = dwfl_module_getsymtab(ix->mod);
     Dwfl_Module *mod = ix->mod;
-    *ix = (module_index){ .mod = mod };
+    *ix = (module_index){ .mod = mod, .built = 1 };
     if (n <= 1) return;
     /* Every symbol libdw weighs, in the table's order; the functions of
      * size > 0 among them (flag fn) are the ranges. */
@@ -143,20 +146,27 @@ static void build(module_index *ix)
     GElf_Addr *key = malloc((size_t)n * sizeof *key);
     unsigned char *fn = malloc((size_t)n);
     uint32_t *perm = malloc((size_t)n * sizeof *perm);
-    size_t k = 0;
-    if (!all || !key || !fn || !perm) goto done;
+    const char **fn_names = malloc((size_t)n * sizeof *fn_names);
+    size_t k = 0, nfn = 0;
+    if (!all || !key || !fn || !perm || !fn_names) {
+        free(fn_names);
+        goto done;
+    }
     for (int i = 1; i < n; i++) {
         GElf_Sym s;
         GElf_Addr a;
         const char *name = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
         if (!weighed(name, &s)) continue;
         int type = GELF_ST_TYPE(s.st_info);
+        if (type == STT_FUNC) fn_names[nfn++] = name;
         all[k] = (sym_range){ .lo = a, .hi = a + s.st_size, .name = name, .rank = alias_rank(name, &s) };
         fn[k] = s.st_size != 0 && (type == STT_FUNC || type == STT_GNU_IFUNC);
         key[k++] = a;
     }
     /* By start, and at one start by rank, each stably (the table's order
      * among equals, as glibc's merge sort kept it). */
+    ix->fn_names = fn_names;
+    ix->nfn = nfn;
     if (radix_order(key, perm, k) != 0) goto done;
     for (size_t i = 1; i < k; i++) {
         uint32_t p = perm[i];
@@ -284,6 +294,14 @@ void tracker_symtab_reset(void)
         free(indexes[i].lo);
         free(indexes[i].reach);
         free(indexes[i].bare);
+        free(indexes[i].fn_names);
     }
     nindexes = 0;
+}
+
+const char *const *tracker_symtab_functions(Dwfl_Module *mod, size_t *n)
+{
+    module_index *ix = index_of(mod);
+    *n = ix ? ix->nfn : 0;
+    return ix && ix->fn_names ? ix->fn_names : NULL;
 }

@@ -15,6 +15,12 @@
  * address, for "function+0x1c" names of frames without a line. */
 const char *tracker_symtab_name(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *start);
 
+/* The names of mod's defined function symbols (STT_FUNC), in the symbol
+ * table's order (*n of them), from its index: the index is built on the
+ * way, so a scan by name costs no second pass through libdw. NULL when
+ * the index could not keep them (out of memory): read the table then. */
+const char *const *tracker_symtab_functions(Dwfl_Module *mod, size_t *n);
+
 /* Forget every index: their modules go away with the libdw session. */
 void tracker_symtab_reset(void);
 
