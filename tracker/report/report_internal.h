@@ -3,6 +3,7 @@
 #define REPORT_INTERNAL_H
 
 #include "tracker.h"
+#include "symbolize.h"
 #include "tracker_internal.h"
 
 #include <stddef.h>
@@ -121,14 +122,36 @@ void report_site_format(const report_site *s, char *buf, size_t len);
 void report_site_name(const report_site *s, char *buf, size_t len);
 
 /* The frames of an interned stack, inlined calls expanded, innermost
- * first, into out (at most max); returns how many. */
+ * first (at most REPORT_FLAT_MAX), looked up as they are asked for: the
+ * site is chosen from the first frames of the program's own code. A
+ * return address in a module without DWARF is exactly one frame without
+ * a line: in a system module (libc, a stripped /usr/lib program) it is
+ * passed over without symbolizing it, in the program's own (a stripped
+ * /usr/bin program) it is symbolized only when pass 2 gets to it. */
 #define REPORT_FLAT_MAX (TRACKER_MAX_FRAMES * 4)
-int report_flat_frames(uint32_t stack_id, const tracker_frame_info **out, int max);
+typedef struct report_frames {
+    const report_system *sys;
+    const uintptr_t *pcs;
+    int npcs, next;                              /* return addresses, the next one to expand */
+    tracker_peek peek[TRACKER_MAX_FRAMES];       /* what is known of each before symbolizing */
+    int n;                                       /* frames so far */
+    const tracker_frame_info *fr[REPORT_FLAT_MAX]; /* NULL: not looked up yet (a module without DWARF) */
+    uintptr_t pc[REPORT_FLAT_MAX];               /* the return address of each frame */
+    unsigned char sys_module[REPORT_FLAT_MAX];   /* 1: in a system module (when fr is NULL) */
+} report_frames;
+
+void report_frames_of(report_frames *f, uint32_t stack_id, const report_system *sys);
+
+/* 1 when the stack has a frame i (expanding it as far as needed). */
+int report_frames_has(report_frames *f, int i);
+
+/* Frame i (which report_frames_has said exists), symbolized. */
+const tracker_frame_info *report_frames_at(report_frames *f, int i);
 
 /* The index of the first frame at or after from that can be a site: not
  * system code, with a source line (pass 1) or only in a known module
  * (pass 2: code without debug info); -1 when none. */
-int report_next_own(const tracker_frame_info *const *fr, int n, int from, int pass, const report_system *sys);
+int report_next_own(report_frames *f, int from, int pass);
 
 /* ---- report_wrappers.c ---- */
 
