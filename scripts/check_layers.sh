@@ -32,7 +32,7 @@ for s in $stages; do
         [ -f "$o" ] || continue
         checked=$((checked + 1))
         while read -r sym; do
-            case "$sym" in malloc|calloc|realloc|free|reallocarray|memalign|aligned_alloc|posix_memalign|valloc|pvalloc|malloc_usable_size|_exit|_Exit|prctl) continue ;; esac
+            case "$sym" in malloc|calloc|realloc|free|reallocarray|memalign|aligned_alloc|posix_memalign|valloc|pvalloc|malloc_usable_size|_exit|_Exit|prctl|setuid|seteuid|setreuid|setresuid|setgid|setegid|setregid|setresgid|chroot) continue ;; esac
             hit=$(awk -v x="$sym" '$1 == x { print $2, $3, $4; exit }' "$defs")
             [ -n "$hit" ] || continue
             read -r r ds df <<<"$hit"

@@ -1,9 +1,14 @@
 /* preload.c - LD_PRELOAD glue: writes a tracker report of any program at exit, and on a signal the user names. */
+/* Long on purpose: everything the library does in a program besides
+ * recording (report files, signals, exits, the calls it interposes for
+ * privilege drops and seccomp) is here, so what it may change in a program
+ * (docs/preload.md) is read in one file. */
 
 #include "pprof.h"
 #include "tracker.h"
 #include "tracker_internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -94,6 +99,8 @@ static struct {
     int signo;                /* on-demand signal, 0 = none (the default) */
     int pprof;                /* TRACKER_FORMAT=pprof */
     atomic_int sandboxed;     /* the program installed a seccomp filter (prctl): no more reports */
+    int keep_fd;              /* -1, or this process's report file kept open across a privilege drop */
+    pid_t keep_pid;           /* the process keep_fd was opened by (a forked child's is not its own) */
     int launched;             /* TRACKER_LAUNCHER=1: bin/leak-report tells what was lost, not the program's stderr */
     pid_t pid;                /* this process; a hook seeing another pid runs in a vfork child */
     atomic_int exit_done;     /* the exit report is written (or refused): never twice */
@@ -101,7 +108,7 @@ static struct {
     sem_t wake;               /* signal handler -> reporter thread (no fd needed) */
     tracker_baseline base;    /* last on-demand snapshot, for diffs; report count */
     int retention;            /* TRACKER_RETENTION=1 */
-} preload = { .base = TRACKER_BASELINE_INIT };
+} preload = { .base = TRACKER_BASELINE_INIT, .keep_fd = -1 };
 
 /* ------------------------------------------------------------------ */
 /* Output                                                               */
@@ -146,6 +153,11 @@ static int open_out(char *path, size_t cap)
         }
     }
     path[o] = '\0';
+    if (preload.keep_fd >= 0 && preload.keep_pid == getpid()) {
+        int fd = fcntl(preload.keep_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd >= 0) return fd;
+        preload.keep_fd = -1; /* the program closed it (closefrom): by path, as the others */
+    }
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         /* Created by root, the file is made writable by all: servers that
@@ -529,6 +541,62 @@ __attribute__((visibility("default"))) int prctl(int option, ...)
     return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
 }
 
+/* A root process that drops its privileges (memcached -u, nginx's and
+ * lighttpd's workers, any setuid after start) or chroots could no longer
+ * reach its report file: the folder's parents may be closed to the new
+ * user (a 0700 home or mktemp -d), or outside the jail. So just before
+ * such a call the file is opened and kept, close-on-exec, at fd 512 or
+ * above (the program's own numbering is untouched); reports then go
+ * through it. Only processes that make these calls as root keep an fd.
+ * The calls themselves are glibc's, unchanged. */
+static void keep_report_fd(void)
+{
+    if (!preload.out[0] || geteuid() != 0 || (preload.keep_fd >= 0 && preload.keep_pid == getpid())) return;
+    char path[PATH_MAX];
+    int saved = errno, fd = open_out(path, sizeof path);
+    if (fd >= 0) {
+        int hi = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+        close(fd);
+        if (hi >= 0) {
+            preload.keep_fd = hi;
+            preload.keep_pid = getpid();
+        }
+    }
+    errno = saved;
+}
+
+/* The next definition of name (glibc's), looked up once. */
+static void *next_fn(void *_Atomic *slot, const char *name)
+{
+    void *f = atomic_load_explicit(slot, memory_order_acquire);
+    if (!f) {
+        int g = tracker_guard_enter();
+        f = dlsym(RTLD_NEXT, name);
+        if (g) tracker_guard_leave();
+        atomic_store_explicit(slot, f, memory_order_release);
+    }
+    return f;
+}
+
+#define KEEP_BEFORE(ret, name, params, args)                                              \
+    __attribute__((visibility("default"))) ret name params                               \
+    {                                                                                     \
+        static void *_Atomic next_##name;                                                 \
+        ret (*f) params = (ret (*) params)next_fn(&next_##name, #name);                   \
+        if (!f) { errno = ENOSYS; return -1; }                                            \
+        keep_report_fd();                                                                 \
+        return f args;                                                                    \
+    }
+KEEP_BEFORE(int, setuid, (uid_t u), (u))
+KEEP_BEFORE(int, seteuid, (uid_t u), (u))
+KEEP_BEFORE(int, setreuid, (uid_t r, uid_t e), (r, e))
+KEEP_BEFORE(int, setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+KEEP_BEFORE(int, setgid, (gid_t g), (g))
+KEEP_BEFORE(int, setegid, (gid_t g), (g))
+KEEP_BEFORE(int, setregid, (gid_t r, gid_t e), (r, e))
+KEEP_BEFORE(int, setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+KEEP_BEFORE(int, chroot, (const char *dir), (dir))
+
 /* TRACKER_FATAL=1 (opt-in, bin/leak-report -f): a report when a fatal
  * signal ends the process. Installed only for the signals whose action is
  * the default at load (an ignored or already handled one is left alone);
@@ -620,6 +688,10 @@ static void set_out(const char *tmpl)
 /* A forked child: its own pid, no on-demand report inherited, a line. */
 static void preload_atfork_child(void)
 {
+    if (preload.keep_fd >= 0) { /* the parent's file: not this process's */
+        close(preload.keep_fd);
+        preload.keep_fd = -1;
+    }
     preload.pid = getpid();
     preload.thread = 0; /* not in the child */
     atomic_store(&preload.exit_done, 0); /* its own exit report, even if forked from an atexit handler */
@@ -629,6 +701,10 @@ static void preload_atfork_child(void)
 
 __attribute__((constructor(200))) static void preload_init(void)
 {
+    if (!tracker_hooks_interposed()) { /* dlopen'ed: no malloc of the program reaches us */
+        atomic_store(&preload.exit_done, 1);
+        return;
+    }
     int g = tracker_guard_enter();
     int saved = errno;
     tracker_init();
