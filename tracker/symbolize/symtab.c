@@ -43,7 +43,6 @@ typedef struct module_index {
     int exact;             /* 0: values libdw may move (function descriptors): no_symbol_at is never sure */
     const char **fn_names; /* the defined STT_FUNC symbols' names, in the table's order */
     size_t nfn;
-    int built;             /* build() ran: every part above is what it could make */
 } module_index;
 
 static module_index *indexes;
@@ -138,7 +137,7 @@ static void build(module_index *ix)
 {
     int n = dwfl_module_getsymtab(ix->mod);
     Dwfl_Module *mod = ix->mod;
-    *ix = (module_index){ .mod = mod, .built = 1 };
+    *ix = (module_index){ .mod = mod };
     if (n <= 1) return;
     /* Every symbol libdw weighs, in the table's order; the functions of
      * size > 0 among them (flag fn) are the ranges. */
