@@ -43,7 +43,8 @@ NOHOOKS_SRC  = $(SERVER_SRC) $(TRACKER_SRC) tracker/nohooks.c
 # Each variant: build/obj/NAME/<path>.o, compiled by CC_NAME (default $(CC)) with FLAGS_NAME.
 VARIANTS   = O2 O0 pic asan fuzz vg
 FLAGS_O2   = $(BASEFLAGS) -O2
-FLAGS_O0   = $(BASEFLAGS) -O0
+# O0 (the unit tests' first build, bin/server-O0) also checks the tracker's lock order (tracker/lockorder.h).
+FLAGS_O0   = $(BASEFLAGS) -O0 -DTRACKER_LOCK_CHECK
 # pic: bin/libtracker.so, every symbol hidden but its exports (tracker/libtracker.map).
 FLAGS_pic  = $(BASEFLAGS) -O2 -fPIC -ftls-model=initial-exec -fvisibility=hidden
 FLAGS_asan = $(BASEFLAGS) -O1 -fsanitize=address,undefined
@@ -159,7 +160,7 @@ bin/server-asan: $(call objs,asan,$(NOHOOKS_SRC)) | bin
 TRACKED_SRC = $(TRACKER_SRC) tracker/hooks.c
 UNIT_BINS   = build/unit/test_tracker_O0 build/unit/test_tracker_O2 \
               build/unit/test_unwind_fp build/unit/test_unwind_nofp build/unit/lib/unwind_dl.so \
-              build/unit/test_sites build/unit/test_leaks
+              build/unit/test_sites build/unit/test_leaks build/unit/test_retention
 unit: $(UNIT_BINS)
 build/unit/%:
 	$(LINK) $(TRACKER_LIBS)
@@ -173,6 +174,10 @@ build/unit/test_tracker_O2: $(call objs,O2,tests/unit/test_tracker.c $(TRACKED_S
 # The site rule's pure parts (tests/unit/test_sites.c).
 build/obj/O2/tests/unit/test_sites.o: XFLAGS = -Itracker
 build/unit/test_sites: $(call objs,O2,tests/unit/test_sites.c $(TRACKED_SRC)) | build/unit
+
+# The retention scan on heaps of a known shape (tests/unit/test_retention.c).
+build/obj/O2/tests/unit/test_retention.o: XFLAGS = -Itracker
+build/unit/test_retention: $(call objs,O2,tests/unit/test_retention.c $(TRACKED_SRC)) | build/unit
 
 # /leaks' classifier on made-up series (tests/unit/test_leaks.c).
 build/unit/test_leaks: $(call objs,O2,tests/unit/test_leaks.c server/leaks_classify.c) | build/unit

@@ -13,7 +13,7 @@
 /* ------------------------------------------------------------ query parsing (pure) */
 
 enum { SEEN_TOP = 1u << 0, SEEN_KEY = 1u << 1, SEEN_FRAMES = 1u << 2, SEEN_FORMAT = 1u << 3,
-       SEEN_BASELINE = 1u << 4, SEEN_SYSTEM = 1u << 5 };
+       SEEN_BASELINE = 1u << 4, SEEN_SYSTEM = 1u << 5, SEEN_SINCE = 1u << 6 };
 
 /* Parse value as a decimal integer in lo..hi into *out. Returns 0, or -1
  * with the reason in err. */
@@ -51,6 +51,7 @@ void capture_query_init(capture_query *q)
     q->opts.system = NULL;
     q->seen = 0;
     q->baseline[0] = '\0';
+    q->since = -1;
 }
 
 int capture_parse_query(const char *name, const char *value, capture_query *q, char *err,
@@ -71,8 +72,10 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
         bit = SEEN_BASELINE;
     else if (strcmp(name, "system") == 0)
         bit = SEEN_SYSTEM;
+    else if (strcmp(name, "since") == 0)
+        bit = SEEN_SINCE;
     else {
-        snprintf(err, errlen, "unknown parameter '%s' (known: top, key, frames, format, baseline, system)",
+        snprintf(err, errlen, "unknown parameter '%s' (known: top, key, frames, format, baseline, system, since)",
                  http_printable(name, shown, sizeof shown));
         return -1;
     }
@@ -91,6 +94,8 @@ int capture_parse_query(const char *name, const char *value, capture_query *q, c
         return parse_int(name, value, 1, CAPTURE_TOP_MAX, &q->opts.top, err, errlen);
     case SEEN_FRAMES:
         return parse_int(name, value, 1, TRACKER_MAX_FRAMES, &q->opts.frames, err, errlen);
+    case SEEN_SINCE: /* whether capture N is kept is known only to the handler */
+        return parse_int(name, value, 0, 1 << 30, &q->since, err, errlen);
     case SEEN_BASELINE: {
         size_t n = strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
         if (value[n] != '\0' || n > CAPTURE_BASELINE_NAME_MAX) {
@@ -141,21 +146,58 @@ void capture_query_finish(capture_query *q)
 
 /* ------------------------------------------------------------ handler */
 
+/* One baseline's captures: the last CAPTURE_KEPT snapshots, each with how it
+ * grouped and what it was compared to, so that a re-grouped capture can be
+ * compared to what the previous one was, and ?since=N to any kept one. */
+typedef struct kept_capture {
+    int no;                 /* capture number, 0 when the slot is empty */
+    tracker_snapshot *snap;
+    tracker_key key;
+    int frames;
+    int since;              /* the capture it was compared to, 0: absolute */
+} kept_capture;
+
+typedef struct capture_series {
+    pthread_mutex_t lock;   /* one capture of a series at a time */
+    int reports;            /* captures made so far */
+    int base;               /* the last capture that grouped as the one before it did (0: none):
+                             * what the next capture that groups the same way is compared to */
+    kept_capture kept[CAPTURE_KEPT]; /* capture no is in slot (no - 1) % CAPTURE_KEPT */
+} capture_series;
+
+#define CAPTURE_SERIES_INIT { .lock = PTHREAD_MUTEX_INITIALIZER }
+
 /* The baselines: the default one (plain /capture) and the named ones. */
 typedef struct named_baseline {
     char name[CAPTURE_BASELINE_NAME_MAX + 1]; /* "" when the entry is free */
-    tracker_baseline b;
+    capture_series s;
     time_t last_used;                         /* CLOCK_MONOTONIC seconds of its last capture */
 } named_baseline;
 
 static struct {
     pthread_mutex_t lock;                     /* guards the names and last_used, not the reports */
-    tracker_baseline plain;                   /* the seed's one baseline */
+    capture_series plain;                     /* the seed's one baseline */
     named_baseline named[CAPTURE_BASELINES_MAX];
 } baselines = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .plain = TRACKER_BASELINE_INIT,
+    .plain = CAPTURE_SERIES_INIT,
 };
+
+static void series_clear(capture_series *s)
+{
+    for (size_t i = 0; i < CAPTURE_KEPT; i++) {
+        tracker_snapshot_free(s->kept[i].snap);
+        s->kept[i] = (kept_capture){ 0 };
+    }
+    s->reports = 0;
+    s->base = 0;
+}
+
+static const kept_capture *series_get(const capture_series *s, int no)
+{
+    const kept_capture *k = no > 0 ? &s->kept[(no - 1) % CAPTURE_KEPT] : NULL;
+    return k && k->no == no ? k : NULL;
+}
 
 static time_t mono_now(void)
 {
@@ -166,7 +208,7 @@ static time_t mono_now(void)
 
 /* The baseline called name ("" = the default), made when new. NULL when
  * the table is full and no name has been idle for CAPTURE_BASELINE_IDLE_S. */
-static tracker_baseline *baseline_for(const char *name)
+static capture_series *baseline_for(const char *name)
 {
     named_baseline *found = NULL, *free_slot = NULL, *idlest = NULL;
     time_t now = mono_now();
@@ -180,19 +222,20 @@ static tracker_baseline *baseline_for(const char *name)
     }
     if (!found) {
         if (!free_slot && idlest && now - idlest->last_used >= CAPTURE_BASELINE_IDLE_S) {
-            tracker_baseline_clear(&idlest->b); /* taken over: the new name starts absolute */
-            idlest->b.reports = 0;
+            pthread_mutex_lock(&idlest->s.lock);
+            series_clear(&idlest->s); /* taken over: the new name starts absolute */
+            pthread_mutex_unlock(&idlest->s.lock);
             free_slot = idlest;
         }
         if (free_slot) {
             found = free_slot;
-            if (!found->name[0]) found->b = (tracker_baseline)TRACKER_BASELINE_INIT;
+            if (!found->name[0]) found->s = (capture_series)CAPTURE_SERIES_INIT;
             snprintf(found->name, sizeof found->name, "%s", name);
         }
     }
     if (found) found->last_used = now;
     pthread_mutex_unlock(&baselines.lock);
-    return found ? &found->b : NULL;
+    return found ? &found->s : NULL;
 }
 
 /* An absolute report that moves no baseline (HEAD). */
@@ -201,6 +244,77 @@ static char *report_unkept(const tracker_report_opts *opts, size_t *len)
     tracker_snapshot *snap = tracker_snapshot_take();
     char *text = snap ? tracker_report(snap, NULL, opts, len) : NULL;
     tracker_snapshot_free(snap);
+    return text;
+}
+
+/* The tracker's report says "differences since capture N-1" (its own
+ * baselines only ever diff from the previous one): name the capture this one
+ * was really compared to. Text: in place (the number never gets longer);
+ * JSON: "since":N added after "mode":"diff". Left as it is if out of memory. */
+static char *name_since(char *text, size_t *len, tracker_format format, int no, int since)
+{
+    char from[64], to[64], *at;
+    if (format == TRACKER_FORMAT_TEXT) {
+        snprintf(from, sizeof from, ": differences since capture %d (", no - 1);
+        snprintf(to, sizeof to, ": differences since capture %d (", since);
+    } else if (format == TRACKER_FORMAT_JSON) {
+        snprintf(from, sizeof from, "\"mode\":\"diff\",");
+        snprintf(to, sizeof to, "\"mode\":\"diff\",\"since\":%d,", since);
+    } else {
+        return text; /* folded stacks carry no header */
+    }
+    size_t lf = strlen(from), lt = strlen(to);
+    if (lt > lf) {
+        char *more = realloc(text, *len + (lt - lf) + 1);
+        if (!more) return text;
+        text = more;
+    }
+    if (!(at = strstr(text, from))) return text;
+    memmove(at + lt, at + lf, *len - (size_t)(at - text) - lf + 1);
+    memcpy(at, to, lt);
+    *len = *len + lt - lf;
+    return text;
+}
+
+/* Take capture number s->reports + 1 of series s, compared to capture since
+ * (0: absolute; -1: the default rule of capture.h). Returns the report, NULL
+ * when out of memory, or NULL with *bad set when since names no kept capture. */
+static char *series_report(capture_series *s, int since, const tracker_report_opts *opts, size_t *len,
+                           char *bad, size_t badlen)
+{
+    char *text = NULL;
+    tracker_report_opts o = *opts;
+    pthread_mutex_lock(&s->lock);
+    const kept_capture *base = series_get(s, s->base);
+    int moves = !base || (base->key == o.key && base->frames == o.frames);
+    if (since < 0) {
+        /* re-grouped: the last plain capture's diff again, or the growth since it when it was absolute */
+        since = !base ? 0 : moves || !base->since ? base->no : base->since;
+        if (since && !series_get(s, since)) since = base->no; /* that one is gone: the base itself */
+    } else if (since > s->reports) {
+        snprintf(bad, badlen, "since: capture %d has not been taken yet (the last is %d)", since, s->reports);
+        goto done;
+    } else if (since > 0 && !series_get(s, since)) {
+        snprintf(bad, badlen, "since: capture %d is no longer kept (the last %d are: %d..%d)", since, CAPTURE_KEPT,
+                 s->reports - CAPTURE_KEPT + 1, s->reports);
+        goto done;
+    }
+    tracker_snapshot *snap = tracker_snapshot_take();
+    if (!snap) goto done;
+    o.capture_no = s->reports + 1;
+    text = tracker_report(snap, since ? series_get(s, since)->snap : NULL, &o, len);
+    if (!text) {
+        tracker_snapshot_free(snap);
+        goto done;
+    }
+    if (since) text = name_since(text, len, o.format, o.capture_no, since);
+    kept_capture *k = &s->kept[(o.capture_no - 1) % CAPTURE_KEPT];
+    tracker_snapshot_free(k->snap);
+    *k = (kept_capture){ .no = o.capture_no, .snap = snap, .key = o.key, .frames = o.frames, .since = since };
+    s->reports = o.capture_no;
+    if (moves) s->base = o.capture_no;
+done:
+    pthread_mutex_unlock(&s->lock);
     return text;
 }
 
@@ -226,7 +340,7 @@ static enum MHD_Result walk_arg(void *cls, enum MHD_ValueKind kind, const char *
 
 enum MHD_Result capture_handle(struct MHD_Connection *conn, const char *method)
 {
-    tracker_baseline *b = NULL;
+    capture_series *b = NULL;
     enum MHD_Result off;
     query_walk w;
     char *body;
@@ -252,7 +366,10 @@ enum MHD_Result capture_handle(struct MHD_Connection *conn, const char *method)
                                      "too many baselines: %d names in use, none idle for %d s; "
                                      "reuse a name, or omit baseline= for the default one",
                                      CAPTURE_BASELINES_MAX, CAPTURE_BASELINE_IDLE_S);
-        body = tracker_baseline_report(b, TRACKER_BASELINE_DIFF, &w.q.opts, &len, NULL);
+        char bad[160] = "";
+        body = series_report(b, w.q.since, &w.q.opts, &len, bad, sizeof bad);
+        if (body == NULL && bad[0])
+            return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "bad /capture query: %s", bad);
     }
     if (body == NULL)
         return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -263,7 +380,7 @@ enum MHD_Result capture_handle(struct MHD_Connection *conn, const char *method)
 
 void capture_shutdown(void)
 {
-    tracker_baseline_clear(&baselines.plain);
+    series_clear(&baselines.plain);
     for (size_t i = 0; i < CAPTURE_BASELINES_MAX; i++)
-        if (baselines.named[i].name[0]) tracker_baseline_clear(&baselines.named[i].b);
+        if (baselines.named[i].name[0]) series_clear(&baselines.named[i].s);
 }

@@ -11,6 +11,7 @@
 #define CAPTURE_BASELINE_NAME_MAX 32 /* ?baseline=NAME: 1..32 of A-Z a-z 0-9 . _ - */
 #define CAPTURE_BASELINES_MAX 16     /* named baselines kept at the same time */
 #define CAPTURE_BASELINE_IDLE_S 600  /* a name unused this long may be taken over when the table is full */
+#define CAPTURE_KEPT 8               /* captures of each baseline kept for ?since=N */
 
 /* The parsed query of one /capture request. */
 typedef struct capture_query {
@@ -22,6 +23,7 @@ typedef struct capture_query {
     tracker_report_opts opts;
     unsigned seen;   /* one bit per parameter already given, to reject repeats */
     char baseline[CAPTURE_BASELINE_NAME_MAX + 1]; /* ?baseline=NAME, "" for the default baseline */
+    int since;       /* ?since=N: the capture to diff against (0: none, absolute); -1 when not given */
 } capture_query;
 
 /* Reset q to the defaults, nothing seen. */
@@ -47,9 +49,16 @@ void capture_query_finish(capture_query *q);
  * CAPTURE_BASELINES_MAX are in use (none idle for CAPTURE_BASELINE_IDLE_S),
  * 503 when the tracker is off, 500 when out of memory.
  * Each baseline (the default one, used without ?baseline=, and each name)
- * counts its own captures: its first successful capture is absolute and
- * becomes its baseline; each later one is the difference from its previous
- * one. HEAD answers an absolute report and moves no baseline. Thread-safe
+ * counts its own captures and keeps the last CAPTURE_KEPT of them: its first
+ * capture is absolute; a later one that groups as the last plain one did
+ * (key and frames) is the difference from it and becomes the new baseline;
+ * one that groups another way is compared to what that capture was compared
+ * to (to that capture itself when it was the absolute first) and moves
+ * nothing: ?key=traceback after two plain captures shows the same growth, by
+ * stack, and the next plain capture still diffs from the last plain one. ?since=N diffs against capture N (0: absolute; a capture
+ * with since= moves the baseline when it groups the same way); 400 when N
+ * is not kept.
+ * HEAD answers an absolute report and moves no baseline. Thread-safe
  * (captures of one baseline are serialized). Returns what
  * MHD_queue_response returns. */
 enum MHD_Result capture_handle(struct MHD_Connection *conn, const char *method);

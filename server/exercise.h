@@ -2,6 +2,7 @@
 #ifndef EXERCISE_H
 #define EXERCISE_H
 
+#include <stddef.h>
 #include <microhttpd.h>
 
 #define EXERCISE_COUNT 5 /* exercises 1..EXERCISE_COUNT; docs/exercises/N.md is the sheet of N */
@@ -11,6 +12,11 @@
  * must find out with the tools). Returns 1..EXERCISE_COUNT, or 0 for any
  * other value. */
 unsigned exercise_pick(const char *arg);
+
+/* Reply 200 with an exercise's answer body[0..len) (copied). Under
+ * --exercise random every exercise answers the same line instead, so that
+ * only the tools, not the answer, tell which one runs. */
+enum MHD_Result exercise_reply(struct MHD_Connection *conn, const char *body, size_t len);
 
 /* Answer GET|HEAD / (any query) for exercise n (1..EXERCISE_COUNT): what
  * the attendee's load hits. Counts the request in stats like GET / of the

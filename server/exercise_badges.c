@@ -82,7 +82,7 @@ done:
 
 enum MHD_Result exercise_badges(struct MHD_Connection *conn)
 {
-    char err[128], line[160];
+    char err[128], line[160], body[96];
     uint32_t id;
 
     id = routes_pick_user(conn, err, sizeof err);
@@ -91,5 +91,6 @@ enum MHD_Result exercise_badges(struct MHD_Connection *conn)
     if (badge_first_line(user_directory_get(id), line, sizeof line) != 0)
         return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     stats_count_request();
-    return http_reply_reason(conn, MHD_HTTP_OK, "%-80.80s", line); /* one length for ab */
+    int n = snprintf(body, sizeof body, "%-80.80s\n", line); /* one length for ab */
+    return exercise_reply(conn, body, (size_t)n);
 }

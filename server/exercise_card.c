@@ -44,6 +44,5 @@ enum MHD_Result exercise_card(struct MHD_Connection *conn)
         return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                  "out of memory formatting the card of user %u", (unsigned)id);
     stats_count_request();
-    return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, card, (size_t)len,
-                      MHD_RESPMEM_MUST_COPY);
+    return exercise_reply(conn, card, (size_t)len);
 }

@@ -58,5 +58,5 @@ enum MHD_Result exercise_lookup(struct MHD_Connection *conn)
                  l->len ? l->args : "-");
     free(l);
     stats_count_request();
-    return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, body, (size_t)n, MHD_RESPMEM_MUST_COPY);
+    return exercise_reply(conn, body, (size_t)n);
 }

@@ -81,5 +81,5 @@ enum MHD_Result exercise_report(struct MHD_Connection *conn)
     for (i = 0; i < nrows; i++)
         free(rows[i]);
     stats_count_request();
-    return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, body, (size_t)n, MHD_RESPMEM_MUST_COPY);
+    return exercise_reply(conn, body, (size_t)n);
 }

@@ -248,7 +248,7 @@ static void write_json(FILE *f, const history_view *v, const leaks_suspect *all,
 static void write_text(FILE *f, const history_view *v, const leaks_suspect *all, size_t shown,
                        const int counts[4], const rss_parts *r)
 {
-    char a[32], b[32], c[32], d[32], e[32], g[32], h[32], k[32], u[32];
+    char a[32], b[32], c[32], d[32], e[32], g[32], h[32], k[32], u[32], x[32];
     fprintf(f, "# leak suspects over the last %.1f s (%zu samples, every %.3f s%s; %" PRIu64
                " requests): %d leak, %d plateau, %d steady, %d unknown; top %zu of %zu sites\n",
             v->n ? v->t[v->n - 1] - v->t[0] : 0.0, v->n, v->period_s, v->from_tail ? ", decimated" : "",
@@ -270,13 +270,16 @@ static void write_text(FILE *f, const history_view *v, const leaks_suspect *all,
         fputc('\n', f);
     }
     fprintf(f, "# rss: VmRSS %s = tracked heap %s + untracked heap %s + history %s + free in malloc %s"
-               " + tracker %s + code and files %s + stacks %s; unexplained %s (%.2f%%)\n",
+               " + tracker %s + code and files %s + stacks %s (%u threads); unexplained %s (%.2f%%)\n",
             human((double)r->vm_rss, 0, a, sizeof a), human((double)r->tracked_live, 0, b, sizeof b),
             human((double)r->heap_untracked, 0, c, sizeof c), human((double)r->history, 0, d, sizeof d),
             human((double)r->heap_free, 0, e, sizeof e), human((double)r->bookkeeping, 0, g, sizeof g),
             human((double)r->code_and_files, 0, h, sizeof h), human((double)r->thread_stacks, 0, k, sizeof k),
-            human((double)r->unexplained, 1, u, sizeof u),
+            r->threads, human((double)r->unexplained, 1, u, sizeof u),
             r->vm_rss ? 100.0 * (double)r->unexplained / (double)r->vm_rss : 0.0);
+    if (r->arenas) /* where the heap lives, so a big rw-p mapping in smaps is not a mystery */
+        fprintf(f, "# heap: %s of it in %u heaps of glibc's other malloc arenas (64 MiB reservations), the rest in [heap] and mmap'ed blocks\n",
+                human((double)r->arena_heaps, 0, x, sizeof x), r->arenas);
     fputs("# method: docs/leaks.md\n", f);
 }
 

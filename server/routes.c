@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "pprof_http.h"
 #include "profile_cache.h"
+#include "retention_http.h"
 #include "stats.h"
 #include "user_directory.h"
 
@@ -191,6 +192,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
         return pprof_http_heap(conn);
     if (strcmp(url, PPROF_HTTP_ALLOCS_PATH) == 0)
         return pprof_http_allocs(conn);
+    if (strcmp(url, RETENTION_HTTP_PATH) == 0)
+        return retention_http_handle(conn);
     if (dashboard_match(url))
         return dashboard_handle(conn, url);
     return http_reply_reason(conn, MHD_HTTP_NOT_FOUND,

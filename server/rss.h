@@ -16,7 +16,8 @@
  * Read fresh on each call (cheap counters): VmRSS, RssFile, RssShmem, mallinfo2, the tracker's
  * totals, the history's size. From the last walk of /proc/self/smaps (rss_refresh_maps; the
  * history's sampler does one every RSS_MAPS_EVERY_S, as a walk costs ~15 ms at 400 MB): the
- * thread stacks and the pages libraries have written (in RssAnon, counted with their code).
+ * thread stacks, the arena heaps and the pages libraries have written (in RssAnon, counted with
+ * their code).
  */
 #define RSS_MAPS_EVERY_S 10.0
 typedef struct rss_parts {
@@ -30,7 +31,13 @@ typedef struct rss_parts {
     uint64_t bookkeeping;    /* the tracker's own tables (mmap'ed, tracker_totals) */
     uint64_t code_and_files; /* file-backed: code, libraries and the data they wrote, files libdw
                               * mapped (RssFile + RssShmem + their "Anonymous:" pages in smaps) */
-    uint64_t thread_stacks;  /* [stack] and each thread's stack (anonymous, just above a guard page) */
+    uint64_t thread_stacks;  /* [stack] and each thread's stack: the mapping a thread's stack pointer
+                              * is in (/proc/self/task/TID/syscall), or anonymous rw-p just above a
+                              * guard page that does not start a malloc arena's 64 MiB heap */
+    uint64_t arena_heaps;    /* of the heap above, the Rss of glibc's non-main arena heaps (smaps;
+                              * shown, not added: mallinfo2 already counts them) */
+    unsigned arenas;         /* how many such heaps */
+    unsigned threads;        /* threads whose stack pointer the last walk read */
     uint64_t explained;      /* sum of the parts from tracked_live to thread_stacks (heap_top_pad excluded) */
     int64_t unexplained;     /* vm_rss - explained */
     unsigned mappings;       /* mappings in the last smaps walk */

@@ -44,6 +44,40 @@ for bin in server server-O0; do
     stop_server
 done
 
+# ---- a re-grouped capture is compared to what the last plain one was: the
+# growth stays, so a leak smaller than the 14 MiB start-up block (300 records,
+# 11.5 MiB) is still the top stack, and the next plain capture diffs from the
+# last plain one. ?since=N picks any of the last 8 captures.
+if start_server; then
+    capno_since() { sed -n 's/^# capture \([0-9]*\): differences since capture \([0-9]*\) .*/\1 \2/p'; }
+    cap "" >/dev/null
+    ab -q -n 300 -c 2 "$(url /)" >/dev/null 2>&1
+    check_eq "small leak: capture 2 since 1" "2 1" "$(cap '?top=1' | capno_since)"
+    tb=$(cap "?key=traceback&frames=6&top=1")
+    check_eq "key=traceback after it: capture 3, compared to capture 1 as capture 2 was" "3 1" "$(capno_since <<<"$tb")"
+    check "... its top stack is the leak, with its growth (count=300 (+300))" \
+        grep -q "^server/fetch_user_data.c:$LEAK_LINE: .*count=300 (+300)" <<<"$tb"
+    check "... frame #0 the LEAK-SITE line" grep -q "#0 server/fetch_user_data.c:$LEAK_LINE in fetch_user_data" <<<"$tb"
+    check_eq "frames=3: still capture 1's baseline" "4 1" "$(cap '?key=traceback&frames=3&top=1' | capno_since)"
+    ab -q -n 100 -c 2 "$(url /)" >/dev/null 2>&1
+    c5=$(cap "?top=1")
+    check_eq "the next plain capture diffs from the last plain one (2)" "5 2" "$(capno_since <<<"$c5")"
+    check "... +100 at the leak" grep -q "^server/fetch_user_data.c:$LEAK_LINE: .*count=400 (+100)" <<<"$c5"
+    c6=$(cap "?top=1&since=1")
+    check_eq "?since=1: capture 6 since 1" "6 1" "$(capno_since <<<"$c6")"
+    check "... +400 at the leak" grep -q "^server/fetch_user_data.c:$LEAK_LINE: .*count=400 (+400)" <<<"$c6"
+    check "?since=2&format=json says so" grep -q '^{"capture":7,"mode":"diff","since":2,' <(cap "?since=2&format=json&top=1")
+    check "?since=0: absolute" grep -q '^# capture 8: live memory by lineno' <(cap "?since=0&top=1")
+    cap "" >/dev/null # capture 9 takes capture 1's place among the 8 kept
+    for q in "since=99" "since=-1" "since=x" "since=1"; do
+        code=$(http GET "/capture?$q&top=1")
+        check_eq "/capture?$q -> 400 ($(head -c 90 "$TEST_TMP/body"))" "400 1" \
+            "$code $(grep -c '^bad /capture query: since' "$TEST_TMP/body")"
+    done
+    check "... since=1: no longer kept" grep -q 'no longer kept (the last 8 are: 2..9)' "$TEST_TMP/body"
+    stop_server
+fi
+
 # ---- --fixed: the same load leaves no growing site. The second capture must
 # be a real diff (200, its header, its total line): "no growing line" in an
 # error page or an empty answer would prove nothing.

@@ -103,6 +103,7 @@ check_eq "... the only highlighted row" 1 "$(jget leak_rows)"
 check "... growing by every request sent, +3,000 blocks" grep -q '"+3,000"' <(jget top_cells)
 check_eq "the leak box names the same line" "server/fetch_user_data.c:$LEAK_LINE" "$(jget leak_box_site)"
 check "... and shows its source (the malloc)" grep -q 'malloc(USER_RECORD_BYTES).*LEAK-SITE' <(jget leak_source)
+check "... its row says its blocks are lost (GET /retention's verdict): '$(jget leak_verdict)'" grep -q ' lost$' <(jget leak_verdict)
 check_range "a second capture reuses the table rows (<= 8)" 1 8 "$(jget tbody_rows_after_second_capture)"
 check "server down: the page says so and retries" grep -q 'server unreachable, retrying' <(jget unreachable_status)
 check_eq "after the restart: the old curve kept dashed" 1 "$(jget old_curve)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_guide.sh - runs the commands of docs/workshop.md and README's "By hand" block, and checks every line number, site and figure they show against that run.
+# test_guide.sh - runs the commands of docs/workshop.md and docs/lab.md's "By hand" block, and checks every line number, site and figure they show against that run.
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TEST_ROOT" || exit 1
@@ -17,15 +17,15 @@ cd "$TEST_ROOT" || exit 1
 #                  the first is in LO..HI (a flat curve: RSS in kB)
 #   <!-- seconds: LO..HI -->    the block took LO..HI seconds (the time the
 #                  prose around it promises)
-# README.md: the first sh block after "## By hand" runs too (port 5000 replaced
-# by a free one), and the text blocks of that section are checked against it.
+# docs/lab.md (BYHAND): the first sh block after "## By hand" runs too (port 5000
+# replaced by a free one), and the text blocks of that section are checked against it.
 #
 # What "checked against the run" means, for a text block: every file:line of
 # the repository in it (server/routes.c:89) appears in the real output; every
 # capture line of a repository site (SITE: size=... count=...) appears with the
 # same sizes and counts; every /stats line agrees on requests, leaked bytes and
 # blocks, mode and leak kind, and on rss_kb within 10%. For the rest of the
-# README, the guide, solutions.md and the exercise sheets: every file:line of
+# docs, the guide, solutions.md and the exercise sheets: every file:line of
 # the repository they name is either in the output of this run or a line that
 # carries a marker (LEAK-SITE, LEAK-RESPONSE, EXERCISE-SITE): never a stale number. Every
 # picture they show is in the tree.
@@ -34,10 +34,12 @@ cd "$TEST_ROOT" || exit 1
 # from here, and RESULTS (make demo, make compare) points into the scratch
 # space, so results/ is left alone. GUIDE_KEEP=DIR keeps each block's output.
 GUIDE=${GUIDE:-docs/workshop.md}
+BYHAND=${BYHAND:-docs/lab.md}
 GUIDE_SECONDS=${GUIDE_SECONDS:-420}
 BLOCKS="$TEST_TMP/blocks"
 mkdir -p "$BLOCKS" "$TEST_TMP/w"
-DOCS="README.md $GUIDE docs/solutions.md $(ls docs/exercises/*.md 2>/dev/null | tr '\n' ' ')"
+# The README's long sections moved to these pages: they are checked as the README was.
+DOCS="README.md $GUIDE docs/solutions.md $(ls docs/exercises/*.md docs/lab.md docs/sites.md docs/preload.md docs/dashboard.md docs/production.md docs/tracker.md 2>/dev/null | tr '\n' ' ')"
 
 [ -f "$GUIDE" ] || { fail "$GUIDE exists" "a file" "none"; done_testing; }
 
@@ -74,11 +76,11 @@ split_doc() {
     ' "$1"
 }
 split_doc "$GUIDE" g guide
-split_doc README.md r readme
+split_doc "$BYHAND" r readme
 nblocks=$(ls "$BLOCKS"/g*.sh 2>/dev/null | wc -l)
 check_range "$GUIDE has runnable sh blocks" 5 999 "$nblocks"
-check_eq "README.md has a runnable \"By hand\" block" 1 "$(ls "$BLOCKS"/r*.sh 2>/dev/null | wc -l)"
-# README's block is written for port 5000, as a reader types it.
+check_eq "$BYHAND has a runnable \"By hand\" block" 1 "$(ls "$BLOCKS"/r*.sh 2>/dev/null | wc -l)"
+# The By hand block is written for port 5000, as a reader types it.
 for b in "$BLOCKS"/r*.sh; do sed -i 's/\b5000\b/$PORT/g' "$b"; done
 
 # ---- one bash per document runs its blocks in order; a failing command stops it there
@@ -95,7 +97,7 @@ driver() { # driver PREFIX: the script that runs PREFIX's blocks
         echo "echo $nn >>'$BLOCKS/$1.done'"
     done
 }
-# A server the README block left running (it has no SERVER_PID): its ready line names it.
+# A server the By hand block left running (it has no SERVER_PID): its ready line names it.
 stop_ready_servers() {
     for pid in $(cat "$BLOCKS"/*.out 2>/dev/null | sed -n 's/^ready: .* pid=\([0-9]*\).*/\1/p' | sort -u); do
         if ! proc_gone "$pid"; then started "$pid"; stop_pid "$pid"; fi
@@ -152,7 +154,7 @@ stale_sites() {
 # ---- one line per block: did it run to the end, does it print what the doc says?
 for b in "$BLOCKS"/*.sh; do
     nn=$(basename "$b" .sh) doc=${nn%%[0-9]*}
-    name="$GUIDE"; [ "$doc" = r ] && name=README.md
+    name="$GUIDE"; [ "$doc" = r ] && name=$BYHAND
     title="$name block ${nn#?}: $(head -c 70 "$BLOCKS/$nn.title")"
     out="$BLOCKS/$nn.out"
     if grep -qx "$nn" "$BLOCKS/$doc.done" 2>/dev/null; then
@@ -217,7 +219,7 @@ for b in "$BLOCKS"/*.sh; do
     check_eq "block $nn: every /stats figure it shows agrees with the run (rss_kb +-10%)" "" "${bad# | }"
 done
 for doc in g r; do
-    check_eq "$([ $doc = g ] && echo "$GUIDE" || echo README.md): its blocks ran to the end (in ${SECS[$doc]} s)" 0 "${RC[$doc]}"
+    check_eq "$([ $doc = g ] && echo "$GUIDE" || echo "$BYHAND"): its blocks ran to the end (in ${SECS[$doc]} s)" 0 "${RC[$doc]}"
 done
 
 # ---- the rest of the docs: no file:line that this run did not print (or a marker)
@@ -235,7 +237,7 @@ done
 # figures other changes move, such as rss_kb; the line with the same "requests"
 # and leak kind), then rerun the test to check the rest. Nothing else is rewritten.
 if [ "${GUIDE_UPDATE:-0}" = 1 ]; then
-    python3 - "$TEST_TMP/all.out" "$GUIDE" README.md <<'PY'
+    python3 - "$TEST_TMP/all.out" "$GUIDE" "$BYHAND" <<'PY'
 import re, sys
 real = open(sys.argv[1], errors="replace").read().split("\n")
 for doc in sys.argv[2:]:

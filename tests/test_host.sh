@@ -206,13 +206,27 @@ check "... and its report is not empty: it names its own kept block" \
     grep -qs "rdynamic_clash.c:$clash_line: size=100 B, count=1" $R/clash.*.txt
 
 exports=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sort | tr '\n' ' ')
-check_eq "exports: only the malloc family and _exit/_Exit (nm -D)" \
-    "_Exit _exit aligned_alloc calloc free malloc malloc_usable_size memalign posix_memalign pvalloc realloc reallocarray valloc " "$exports"
+check_eq "exports: only the malloc family, _exit/_Exit and prctl (nm -D)" \
+    "_Exit _exit aligned_alloc calloc free malloc malloc_usable_size memalign posix_memalign prctl pvalloc realloc reallocarray valloc " "$exports"
 
 api0=$("$H/api_check")
 check_eq "malloc API: every edge case (posix_memalign(0), aligned_alloc, realloc(p, 0), overflow, errno) as glibc" \
     "$api0" "$(with_lib api "$H/api_check")"
 check "... posix_memalign(&p, 0, 64) is EINVAL" grep -q 'posix_memalign(0, 64) *rc=22' <<<"$api0"
+
+# ---------------------------------------------------------------- stack use of the hooks and of a report
+# build/host/stack_use paints a 1 MiB thread stack, allocates from 12 new call
+# sites (walks with rule-cache misses), then asks for a report: the preload's
+# part is the difference with the plain run (hooks: the walk, libdw's CFI), and
+# what the report took of the program's stack (it runs on a stack of its own).
+read -r _ plain_allocs _ _ <<<"$(build/host/stack_use)"
+read -r _ allocs _ report <<<"$(LD_PRELOAD=$LIB TRACKER_SIGNAL=USR2 TRACKER_OUT="$R/stack_use.%p.txt" build/host/stack_use)"
+hook_bytes=$(( ${allocs:-0} - ${plain_allocs:-0} ))
+report_bytes=$(( ${report:-0} - ${allocs:-0} ))
+echo "# stack: plain ${plain_allocs:-?} B, with the hooks ${allocs:-?} B (+$hook_bytes), after a report ${report:-?} B (+$report_bytes)"
+check_range "stack: the hooks' walks (with libdw misses) take <= 2 KiB of the program's stack ($hook_bytes B)" 0 2048 "$hook_bytes"
+check_range "stack: an on-demand report takes <= 8 KiB of the program's stack ($report_bytes B)" 0 8192 "$report_bytes"
+check "stack: that report was written" grep -qs '^== tracker report [0-9]* (pid [0-9]*, on demand' "$R"/stack_use.*.txt
 
 # ---------------------------------------------------------------- exit paths and the launcher
 check "_exit (dash: sh -c 'exit 3') writes a report" bash -c "

@@ -91,6 +91,44 @@ if start_server $SAMPLE; then
     stop_server
 fi
 
+# ---------------------------------------------------------------- RSS explained at the leak cap (1 GiB)
+# Past a few hundred MB the heaps of glibc's other arenas (64 MiB reservations, each
+# just above the previous one's PROT_NONE tail) look like thread stacks by layout
+# alone; at the cap the parts must still add up, with 8 and 64 worker threads, and
+# with one arena only. Waits for an smaps walk made after the cap (one every 10 s).
+at_cap() { # at_cap LABEL ARGS...: load to the cap, then check the breakdown
+    local label=$1; shift
+    start_server "$@" || return
+    ab -q -n 30000 -c 16 "$(url /)" >/dev/null 2>&1
+    local t_cap=$(date +%s) j rss age
+    for _ in $(seq 1 30); do
+        j=$(leaks '?format=json'); rss=$(grep -o '"rss":{[^}]*}' <<<"$j")
+        age=$(json_field "$rss" maps_age_s)
+        awk -v a="$age" -v s="$(( $(date +%s) - t_cap ))" 'BEGIN { exit !(a != "" && a + 1 < s) }' && break
+        sleep 1
+    done
+    check "$label at the leak cap: the tracked heap >= 1 GiB" \
+        awk -v t="$(json_field "$rss" tracked_live)" 'BEGIN { exit !(t >= 1073741824) }'
+    check "... unexplained within 2% (got $(json_field "$rss" unexplained_pct)%, smaps walk ${age} s old)" \
+        abs_le "$(json_field "$rss" unexplained_pct)" 2
+    local thr=$(json_field "$rss" threads) stk=$(json_field "$rss" thread_stacks)
+    check "... thread stacks read from the threads themselves ($thr threads, $stk bytes <= 64 KiB + 256 KiB a thread)" \
+        awk -v n="$thr" -v s="$stk" -v w="$WANT_THREADS" 'BEGIN { exit !(n >= w && s > 0 && s <= 65536 + n * 262144) }'
+    if [ -n "${MALLOC_ARENA_MAX:-}" ]; then
+        check_eq "... one arena: no arena heap" 0 "$(json_field "$rss" arenas)"
+    else
+        check "... the other arenas' heaps told apart ($(json_field "$rss" arenas) heaps, $(json_field "$rss" arena_heaps) bytes)" \
+            awk -v n="$(json_field "$rss" arenas)" -v b="$(json_field "$rss" arena_heaps)" 'BEGIN { exit !(n >= 2 && b >= 134217728) }'
+        check "... and named in the text answer" grep -q "^# heap: .* in [0-9]* heaps of glibc's other malloc arenas" <<<"$(leaks '')"
+    fi
+    stop_server
+}
+WANT_THREADS=9 at_cap "8 worker threads"
+WANT_THREADS=65 at_cap "64 worker threads" --threads 64
+export MALLOC_ARENA_MAX=1
+WANT_THREADS=9 at_cap "MALLOC_ARENA_MAX=1"
+unset MALLOC_ARENA_MAX
+
 # ---------------------------------------------------------------- fixed: nothing leaks
 if start_server --fixed $SAMPLE; then
     load 4

@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "lockorder.h"
 
 #include <stdlib.h>
 
@@ -10,8 +11,10 @@
  * first), and one lock is what fork() needs to know of. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void tracker_baseline_fork_lock(void) { pthread_mutex_lock(&report_lock); }
-void tracker_baseline_fork_unlock(void) { pthread_mutex_unlock(&report_lock); }
+void tracker_baseline_fork_lock(void) { pthread_mutex_lock(&report_lock);
+    lock_order_take(LOCK_REPORT); }
+void tracker_baseline_fork_unlock(void) { lock_order_drop(LOCK_REPORT);
+    pthread_mutex_unlock(&report_lock); }
 
 char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
                               const tracker_report_opts *opts, size_t *len, int *no)
@@ -19,10 +22,13 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
     char *text = NULL;
     tracker_report_opts o = *opts;
     pthread_mutex_lock(&report_lock);
+    lock_order_take(LOCK_REPORT);
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
+    tracker_snapshot_read_rss(snap); /* kept with it: the next report compares RSS growth to the heap's */
     o.capture_no = b->reports + 1;
     int keep = mode == TRACKER_BASELINE_DIFF;
+    if (!keep) o.since = b->prev; /* an exit report still says how RSS grew since the last one */
     text = tracker_report(snap, keep ? b->prev : NULL, &o, len);
     if (!text) { /* baseline unchanged: the next report still diffs from it */
         tracker_snapshot_free(snap);
@@ -37,6 +43,7 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
         tracker_snapshot_free(snap);
     }
 done:
+    lock_order_drop(LOCK_REPORT);
     pthread_mutex_unlock(&report_lock);
     return text;
 }
@@ -44,7 +51,9 @@ done:
 void tracker_baseline_clear(tracker_baseline *b)
 {
     pthread_mutex_lock(&report_lock);
+    lock_order_take(LOCK_REPORT);
     tracker_snapshot_free(b->prev);
     b->prev = NULL;
+    lock_order_drop(LOCK_REPORT);
     pthread_mutex_unlock(&report_lock);
 }

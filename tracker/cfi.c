@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "lockorder.h"
 #include "cfi.h"
 
 #include <dwarf.h>
@@ -49,7 +50,8 @@
 #define RULES_MIN    (1u << 11) /* first rule table, slots (grows at load 1/2) */
 #define TRY_ROUNDS   4000       /* waits for another thread's miss (sched_yield each) */
 
-typedef struct module {
+typedef struct module module;
+struct module {
     uintptr_t bias;       /* dlpi_addr */
     char *path;           /* file to open; NULL: the vDSO (read from memory) */
     int state;            /* 0 = CFI not loaded yet, 1 = loaded, -1 = none */
@@ -57,7 +59,7 @@ typedef struct module {
     Dwarf_CFI *cfi;
     void *image;          /* vDSO copy given to elf_memory, or NULL */
     int seen;             /* refresh: still loaded */
-} module;
+};
 
 typedef struct seg {
     uintptr_t lo, hi;     /* [lo, hi) of one PF_X PT_LOAD segment */
@@ -76,8 +78,38 @@ static struct {
     uint32_t not_code;                /* CFI_NOT_CODE rules in the current table */
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* The current rule table (cfi.h); old ones stay mapped. */
+/* The current rule table (cfi.h). A table replaced (grown, or emptied
+ * after a dlclose) is retired, and unmapped at a later replacement or
+ * refresh when no walk is running (tracker_cfi_walkers: a walk counts
+ * itself before it loads the table pointer), so dlopen/dlclose cycles do
+ * not pile up tables. */
 _Atomic(rule_table *) tracker_cfi_rules;
+_Atomic unsigned tracker_cfi_walkers;
+#define RETIRED_MAX 64
+static rule_table *retired[RETIRED_MAX];
+static int nretired;
+static int in_miss; /* under C.lock: the holder is a walk (it counts in tracker_cfi_walkers) */
+static void *module_cfi(module *m);
+
+/* Unmap the retired tables if no walk can still be probing one. */
+static void reclaim_unlocked(void)
+{
+    if (!nretired || atomic_load(&tracker_cfi_walkers) != (unsigned)in_miss) return;
+    for (int i = 0; i < nretired; i++) {
+        atomic_fetch_sub(&C.bytes, retired[i]->bytes);
+        munmap(retired[i], retired[i]->bytes);
+    }
+    nretired = 0;
+}
+
+/* Publish nt as the current table; the old one is retired (kept mapped
+ * for good when the list is full: a leak, never a fault). */
+static void replace_unlocked(rule_table *old, rule_table *nt)
+{
+    atomic_store(&tracker_cfi_rules, nt);
+    if (old && nretired < RETIRED_MAX) retired[nretired++] = old;
+    reclaim_unlocked();
+}
 
 /* Bumped when a rule table is replaced by an empty one (cfi.h). */
 _Atomic uint32_t tracker_cfi_gen;
@@ -123,7 +155,7 @@ static void cache_put_unlocked(uint64_t key, uint64_t rule)
             uint64_t k = atomic_load_explicit(&t->slot[i].key, memory_order_relaxed);
             if (k) table_put_unlocked(nt, k, atomic_load_explicit(&t->slot[i].rule, memory_order_relaxed));
         }
-        atomic_store_explicit(&tracker_cfi_rules, nt, memory_order_release);
+        replace_unlocked(t, nt);
         t = nt;
     }
     table_put_unlocked(t, key, rule);
@@ -237,10 +269,15 @@ static void refresh_unlocked(void)
         rule_table *nt = table_new(RULES_MIN);
         if (nt) {
             C.not_code = 0;
-            atomic_store_explicit(&tracker_cfi_rules, nt, memory_order_release);
+            replace_unlocked(atomic_load(&tracker_cfi_rules), nt);
             atomic_fetch_add_explicit(&tracker_cfi_gen, 1, memory_order_release);
         }
     }
+    reclaim_unlocked();
+    /* Every module's CFI opened now, at start-up or after the program's
+     * own dlopen, not at a later miss: a program that forbids open() in a
+     * seccomp filter after its start still gets its stacks. */
+    for (int i = 0; i < C.nmods; i++) module_cfi(C.mods[i]);
 }
 
 static module *module_at(uintptr_t addr)
@@ -256,7 +293,7 @@ static module *module_at(uintptr_t addr)
 }
 
 /* Open the module's CFI with libdw, once. */
-static Dwarf_CFI *module_cfi(module *m)
+static void *module_cfi(module *m)
 {
     if (m->state) return m->state > 0 ? m->cfi : NULL;
     m->state = -1;
@@ -370,9 +407,10 @@ static uint64_t compute_unlocked(uintptr_t addr)
  * thread's miss a bounded time (a few ms at most), never forever. */
 static int lock_bounded(void)
 {
+    if (tracker_in_fork) return 1; /* the fork handlers hold it for this thread */
     if (holding) return 0;
     for (int i = 0; i < TRY_ROUNDS; i++) {
-        if (pthread_mutex_trylock(&C.lock) == 0) { holding = 1; return 1; }
+        if (pthread_mutex_trylock(&C.lock) == 0) { holding = 1; lock_order_take(LOCK_CFI); return 1; }
         sched_yield();
     }
     return 0;
@@ -380,7 +418,9 @@ static int lock_bounded(void)
 
 static void unlock(void)
 {
+    if (tracker_in_fork) return;
     holding = 0;
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
 }
 
@@ -390,8 +430,10 @@ uint64_t tracker_cfi_miss(uintptr_t addr)
     int saved = errno;
     uint64_t r = tracker_cfi_cached(addr);
     if (r == CFI_NONE) {
+        in_miss = 1;
         r = compute_unlocked(addr);
         cache_put_unlocked(addr, r);
+        in_miss = 0;
     }
     unlock();
     errno = saved;
@@ -402,8 +444,10 @@ void tracker_cfi_init(void)
 {
     elf_version(EV_CURRENT);
     pthread_mutex_lock(&C.lock);
+    lock_order_take(LOCK_CFI);
     if (!atomic_load(&tracker_cfi_rules)) atomic_store(&tracker_cfi_rules, table_new(RULES_MIN));
     refresh_unlocked();
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
 }
 
@@ -411,7 +455,9 @@ void tracker_cfi_refresh(void)
 {
     int g = tracker_guard_enter();
     pthread_mutex_lock(&C.lock);
+    lock_order_take(LOCK_CFI);
     refresh_unlocked();
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
     if (g) tracker_guard_leave();
 }
@@ -424,9 +470,11 @@ uint64_t tracker_cfi_bytes(void)
 void tracker_cfi_fork_lock(void)
 {
     pthread_mutex_lock(&C.lock);
+    lock_order_take(LOCK_CFI);
 }
 
 void tracker_cfi_fork_unlock(void)
 {
+    lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
 }

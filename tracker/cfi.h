@@ -62,6 +62,13 @@ typedef struct rule_table {
 
 extern _Atomic(rule_table *) tracker_cfi_rules;
 
+/* Walks running now: a walk that reads rule tables counts itself first
+ * (tracker_cfi_walk_begin/end), so replaced tables are unmapped only when
+ * none can still be probing one. */
+extern _Atomic unsigned tracker_cfi_walkers;
+static inline void tracker_cfi_walk_begin(void) { atomic_fetch_add(&tracker_cfi_walkers, 1); }
+static inline void tracker_cfi_walk_end(void) { atomic_fetch_sub(&tracker_cfi_walkers, 1); }
+
 static inline uint32_t tracker_cfi_home(uint64_t key, uint32_t mask)
 {
     return (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & mask;

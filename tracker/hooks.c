@@ -4,7 +4,10 @@
 #include "tracker_internal.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -41,6 +44,20 @@
  *
  * Each hook: call the real allocator; if it succeeded and this thread is
  * not already inside the tracker, record.
+ *
+ * The real allocator is the program's, not always glibc's: the first call
+ * looks up the next malloc family (dlsym RTLD_NEXT) and picks a mode once:
+ *   glibc:   the next malloc is glibc's: the header scheme above;
+ *   foreign: another allocator defines the whole family (jemalloc,
+ *            tcmalloc, mimalloc): every call goes to it, and blocks carry
+ *            no header (its malloc_usable_size, sized frees and stats must
+ *            see its own pointers); records go to the address table;
+ *   aside:   the program defines malloc itself, or a library defines only
+ *            part of the family: forward every call to the next definition
+ *            and record nothing (said once in the report file), since any
+ *            record of ours could pair a block with the wrong free.
+ * While the lookup runs (dlsym may allocate), calls are served from a
+ * static bootstrap arena that free ignores.
  */
 
 extern void *__libc_malloc(size_t size);
@@ -71,6 +88,142 @@ static void hooks_init(void)
 {
     tracker_init();
     hooks_ready = 1;
+}
+
+/* ---- which allocator: the mode, looked up at the first call ---- */
+
+enum { MODE_UNRESOLVED, MODE_RESOLVING, MODE_GLIBC, MODE_FOREIGN, MODE_ASIDE };
+static _Atomic int hooks_mode;
+
+/* The next definitions of the family (written once, before the mode is
+ * published with a release store). */
+static struct {
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+    void *(*memalign)(size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*usable)(void *);
+} next;
+static char mode_why[256]; /* the mode in words, for the report file */
+
+/* glibc's tcache key (glibc >= 2.34 writes it into the second word of a
+ * block in its tcache): a block of ours freed twice has it where our
+ * header's second word was, and is then handed to glibc as glibc's own
+ * pointer so that glibc's double-free check fires as without us. 0:
+ * unknown. */
+static uint64_t tcache_key;
+
+/* The bootstrap arena: 16 bytes of size in front of each block, never
+ * reused (.bss: zeroed, and no memory until touched). */
+#define BOOT_BYTES (64u << 10)
+static _Alignas(16) char boot[BOOT_BYTES];
+static _Atomic size_t boot_used;
+
+static void *boot_alloc(size_t size)
+{
+    size_t n = (size + 31) & ~(size_t)15;
+    if (size > BOOT_BYTES) { errno = ENOMEM; return NULL; }
+    size_t off = atomic_fetch_add(&boot_used, n);
+    if (off + n > BOOT_BYTES) { errno = ENOMEM; return NULL; }
+    *(size_t *)(boot + off) = size;
+    return boot + off + 16;
+}
+static inline int is_boot(const void *p) { return (const char *)p >= boot && (const char *)p < boot + BOOT_BYTES; }
+static size_t boot_size(const void *p) { return *(const size_t *)((const char *)p - 16); }
+
+/* The load address of the module that holds addr, or NULL. */
+static const void *module_of(const void *addr)
+{
+    Dl_info di;
+    return addr && dladdr(addr, &di) ? di.dli_fbase : NULL;
+}
+static const char *module_name(const void *addr)
+{
+    Dl_info di;
+    return addr && dladdr(addr, &di) && di.dli_fname ? di.dli_fname : "?";
+}
+
+/* Is addr the definition of name, not a non-PIE program's PLT entry for
+ * it (an undefined symbol with a value: dlsym and dladdr return it too)? */
+static int defines(const void *addr, const char *name)
+{
+    Dl_info di;
+    const ElfW(Sym) *sym = NULL;
+    return dladdr1(addr, &di, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_shndx != SHN_UNDEF &&
+           di.dli_saddr == addr && di.dli_sname && strcmp(di.dli_sname, name) == 0;
+}
+
+/* Decide the mode (the caller won the race to do it; calls from any thread
+ * meanwhile are served by the bootstrap arena). */
+static int mode_decide(void)
+{
+    const void *self = module_of((const void *)mode_decide);
+    void *def = dlsym(RTLD_DEFAULT, "malloc");
+#define NEXT(f) (next.f = (__typeof__(next.f))dlsym(RTLD_NEXT, #f))
+    NEXT(malloc); NEXT(calloc); NEXT(realloc); NEXT(free);
+    NEXT(memalign); NEXT(aligned_alloc); NEXT(posix_memalign); NEXT(valloc); NEXT(pvalloc);
+#undef NEXT
+    next.usable = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    if (def && module_of(def) != self && defines(def, "malloc")) {
+        snprintf(mode_why, sizeof mode_why, "the program defines malloc itself (%s): recording nothing, every call "
+                 "forwarded", module_name(def));
+        return MODE_ASIDE;
+    }
+    if (!next.malloc || !next.free || !next.calloc || !next.realloc) {
+        snprintf(mode_why, sizeof mode_why, "no next malloc family found: glibc's used");
+        return MODE_GLIBC;
+    }
+    const void *m = module_of((void *)next.malloc);
+    if ((void *)next.malloc == (void *)__libc_malloc && (void *)next.free == (void *)__libc_free &&
+        (void *)next.realloc == (void *)__libc_realloc && (void *)next.calloc == (void *)__libc_calloc) {
+        void *a = __libc_malloc(24);
+        if (a) {
+            __libc_free(a);
+            uint64_t k = ((volatile uint64_t *)a)[1];
+            if (__builtin_popcountll(k) >= 16) tcache_key = k;
+        }
+        return MODE_GLIBC;
+    }
+    if (module_of((void *)next.free) == m && module_of((void *)next.calloc) == m && module_of((void *)next.realloc) == m) {
+        void *cxx = dlsym(RTLD_DEFAULT, "_Znwm");
+        snprintf(mode_why, sizeof mode_why, "the program's allocator is %s: calls forwarded to it, blocks recorded "
+                 "without a header%s", module_name(m),
+                 cxx && module_of(cxx) == m ? "; C++ new/delete are its own and not seen" : "");
+        return MODE_FOREIGN;
+    }
+    snprintf(mode_why, sizeof mode_why, "the malloc family is split between %s and %s: recording nothing, every call "
+             "forwarded", module_name(m), module_name((void *)next.free));
+    return MODE_ASIDE;
+}
+
+/* The mode, looked up at the first call; MODE_RESOLVING while another
+ * call (this thread's dlsym, or another thread) is looking it up. */
+static __attribute__((noinline)) int mode_resolve(void)
+{
+    int expect = MODE_UNRESOLVED;
+    if (!atomic_compare_exchange_strong(&hooks_mode, &expect, MODE_RESOLVING)) return expect;
+    int e = errno;
+    int m = mode_decide();
+    atomic_store_explicit(&hooks_mode, m, memory_order_release);
+    errno = e;
+    return m;
+}
+
+static inline int mode_now(void)
+{
+    int m = atomic_load_explicit(&hooks_mode, memory_order_acquire);
+    return __builtin_expect(m >= MODE_GLIBC, 1) ? m : mode_resolve();
+}
+
+const char *tracker_hooks_mode(void)
+{
+    mode_now();
+    return mode_why[0] ? mode_why : NULL;
 }
 
 /* ---- the header ---- */
@@ -228,15 +381,73 @@ static inline __attribute__((always_inline)) block_hdr *forget(void *ptr, int g)
     return NULL;
 }
 
+/* ---- another allocator's calls (foreign: recorded in the table; aside: not) ---- */
+
+/* A block of the foreign allocator: record it in the address table. */
+static void *other_record(int m, int g, void *p, size_t size, void *frame)
+{
+    if (m == MODE_FOREIGN) table_record(g, p, size, frame);
+    return p;
+}
+
+/* Take ptr's record out (foreign mode), before the allocator frees it. */
+static int other_forget(int m, void *ptr, size_t *size, uint32_t *id)
+{
+    return m == MODE_FOREIGN && ptr && tracker_table_take(ptr, size, id);
+}
+
+static __attribute__((noinline)) void *other_malloc(int m, size_t size, void *frame)
+{
+    if (m == MODE_RESOLVING) return boot_alloc(size);
+    HOOK_BEGIN;
+    void *p = other_record(m, g_, next.malloc(size), size, frame);
+    hook_end(g_);
+    return p;
+}
+
+static __attribute__((noinline)) void other_free(int m, void *ptr)
+{
+    if (m == MODE_RESOLVING) return; /* only bootstrap blocks exist yet */
+    HOOK_BEGIN;
+    size_t size;
+    uint32_t id;
+    if (other_forget(m, ptr, &size, &id)) tracker_record_free(id, size, !g_);
+    next.free(ptr);
+    hook_end(g_);
+}
+
+static __attribute__((noinline)) void *other_realloc(int m, void *ptr, size_t size, void *frame)
+{
+    if (m == MODE_RESOLVING) { errno = ENOMEM; return NULL; }
+    HOOK_BEGIN;
+    size_t old_size;
+    uint32_t old_id;
+    int had = other_forget(m, ptr, &old_size, &old_id);
+    void *p = next.realloc(ptr, size);
+    if (had) {
+        if (p || size == 0) { /* moved, resized, or freed (realloc(p, 0)) */
+            tracker_record_free(old_id, old_size, !g_);
+        } else if (tracker_table_put(ptr, old_size, old_id) != 0) { /* failed: still live */
+            tracker_record_free(old_id, old_size, !g_);
+            tracker_count_lost();
+        }
+    }
+    other_record(m, g_, p, size, frame);
+    hook_end(g_);
+    return p;
+}
+
 /* ---- the entry points ---- */
 
-/* malloc inside a hook (a signal handler's, the tracker's own): glibc's
- * block with an unrecorded header, and ENOMEM for a size that cannot have
- * one. Out of line, with no frame to pass: nothing is recorded. */
-static __attribute__((noinline)) void *malloc_nested(size_t size)
+/* malloc's uncommon cases, out of line: another allocator, inside a hook
+ * (a signal handler's, the tracker's own: glibc's block with an
+ * unrecorded header), a size that cannot have a header (ENOMEM). */
+static __attribute__((noinline)) void *malloc_slow(size_t size, void *frame)
 {
+    int m = mode_now();
+    if (m != MODE_GLIBC) return other_malloc(m, size, frame);
     HOOK_BEGIN;
-    void *p = hdr_malloc(g_, size, NULL);
+    void *p = hdr_malloc(g_, size, frame);
     hook_end(g_);
     return p;
 }
@@ -248,12 +459,15 @@ static __attribute__((noinline)) void *malloc_record(block_hdr *h, size_t size, 
     return hdr_set(h, size, hook_record(1, size, frame));
 }
 
-/* The same steps as hdr_malloc's, with the common case (a stack the memo
- * knows, this thread's own row) inline and the rest out of line: gcc then
- * keeps three values across glibc's malloc and the memo's check, not six. */
+/* The same steps as hdr_malloc's, with the common case (glibc's
+ * allocator, a stack the memo knows, this thread's own row) inline and the
+ * rest out of line: gcc then keeps three values across glibc's malloc and
+ * the memo's check, not six. */
 TRACKER_EXPORT void *malloc(size_t size)
 {
-    if (__builtin_expect(tracker_in_tracker || size > SIZE_MAX - HDR, 0)) return malloc_nested(size);
+    if (__builtin_expect(tracker_in_tracker || size > SIZE_MAX - HDR ||
+                             atomic_load_explicit(&hooks_mode, memory_order_relaxed) != MODE_GLIBC, 0))
+        return malloc_slow(size, __builtin_frame_address(0));
     tracker_in_tracker = 1;
     block_hdr *h = __libc_malloc(size + HDR);
     void *p = NULL;
@@ -282,25 +496,45 @@ TRACKER_EXPORT void *malloc(size_t size)
 TRACKER_EXPORT void *calloc(size_t count, size_t size)
 {
     size_t bytes, n;
-    if (__builtin_mul_overflow(count, size, &bytes) || !(n = with_hdr(bytes))) {
+    if (__builtin_mul_overflow(count, size, &bytes)) {
         errno = ENOMEM;
         return NULL;
     }
+    int m = mode_now();
+    if (m == MODE_RESOLVING) return boot_alloc(bytes); /* .bss: already zero */
+    if (m != MODE_GLIBC) {
+        HOOK_BEGIN;
+        void *p = other_record(m, g_, next.calloc(count, size), bytes, __builtin_frame_address(0));
+        hook_end(g_);
+        return p;
+    }
+    if (!(n = with_hdr(bytes))) return NULL;
     HOOK_BEGIN;
     void *p = hdr_block(g_, __libc_calloc(1, n), bytes, __builtin_frame_address(0));
     hook_end(g_);
     return p;
 }
 
-/* free's uncommon cases, out of line: inside a hook (nested), a block
- * without a header, a thread without a row of its own. */
+/* free's uncommon cases, out of line: another allocator, inside a hook
+ * (nested), a block without a header, a thread without a row of its own,
+ * a bootstrap block (ignored), a block of ours freed twice. */
 static __attribute__((noinline)) void free_slow(void *ptr)
 {
+    if (is_boot(ptr)) return;
+    int m = mode_now();
+    if (m != MODE_GLIBC) {
+        other_free(m, ptr);
+        return;
+    }
     HOOK_BEGIN;
     block_hdr *h = forget(ptr, g_);
     if (h) {
         h->check = 0;
         __libc_free(h);
+    } else if (tcache_key && ((const uint64_t *)ptr)[-1] == tcache_key) {
+        /* Our block freed again: glibc's tcache holds its chunk, whose
+         * user pointer is our header. glibc reports the double free. */
+        __libc_free((block_hdr *)ptr - 1);
     } else {
         __libc_free(ptr);
     }
@@ -312,7 +546,8 @@ static __attribute__((noinline)) void free_slow(void *ptr)
  * done before it, and after it only the guard is released. The same steps
  * as free_slow's (guard, forget, header cleared, glibc, hook_end). free
  * must not change errno (POSIX 2024): glibc's free keeps it (since 2.33),
- * and so do forget() and hook_end(). */
+ * and so do forget() and hook_end(). With another allocator no header is
+ * ever written, so secret stays 0 and every free takes free_slow. */
 TRACKER_EXPORT void free(void *ptr)
 {
     if (!ptr) return;
@@ -332,9 +567,21 @@ TRACKER_EXPORT void free(void *ptr)
     hook_end(1);
 }
 
+/* realloc of a bootstrap block: a new block of ours, the bytes copied. */
+static void *boot_realloc(void *ptr, size_t size)
+{
+    if (size == 0) return NULL;
+    void *p = malloc(size);
+    if (p) memcpy(p, ptr, boot_size(ptr) < size ? boot_size(ptr) : size);
+    return p;
+}
+
 TRACKER_EXPORT void *realloc(void *ptr, size_t size)
 {
     void *frame = __builtin_frame_address(0);
+    if (ptr && is_boot(ptr)) return boot_realloc(ptr, size);
+    int m = mode_now();
+    if (m != MODE_GLIBC) return other_realloc(m, ptr, size, frame);
     if (!ptr) {
         HOOK_BEGIN;
         void *p = hdr_malloc(g_, size, frame);
@@ -389,6 +636,24 @@ TRACKER_EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
     return realloc(ptr, bytes);
 }
 
+/* The aligned allocations: kind names the entry point, for another
+ * allocator's own definition of it. */
+enum { AL_MEMALIGN, AL_ALIGNED_ALLOC, AL_VALLOC, AL_PVALLOC };
+
+/* Another allocator's aligned block, recorded in the table (foreign). */
+static __attribute__((noinline)) void *other_aligned(int m, int kind, size_t align, size_t size, void *frame)
+{
+    if (m == MODE_RESOLVING) { errno = ENOMEM; return NULL; }
+    HOOK_BEGIN;
+    void *p = kind == AL_MEMALIGN        ? (next.memalign ? next.memalign(align, size) : NULL)
+            : kind == AL_ALIGNED_ALLOC ? (next.aligned_alloc ? next.aligned_alloc(align, size) : NULL)
+            : kind == AL_VALLOC        ? (next.valloc ? next.valloc(size) : NULL)
+                                       : (next.pvalloc ? next.pvalloc(size) : NULL);
+    other_record(m, g_, p, size, frame);
+    hook_end(g_);
+    return p;
+}
+
 /* __libc_memalign is glibc's memalign (a non-power-of-two alignment is
  * rounded up, > SIZE_MAX/2+1 is EINVAL), and in 2.36 aligned_alloc is the
  * same function (no alignment check of its own). Up to 16, glibc's
@@ -403,6 +668,8 @@ static inline __attribute__((always_inline)) void *aligned(int g_, size_t align,
 
 TRACKER_EXPORT void *memalign(size_t align, size_t size)
 {
+    int m = mode_now();
+    if (m != MODE_GLIBC) return other_aligned(m, AL_MEMALIGN, align, size, __builtin_frame_address(0));
     HOOK_BEGIN;
     void *p = aligned(g_, align, size, __builtin_frame_address(0));
     hook_end(g_);
@@ -411,6 +678,8 @@ TRACKER_EXPORT void *memalign(size_t align, size_t size)
 
 TRACKER_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
+    int m = mode_now();
+    if (m != MODE_GLIBC) return other_aligned(m, AL_ALIGNED_ALLOC, align, size, __builtin_frame_address(0));
     HOOK_BEGIN;
     void *p = aligned(g_, align, size, __builtin_frame_address(0));
     hook_end(g_);
@@ -418,11 +687,22 @@ TRACKER_EXPORT void *aligned_alloc(size_t align, size_t size)
 }
 
 /* glibc's checks, in its order: EINVAL (and *out untouched) unless align
- * is a power-of-two multiple of sizeof(void *); ENOMEM on failure. */
+ * is a power-of-two multiple of sizeof(void *); ENOMEM on failure. Another
+ * allocator's posix_memalign makes its own checks. */
 TRACKER_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
+    int m = mode_now();
+    if (m == MODE_FOREIGN || m == MODE_ASIDE) {
+        if (!next.posix_memalign) return ENOMEM;
+        HOOK_BEGIN;
+        int rc = next.posix_memalign(out, align, size);
+        if (rc == 0) other_record(m, g_, *out, size, __builtin_frame_address(0));
+        hook_end(g_);
+        return rc;
+    }
     if (align == 0 || align % sizeof(void *) != 0 || ((align / sizeof(void *)) & (align / sizeof(void *) - 1)) != 0)
         return EINVAL;
+    if (m == MODE_RESOLVING) return ENOMEM;
     HOOK_BEGIN;
     void *p = aligned(g_, align, size, __builtin_frame_address(0));
     hook_end(g_);
@@ -433,6 +713,8 @@ TRACKER_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 
 TRACKER_EXPORT void *valloc(size_t size)
 {
+    int m = mode_now();
+    if (m != MODE_GLIBC) return other_aligned(m, AL_VALLOC, 0, size, __builtin_frame_address(0));
     HOOK_BEGIN;
     void *p = __libc_valloc(size);
     table_record(g_, p, size, __builtin_frame_address(0));
@@ -442,6 +724,8 @@ TRACKER_EXPORT void *valloc(size_t size)
 
 TRACKER_EXPORT void *pvalloc(size_t size)
 {
+    int m = mode_now();
+    if (m != MODE_GLIBC) return other_aligned(m, AL_PVALLOC, 0, size, __builtin_frame_address(0));
     HOOK_BEGIN;
     void *p = __libc_pvalloc(size);
     table_record(g_, p, size, __builtin_frame_address(0));
@@ -449,22 +733,17 @@ TRACKER_EXPORT void *pvalloc(size_t size)
     return p;
 }
 
-/* glibc's malloc_usable_size, found once (dlsym allocates: under the guard). */
-static size_t (*_Atomic libc_usable)(void *);
-
+/* What the caller may use: without our header (glibc mode), or the
+ * allocator's own answer (it never saw a header). */
 TRACKER_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (!ptr) return 0;
-    size_t (*f)(void *) = atomic_load_explicit(&libc_usable, memory_order_acquire);
-    if (!f) {
-        int g = tracker_guard_enter();
-        f = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-        if (g) tracker_guard_leave();
-        if (!f) return 0;
-        atomic_store_explicit(&libc_usable, f, memory_order_release);
-    }
+    if (is_boot(ptr)) return boot_size(ptr);
+    int m = mode_now();
+    if (m == MODE_RESOLVING || !next.usable) return 0;
+    if (m != MODE_GLIBC) return next.usable(ptr);
     block_hdr *h = hdr_of(ptr);
-    return h ? f(h) - HDR : f(ptr);
+    return h ? next.usable(h) - HDR : next.usable(ptr);
 }
 
 int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
@@ -472,7 +751,7 @@ int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
     size_t sz;
     uint32_t id;
     if (!ptr) return 0;
-    const block_hdr *h = hdr_of(ptr);
+    const block_hdr *h = mode_now() == MODE_GLIBC ? hdr_of(ptr) : NULL;
     if (h) {
         id = hdr_id(h);
         sz = hdr_size(h);

@@ -4,18 +4,24 @@ set -eu
 
 usage() {
     cat >&2 <<'EOF'
-usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-f] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
+usage: leak-report [-o DIR] [-s SIGNAL [-t]] [-f] [-r] [-n TOP] [-k KEY] [--json] [--] PROGRAM [ARGS...]
 Runs PROGRAM with the allocation tracker preloaded, as heaptrack does. Every
 process of the run (forked and exec'd children included) writes its own report,
 DIR/PID.txt, at exit() / return from main / _exit(); at the end one line on
 stderr says where the reports are and names the top site of PROGRAM itself.
   -o DIR     report directory (default: ./leak-report.PROGRAM.PID, made absolute)
-  -s SIGNAL  also report on demand when sent SIGNAL (e.g. USR2): `kill -USR2 PID`;
-             written at the process's next allocation (default: no handler at all)
+  -s SIGNAL  the signal that asks for a report on demand (default RTMIN+7, a
+             real-time signal programs rarely use: `kill -s RTMIN+7 PID`);
+             written at the process's next allocation; `-s none`: no handler.
+             At the end, how many were asked for and written; a program that
+             puts its own handler on the signal is named, with the fix
   -t         with -s: a tracker thread (all signals blocked) writes it at once,
              even in an idle program (costs one thread)
   -f         also a report when a fatal signal (SEGV, ABRT, TERM, INT, ...) ends
              a process: a handler of ours on each signal left at its default
+  -r         each report also says, per site, which live blocks are lost and
+             which are held, and by whom (a scan of a copy-on-write fork:
+             docs/retention.md)
   -n TOP     groups per report (default 10); -k KEY: lineno|traceback|filename
   --json     reports in JSON
 Exit status: PROGRAM's (128+N when killed by signal N); 127 if it is not found.
@@ -29,13 +35,15 @@ EOF
 self_dir=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 lib=${LEAK_REPORT_LIB:-$self_dir/libtracker.so}
 [ -f "$lib" ] || lib=$self_dir/../bin/libtracker.so
-dir="" signal="" thread=0 fatal=0 top="" key="" json=0
+default_signal=RTMIN+7
+asked_signal=0 dir="" signal=$default_signal thread=0 fatal=0 top="" key="" json=0 retention=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -o) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
-        -s) [ $# -ge 2 ] || usage; signal=$2; shift 2 ;;
+        -s) [ $# -ge 2 ] || usage; signal=${2#SIG}; asked_signal=1; shift 2 ;;
         -t) thread=1; shift ;;
         -f) fatal=1; shift ;;
+        -r) retention=1; shift ;;
         -n) [ $# -ge 2 ] || usage; top=$2; shift 2 ;;
         -k) [ $# -ge 2 ] || usage; key=$2; shift 2 ;;
         --json) json=1; shift ;;
@@ -58,6 +66,9 @@ name=$(basename "$1")
 [ -n "$dir" ] || dir=leak-report.$name.$$
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# Run as root, the program may drop privileges (memcached -u, nginx's and
+# lighttpd's workers): like /tmp, anyone may add a report, none replace another's.
+[ "$(id -u)" -ne 0 ] || chmod 1777 "$dir"
 
 # The file the loader actually starts: a script's interpreter (through env).
 elf=$prog
@@ -76,13 +87,15 @@ if [ -z "$untracked" ] && command -v readelf >/dev/null 2>&1 && readelf -h "$elf
 fi
 [ -z "$untracked" ] || echo "leak-report: $1 cannot be tracked: $untracked; running it untracked" >&2
 
-export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt"
+export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" TRACKER_OUT="$dir/%p.txt" TRACKER_LAUNCHER=1
+[ "$signal" = none ] && signal=""
 [ -z "$signal" ] || export TRACKER_SIGNAL="$signal"
 [ "$thread" -eq 0 ] || export TRACKER_SIGNAL_THREAD=1
 [ "$fatal" -eq 0 ] || export TRACKER_FATAL=1
 [ -z "$top" ] || export TRACKER_TOP="$top"
 [ -z "$key" ] || export TRACKER_KEY="$key"
 [ "$json" -eq 0 ] || export TRACKER_FORMAT=json
+[ "$retention" -eq 0 ] || export TRACKER_RETENTION=1
 
 # The program runs as our child (so we learn its pid and status), with our
 # stdin (`<&0`: a background job would get /dev/null). Ctrl-C reaches it from
@@ -109,6 +122,8 @@ for f in "$dir"/*.txt; do
     p=$(basename "$f" .txt)
     if grep -q "$final" "$f"; then
         reports=$((reports + 1))
+    elif grep -q '^== tracker: pid [0-9]* installs a seccomp' "$f"; then
+        : # said below, with its own reason
     else
         what=$(sed -n 's/^== tracker: pid [0-9]* [a-z]* (\(.*\)) ==$/\1/p' "$f" | tail -n 1)
         silent="$silent $p${what:+($(basename "$what"))}"
@@ -120,12 +135,33 @@ if [ -f "$main" ] && [ "$json" -eq 0 ]; then
     top_site=$(awk '/^== tracker report/ { n = 0; top = "" } !/^(==|#| )/ && n++ == 0 { top = $0 } END { print top }' "$main")
 fi
 if [ -n "$silent" ]; then
-    hint="killed by a signal or abort (-f reports those, but never SIGKILL), or exec of an untrackable program"
-    [ "$fatal" -eq 0 ] || hint="killed by SIGKILL or a signal the program handles itself, or exec of an untrackable program"
+    hint="killed by a signal or abort (-f reports those, but never SIGKILL), exec of an untrackable program, or its report file could not be written (chroot, a user without write access to it)"
+    [ "$fatal" -eq 0 ] || hint="killed by SIGKILL or a signal the program handles itself, exec of an untrackable program, or its report file could not be written (chroot, a user without write access to it)"
     echo "leak-report: ended without a report ($hint):$silent" >&2
 fi
+# What each process said of itself: the allocator it found, reports it skipped.
+grep -h '^== tracker: pid [0-9]* \(allocator\|report skipped\|installs a seccomp\)' "$dir"/*.txt 2>/dev/null | sed 's/^== tracker: /leak-report: /; s/ ==$//' >&2 || true
 if [ ! -f "$main" ] || ! grep -q "$final" "$main"; then
-    echo "leak-report: $name (pid $pid, $how) wrote no report${untracked:+: $untracked}" >&2
+    why=$untracked
+    if [ -z "$why" ] && [ -f "$main" ] && grep -q '^== tracker: pid [0-9]* installs a seccomp' "$main"; then
+        why="it installed a seccomp filter, after which a report (files to open) could make the filter kill it"
+    elif [ -z "$why" ] && [ "$rc" -lt 128 ]; then
+        why="it exited normally, so its report file could not be written (it changed user or root directory, or it ran out of memory for the report)"
+    fi
+    echo "leak-report: $name (pid $pid, $how) wrote no report${why:+: $why}" >&2
 fi
-echo "leak-report: $reports report(s) in $dir/ ($name: pid $pid, $how); top site: ${top_site:-none (nothing live at exit, or see the files)}" >&2
+# ---- the on-demand signal: asked for vs written, and a program that took it
+ondemand=""
+if [ -n "$signal" ] && [ -f "$main" ]; then
+    counts=$(sed -n 's/^== tracker: pid [0-9]* signal [0-9]*: \([0-9]* requested, [0-9]* written\) (.*) ==$/\1/p' "$main" | tail -n 1)
+    # said when -s was given, or when a report was asked for with the default
+    case "$asked_signal:$counts" in 0:0\ requested*|*:) ;; *) ondemand="; on demand ($signal): $counts" ;; esac
+    taken=$(sed -n 's/^== tracker: pid [0-9]* signal [0-9]*: taken by the program (\([^)]*\)).*$/\1/p' "$main" | head -n 1)
+    if [ -n "$taken" ]; then
+        fix=RTMIN+7
+        [ "$signal" != RTMIN+7 ] || fix=RTMIN+9
+        echo "leak-report: $name set the action of SIG$signal itself ($taken): reports asked for with it are lost and not counted; run again with -s $fix (any signal it leaves alone)" >&2
+    fi
+fi
+echo "leak-report: $reports report(s) in $dir/ ($name: pid $pid, $how)$ondemand; top site: ${top_site:-none (nothing live at exit, or see the files)}" >&2
 exit "$rc"

@@ -14,7 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 /*
@@ -50,6 +55,10 @@
  *                   /usr/lib/debug) so system libraries show file:line;
  *                   default: only DWARF inside each module
  *   TRACKER_OFF     set: load but record nothing
+ *   TRACKER_RETENTION  1: each report is followed by a retention section:
+ *                   which live blocks are lost and which are held, and by
+ *                   whom (tracker/retention.c; costs a copy-on-write fork
+ *                   of the program per report); default 0
  *
  * What the library leaves alone in the program (README, "What the preload
  * changes"): no thread, no signal handler unless TRACKER_SIGNAL names one,
@@ -81,11 +90,14 @@ static struct {
     tracker_report_opts opts; /* from the environment */
     int signo;                /* on-demand signal, 0 = none (the default) */
     int pprof;                /* TRACKER_FORMAT=pprof */
+    atomic_int sandboxed;     /* the program installed a seccomp filter (prctl): no more reports */
+    int launched;             /* TRACKER_LAUNCHER=1: bin/leak-report tells what was lost, not the program's stderr */
     pid_t pid;                /* this process; a hook seeing another pid runs in a vfork child */
     atomic_int exit_done;     /* the exit report is written (or refused): never twice */
     volatile sig_atomic_t thread; /* 1: the opt-in reporter thread runs in this process */
     sem_t wake;               /* signal handler -> reporter thread (no fd needed) */
     tracker_baseline base;    /* last on-demand snapshot, for diffs; report count */
+    int retention;            /* TRACKER_RETENTION=1 */
 } preload = { .base = TRACKER_BASELINE_INIT };
 
 /* ------------------------------------------------------------------ */
@@ -131,7 +143,15 @@ static int open_out(char *path, size_t cap)
         }
     }
     path[o] = '\0';
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        /* Created by root, the file is made writable by all: servers that
+         * drop privileges later (memcached -u, nginx's and lighttpd's
+         * workers) still append their reports to it. */
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0 && geteuid() == 0) fchmod(fd, 0666);
+    }
+    return fd;
 }
 
 /* One line "== tracker: pid N <what> (<program>) ==" to the report file
@@ -174,16 +194,46 @@ static void write_pprof(void)
     tracker_snapshot_free(s);
 }
 
+/* ---- TRACKER_RETENTION=1 (added by the retention helper) ---- */
+
+/* The retention section after a report: text under its own heading, or
+ * one line of JSON {"retention": ...} after the report's object. The
+ * report's frame (stack_from: its buffers hold stale words) and ours are
+ * not scanned as the program's stack. */
+static void write_retention(int fd, const void *stack_from)
+{
+    int json = preload.opts.format == TRACKER_FORMAT_JSON;
+    size_t len = 0;
+    tracker_retention *r = tracker_retention_scan(preload.opts.system, 120.0, stack_from);
+    char *text = r ? tracker_retention_format(r, preload.opts.top, json, &len) : NULL;
+    tracker_retention_free(r);
+    if (!json) {
+        char head[96];
+        int hn = snprintf(head, sizeof head, "== retention (pid %ld) ==\n", (long)getpid());
+        write_all(fd, head, (size_t)hn);
+    } else {
+        write_all(fd, "{\"retention\":", strlen("{\"retention\":"));
+        while (text && len && text[len - 1] == '\n') len--;
+    }
+    const char *none = json ? "null" : "tracker: out of memory in the retention scan\n";
+    if (text) write_all(fd, text, len);
+    else write_all(fd, none, strlen(none));
+    if (json) write_all(fd, "}\n", 2);
+    free(text);
+}
+
 /* Write one report: on demand, the difference since the previous one (this
  * one becomes the next baseline); at exit, absolute. errno is left as it was. */
-static void write_report(const char *why, tracker_baseline_mode mode)
+static void write_report_here(const char *why, tracker_baseline_mode mode)
 {
-    int saved = errno;
+    int saved = errno, cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel); /* open, write: never die holding a lock of ours */
     int g = tracker_guard_enter();
     if (preload.pprof) {
         write_pprof();
         tracker_symbolize_release();
         if (g) tracker_guard_leave();
+        pthread_setcancelstate(cancel, NULL);
         errno = saved;
         return;
     }
@@ -196,13 +246,14 @@ static void write_report(const char *why, tracker_baseline_mode mode)
         char msg[PATH_MAX + 128];
         int n = snprintf(msg, sizeof msg, "tracker: cannot open %s: %s (report of pid %ld lost)\n", path,
                          strerror(errno), (long)getpid());
-        write_all(2, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0);
+        if (!preload.launched) write_all(2, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0);
     } else {
         char head[160];
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
         if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
-        else {
+        if (text && preload.retention) write_retention(fd, __builtin_frame_address(0));
+        if (!text) {
             static const char oom[] = "tracker: out of memory while making the report\n";
             write_all(fd, oom, sizeof oom - 1);
         }
@@ -211,7 +262,89 @@ static void write_report(const char *why, tracker_baseline_mode mode)
     free(text);
     tracker_symbolize_release(); /* libdw's fds are not left open in the program */
     if (g) tracker_guard_leave();
+    pthread_setcancelstate(cancel, NULL);
     errno = saved;
+}
+
+/* A report needs ~200 KiB of stack (libdw's line tables, the formats'
+ * buffers): more than a small thread stack or a 16 KiB sigaltstack has.
+ * So it runs on a stack of its own, mapped for it and unmapped after; the
+ * program's stack gives only swapcontext's frame. Without that mapping
+ * (ulimit -v, no memory), the report is skipped and a line says why. */
+#define REPORT_STACK (1u << 20)
+
+typedef struct report_call {
+    const char *why;
+    tracker_baseline_mode mode;
+    ucontext_t back, run;
+} report_call;
+
+/* makecontext passes ints: the call's address in two halves. */
+static void report_trampoline(unsigned lo, unsigned hi)
+{
+    report_call *c = (report_call *)(((uintptr_t)hi << 32) | lo);
+    write_report_here(c->why, c->mode);
+}
+
+static void write_report(const char *why, tracker_baseline_mode mode)
+{
+    int saved = errno;
+    report_call c = { .why = why, .mode = mode };
+    void *stack = mmap(NULL, REPORT_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                       -1, 0);
+    if (stack == MAP_FAILED || getcontext(&c.run) != 0) {
+        if (stack != MAP_FAILED) munmap(stack, REPORT_STACK);
+        char line[96];
+        snprintf(line, sizeof line, " report skipped (%s): no memory for its stack", why);
+        note(line);
+        errno = saved;
+        return;
+    }
+    c.run.uc_stack.ss_sp = stack;
+    c.run.uc_stack.ss_size = REPORT_STACK;
+    c.run.uc_link = &c.back;
+    uintptr_t a = (uintptr_t)&c;
+    makecontext(&c.run, (void (*)(void))report_trampoline, 2, (unsigned)(a & 0xffffffffu), (unsigned)(a >> 32));
+    swapcontext(&c.back, &c.run);
+    munmap(stack, REPORT_STACK);
+    errno = saved;
+}
+
+/* ------------------------------------------------------------------ */
+/* The on-demand signal's own account (issue 28, wrappers helper): how   */
+/* many reports were asked for and written, and whether the program put  */
+/* a handler of its own on our signal (then its reports are lost: a real */
+/* MQTT broker handles SIGUSR2 itself). Said in "== tracker: pid N       */
+/* signal ..." lines of the report file, which bin/leak-report reads.   */
+/* ------------------------------------------------------------------ */
+
+static void on_signal(int signo);
+static atomic_uint signal_requested; /* our handler ran */
+static atomic_uint signal_written;   /* on-demand reports written */
+static atomic_int signal_taken_said; /* the "taken" line is written once */
+
+static void signal_count_request(void) { atomic_fetch_add(&signal_requested, 1); } /* lock-free: signal-safe */
+static void signal_count_written(void) { atomic_fetch_add(&signal_written, 1); }
+
+/* Called at each on-demand report and at exit: one line when the action of
+ * our signal is no longer our handler; at exit, the counts. */
+static void signal_account(int at_exit)
+{
+    if (!preload.signo) return;
+    struct sigaction cur;
+    char what[192];
+    int taken = sigaction(preload.signo, NULL, &cur) == 0 && cur.sa_handler != on_signal;
+    if (taken && !atomic_exchange(&signal_taken_said, 1)) {
+        snprintf(what, sizeof what, " signal %d: taken by the program (%s): on-demand reports are lost",
+                 preload.signo, cur.sa_handler == SIG_DFL ? "default action" : cur.sa_handler == SIG_IGN ? "ignored"
+                                                                                                          : "its own handler");
+        note(what);
+    }
+    if (at_exit) {
+        snprintf(what, sizeof what, " signal %d: %u requested, %u written", preload.signo,
+                 atomic_load(&signal_requested), atomic_load(&signal_written));
+        note(what);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -222,6 +355,7 @@ static void on_signal(int signo)
 {
     (void)signo;
     int saved = errno;
+    signal_count_request();
     atomic_store(&tracker_hooks_pending, 1); /* lock-free: async-signal-safe */
     if (preload.thread) sem_post(&preload.wake);        /* async-signal-safe too */
     errno = saved;
@@ -231,8 +365,13 @@ static void on_signal(int signo)
  * holds the recursion guard and has just finished an allocation call. */
 static void run_pending(void)
 {
+    if (atomic_load(&preload.sandboxed)) return;
     if (getpid() != preload.pid) return; /* a vfork child shares our memory: not here */
-    if (atomic_exchange(&tracker_hooks_pending, 0)) write_report("on demand", TRACKER_BASELINE_DIFF);
+    if (atomic_exchange(&tracker_hooks_pending, 0)) {
+        write_report("on demand", TRACKER_BASELINE_DIFF);
+        signal_count_written();
+        signal_account(0);
+    }
 }
 
 /* TRACKER_SIGNAL_THREAD=1: reports at once even in an idle program, from
@@ -246,7 +385,11 @@ static void *reporter(void *arg)
     tracker_guard_enter(); /* this thread's own allocations are the tracker's */
     for (;;) {
         if (sem_wait(&preload.wake) != 0) continue; /* EINTR cannot happen: all signals blocked */
-        if (atomic_exchange(&tracker_hooks_pending, 0)) write_report("on demand", TRACKER_BASELINE_DIFF);
+        if (atomic_exchange(&tracker_hooks_pending, 0)) {
+            write_report("on demand", TRACKER_BASELINE_DIFF);
+            signal_count_written();
+            signal_account(0);
+        }
     }
     return NULL;
 }
@@ -298,6 +441,7 @@ static int parse_signal(const char *s)
  * and calls _exit), or in a vfork child (it shares its parent's memory). */
 static void exit_report(const char *why)
 {
+    if (atomic_load(&preload.sandboxed)) return; /* a report opens files: the filter may kill the program for it */
     if (getpid() != preload.pid) return; /* vfork child: no note either (nothing of the parent may change) */
     if (atomic_exchange(&preload.exit_done, 1)) return;
     int g = tracker_guard_enter();
@@ -306,8 +450,11 @@ static void exit_report(const char *why)
         return;
     }
     /* An on-demand report asked for, but no allocation since: write it now. */
-    if (preload.signo && atomic_exchange(&tracker_hooks_pending, 0))
+    if (preload.signo && atomic_exchange(&tracker_hooks_pending, 0)) {
         write_report("on demand, written at exit: no allocation since it was asked", TRACKER_BASELINE_DIFF);
+        signal_count_written();
+    }
+    signal_account(1);
     write_report(why, TRACKER_BASELINE_ABSOLUTE);
     tracker_guard_leave();
 }
@@ -330,6 +477,27 @@ __attribute__((visibility("default"))) void _Exit(int status)
 {
     exit_report("at _Exit: still live");
     real_exit(status);
+}
+
+/* prctl is interposed only to notice PR_SET_SECCOMP: after it, a report
+ * (which opens the report file and the modules' debug information) could
+ * make the filter kill the program, so none is written, and
+ * bin/leak-report says the process ended without one. The same system
+ * call as glibc's wrapper, which also reads four arguments. A filter set
+ * with syscall(SYS_seccomp) is not seen. */
+__attribute__((visibility("default"))) int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_SECCOMP) {
+        /* Before the call: once the filter is in, a line may be forbidden. */
+        note(" installs a seccomp filter: no report from here on");
+        atomic_store(&preload.sandboxed, 1);
+    }
+    return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
 }
 
 /* TRACKER_FATAL=1 (opt-in, bin/leak-report -f): a report when a fatal
@@ -436,6 +604,7 @@ __attribute__((constructor(200))) static void preload_init(void)
     int saved = errno;
     tracker_init();
     preload.pid = getpid();
+    preload.launched = env_int("TRACKER_LAUNCHER", 0, 0, 1);
     const char *out = getenv("TRACKER_OUT");
     if (out && *out) set_out(out);
     preload.opts.top = env_int("TRACKER_TOP", 10, 1, 10000);
@@ -456,8 +625,16 @@ __attribute__((constructor(200))) static void preload_init(void)
         preload.signo = 0;
     }
     if (env_int("TRACKER_FATAL", 0, 0, 1)) install_fatal();
+    preload.retention = env_int("TRACKER_RETENTION", 0, 0, 1);
     pthread_atfork(NULL, NULL, preload_atfork_child);
     note(" started");
+    const char *mode = tracker_hooks_mode();
+    if (mode) {
+        char line[320];
+        snprintf(line, sizeof line, " allocator: %s", mode);
+        if (preload.out[0]) note(line);
+        else fprintf(stderr, "tracker: pid %ld%s\n", (long)getpid(), line);
+    }
     if (preload.signo) {
         tracker_hooks_deferred = run_pending;
         if (env_int("TRACKER_SIGNAL_THREAD", 0, 0, 1)) start_reporter();

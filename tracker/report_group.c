@@ -29,7 +29,7 @@ static char *make_key(uint32_t stack_id, const tracker_report_opts *opts, const 
     switch (opts->key) {
     case TRACKER_KEY_LINENO:
         report_site_of_stack(stack_id, sys, &site); /* the "(via ...)" is shown, not keyed */
-        tracker_format_site(site.site, text, sizeof text);
+        report_site_name(&site, text, sizeof text);
         sb_printf(&sb, "%s", text);
         info = *site.site;
         break;
@@ -59,6 +59,7 @@ static void system_of(const tracker_report_opts *opts, report_system *sys)
 {
     const char *spec = opts->system ? opts->system : getenv("TRACKER_SYSTEM");
     if (report_system_parse(spec, sys) != 0) report_system_parse(NULL, sys);
+    report_wrappers_find(sys, NULL);
 }
 
 char *tracker_site_key(uint32_t stack_id, const tracker_report_opts *opts, tracker_frame_info *site)

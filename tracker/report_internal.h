@@ -28,10 +28,38 @@ typedef struct strbuf {
 
 void sb_append(strbuf *sb, const char *s, size_t n);
 __attribute__((format(printf, 2, 3))) void sb_printf(strbuf *sb, const char *fmt, ...);
+/* report_json.c: s as a JSON string (NULL: null). report_text.c: a size as
+ * tracemalloc prints it ("392 MiB"; sign: "+39.3 KiB"). Also used by the
+ * retention report (retention_report.c). */
+void sb_json_string(strbuf *sb, const char *s);
+void format_size(char *out, size_t len, double size, int sign);
 
 /* ---- report_site.c: the frame that names a stack ---- */
 
 #define REPORT_SYSTEM_MAX 32 /* entries in a list of system prefixes */
+
+#define REPORT_WRAPPERS_MAX 64  /* wrappers taken at once (found or named) */
+#define REPORT_WRAPPER_NAME 96  /* bytes of a wrapper's short name */
+#define REPORT_WRAPPER_NAMED 16 /* +name / -name entries of TRACKER_WRAPPERS */
+#define REPORT_WRAPPER_CALLERS 256 /* distinct callers counted per function */
+
+/* One function taken for an allocation wrapper (report_wrappers.c). */
+typedef struct report_wrapper {
+    char name[REPORT_WRAPPER_NAME]; /* short name, as report_short_name gives it */
+    unsigned callers;               /* distinct call sites seen (capped at REPORT_WRAPPER_CALLERS) */
+    char why;                       /* 'n': its name says alloc/dup/new; 'p': returns a pointer;
+                                       'f': named in TRACKER_WRAPPERS */
+} report_wrapper;
+
+/* The program's own allocation wrappers: skipped like malloc when choosing a site. */
+typedef struct report_wrappers {
+    int on;                                             /* 0: TRACKER_WRAPPERS=none (only +names) */
+    int n;                                              /* entries in w */
+    report_wrapper w[REPORT_WRAPPERS_MAX];
+    int nforce, nnever;                                 /* entries of the two lists below */
+    char force[REPORT_WRAPPER_NAMED][REPORT_WRAPPER_NAME]; /* +name: always a wrapper */
+    char never[REPORT_WRAPPER_NAMED][REPORT_WRAPPER_NAME]; /* -name: never one */
+} report_wrappers;
 
 /* What counts as "system" code (skipped when choosing a site). */
 typedef struct report_system {
@@ -40,6 +68,7 @@ typedef struct report_system {
     const char *entry[REPORT_SYSTEM_MAX]; /* path prefixes ("/usr/lib/") or module name prefixes */
     char buf[1024];                     /* the entries' text */
     size_t used;                        /* bytes of buf used */
+    report_wrappers wr;                 /* wrappers skipped too (report_wrappers_find) */
 } report_system;
 
 /* Parse a list as TRACKER_SYSTEM takes it (NULL: the default). Returns 0,
@@ -60,6 +89,7 @@ typedef struct report_site {
     const tracker_frame_info *site;      /* the program's own frame, else the innermost */
     const tracker_frame_info *innermost; /* the innermost frame of the stack */
     int own;                             /* 1: site is the program's own */
+    int wrapped;                         /* 1: via names a wrapper of the program skipped */
     char via[128];                       /* short name of the function the site called
                                             into system code through, or "" */
 } report_site;
@@ -67,8 +97,43 @@ typedef struct report_site {
 /* Choose the site of an interned stack. Never fails. */
 void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_site *out);
 
-/* "file:line (via fn)", "file:line" or "[module] function". */
+/* "file:line (via fn)", "file:line", "[module] function+0x1c (via fn)" (the
+ * program's own frame without a line) or "[module] function". */
 void report_site_format(const report_site *s, char *buf, size_t len);
+
+/* The same without "(via ...)": the key a site is grouped by. */
+void report_site_name(const report_site *s, char *buf, size_t len);
+
+/* The frames of an interned stack, inlined calls expanded, innermost
+ * first, into out (at most max); returns how many. */
+#define REPORT_FLAT_MAX (TRACKER_MAX_FRAMES * 4)
+int report_flat_frames(uint32_t stack_id, const tracker_frame_info **out, int max);
+
+/* The index of the first frame at or after from that can be a site: not
+ * system code, with a source line (pass 1) or only in a known module
+ * (pass 2: code without debug info); -1 when none. */
+int report_next_own(const tracker_frame_info *const *fr, int n, int from, int pass, const report_system *sys);
+
+/* ---- report_wrappers.c ---- */
+
+/* Fill sys->wr from the stacks the tracker has (every stack interned so
+ * far) and spec (TRACKER_WRAPPERS: "none", "+name", "-name", a ',' list;
+ * NULL: $TRACKER_WRAPPERS). The set is cached until the number of stacks
+ * changes. */
+void report_wrappers_find(report_system *sys, const char *spec);
+
+/* The wrapper frame f's function is, or NULL. */
+const report_wrapper *report_wrapper_of(const report_wrappers *wr, const tracker_frame_info *f);
+
+/* Parse spec into wr's on/force/never (the found list emptied). Returns 0,
+ * or -1 when an entry is too long or there are too many. */
+int report_wrappers_parse(const char *spec, report_wrappers *wr);
+
+/* Decide from one function's evidence (its short name, whether it returns
+ * a pointer, distinct callers, distinct allocation points in it) whether
+ * it is taken for a wrapper: returns its "why" ('n', 'p') or 0. The rule,
+ * on its own for the unit tests. */
+char report_wrapper_rule(const char *short_name, int returns_pointer, unsigned callers, unsigned points);
 
 /* Call fn for every frame of the first `physical` return addresses of an
  * interned stack, inlined calls expanded, innermost first; index counts
@@ -121,6 +186,24 @@ void report_text(strbuf *sb, const grouping *g, const tracker_snapshot *now, con
                  report_mode mode, const tracker_report_opts *opts, double t0);
 void report_json(strbuf *sb, const grouping *g, const tracker_snapshot *now, const tracker_snapshot *prev,
                  report_mode mode, const tracker_report_opts *opts, double t0);
+
+/* "# wrappers: ..." (nothing when none was taken): which functions the
+ * sites skipped as the program's allocation wrappers. */
+void report_wrappers_line(strbuf *sb, const report_wrappers *wr);
+
+/* ---- report_rss.c: resident memory beside the tracked heap ---- */
+
+typedef struct report_rss {
+    uint64_t rss, anon;      /* VmRSS, RssAnon now (0: unknown) */
+    uint32_t threads;        /* threads now */
+    int have_prev;           /* the deltas below are set */
+    long long drss, dheap, danon, dfile, dthreads; /* since the previous report */
+    int unseen;              /* RSS grew far more than the tracked heap */
+    char cause[256];         /* the likely cause, when unseen */
+    const char *static_kind, *static_symbol, *static_module; /* tracker_static_allocator */
+} report_rss;
+
+void report_rss_of(const tracker_snapshot *now, const tracker_snapshot *prev, report_rss *out);
 
 /* ---- report_folded.c: every stack, not grouped ---- */
 void report_folded(strbuf *sb, const tracker_snapshot *now, const tracker_snapshot *prev,

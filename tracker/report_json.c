@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void sb_json_string(strbuf *sb, const char *s)
+void sb_json_string(strbuf *sb, const char *s)
 {
     if (!s) { sb_append(sb, "null", 4); return; }
     sb_append(sb, "\"", 1);
@@ -48,11 +48,13 @@ static void source_line(const char *file, int line, char *buf, size_t len)
     fclose(fp);
 }
 
-/* "site","file","line","function","module" of frame f, without braces. */
-static void json_frame_fields(strbuf *sb, const tracker_frame_info *f)
+/* "site","file","line","function","module" of frame f, without braces; shown: the
+ * site's text when not NULL. */
+static void json_frame_fields(strbuf *sb, const tracker_frame_info *f, const char *shown)
 {
     char site[512];
-    tracker_format_site(f, site, sizeof site);
+    if (shown) snprintf(site, sizeof site, "%s", shown);
+    else tracker_format_site(f, site, sizeof site);
     sb_append(sb, "\"site\":", 7);
     sb_json_string(sb, site);
     sb_append(sb, ",\"file\":", 8);
@@ -67,7 +69,7 @@ static void json_frame_fields(strbuf *sb, const tracker_frame_info *f)
 static void json_frame_obj(strbuf *sb, uintptr_t pc, const tracker_frame_info *f, int with_inlined)
 {
     sb_append(sb, "{", 1);
-    json_frame_fields(sb, f);
+    json_frame_fields(sb, f, NULL);
     sb_printf(sb, ",\"address\":\"0x%llx\"", (unsigned long long)pc);
     if (with_inlined) sb_printf(sb, ",\"inlined\":%s", f->inlined ? "true" : "false");
     sb_append(sb, "}", 1);
@@ -97,10 +99,13 @@ static void json_group(strbuf *sb, const grouping *gr, const group *g, report_mo
     sb_append(sb, "{\"key\":", 7);
     sb_json_string(sb, g->key);
     sb_append(sb, ",", 1);
-    json_frame_fields(sb, own);
+    char name[512];
+    report_site_name(&site, name, sizeof name);
+    json_frame_fields(sb, own, name);
     sb_append(sb, ",\"via\":", 7);
     sb_json_string(sb, site.via[0] ? site.via : NULL);
-    sb_printf(sb, ",\"own_code\":%s,\"source\":", site.own ? "true" : "false");
+    sb_printf(sb, ",\"wrapper\":%s,\"own_code\":%s,\"source\":", site.wrapped ? "true" : "false",
+              site.own ? "true" : "false");
     sb_json_string(sb, src[0] ? src : NULL);
     sb_printf(sb, ",\"size\":%llu,\"count\":%llu", (unsigned long long)g->size, (unsigned long long)g->count);
     if (mode == REPORT_DIFF)
@@ -129,6 +134,16 @@ void report_json(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
     sb_printf(sb, "\"since_previous_s\":%.3f,", diff ? now->taken_at - prev->taken_at : 0.0);
     sb_printf(sb, "\"total\":{\"size\":%llu,\"count\":%llu,\"size_diff\":%lld,\"count_diff\":%lld},",
               (unsigned long long)tt->live_bytes, (unsigned long long)tt->live_blocks, dsize, dcount);
+    report_rss r;
+    report_rss_of(now, diff ? prev : opts->since, &r);
+    sb_printf(sb, "\"rss\":{\"bytes\":%llu,\"anon_bytes\":%llu,\"threads\":%u", (unsigned long long)r.rss,
+              (unsigned long long)r.anon, r.threads);
+    if (r.have_prev) sb_printf(sb, ",\"bytes_diff\":%lld,\"heap_diff\":%lld", r.drss, r.dheap);
+    sb_printf(sb, ",\"untracked_growth\":%s,\"cause\":", r.unseen ? "true" : "false");
+    sb_json_string(sb, r.unseen ? r.cause : NULL);
+    sb_append(sb, ",\"static_allocator\":", 20);
+    sb_json_string(sb, r.static_kind);
+    sb_append(sb, "},", 2);
     sb_printf(sb, "\"tracker\":{\"stacks\":%llu,\"lost_records\":%llu,\"bookkeeping_bytes\":%llu,"
                   "\"bookkeeping_per_block\":%.1f,\"snapshot_ms\":%.3f},\"stats\":[",
               (unsigned long long)tt->stacks, (unsigned long long)tt->lost_records,
@@ -136,6 +151,14 @@ void report_json(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
     for (size_t i = 0; i < shown; i++) {
         if (i) sb_append(sb, ",", 1);
         json_group(sb, gr, &gr->groups[i], mode, opts);
+    }
+    sb_append(sb, "],\"wrappers\":[", 14);
+    for (int i = 0; i < gr->system.wr.n; i++) {
+        const report_wrapper *w = &gr->system.wr.w[i];
+        sb_append(sb, i ? ",{\"function\":" : "{\"function\":", i ? 13 : 12);
+        sb_json_string(sb, w->name);
+        sb_printf(sb, ",\"call_sites\":%u,\"why\":\"%s\"}", w->callers,
+                  w->why == 'f' ? "named" : w->why == 'n' ? "name" : "returns a pointer");
     }
     sb_printf(sb, "],\"report_ms\":%.3f}\n", (tracker_now() - t0) * 1e3);
 }

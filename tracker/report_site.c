@@ -12,12 +12,18 @@
  *     they are (the hooks' own reallocarray -> realloc, a static libstdc++);
  *   - "system" frames: code in a module whose path starts with a system
  *     prefix, or inlined from a source file that does (/usr/include/c++/...).
- *   - frames without a source line (no debug info): they cannot name a line.
+ *   - frames without a source line (no debug info): they cannot name a line;
+ *   - the program's own allocation wrappers (zmalloc, xmalloc: found from
+ *     the data, report_wrappers.c), as long as a caller of the program's
+ *     own is left.
  * The first frame left is the site, shown with the outermost skipped
- * frame's function: "mine.c:12 (via regcomp)". When every frame is skipped
- * (an allocation made entirely inside libraries, e.g. at start-up, or a
- * program built without -g, or perl's main() under libperl), the innermost
- * frame is the site, as it was before the rule existed.
+ * frame's function (or the wrapper): "mine.c:12 (via regcomp)",
+ * "t_list.c:412 (via zmalloc)". When no frame has a line (a program built
+ * without -g, perl's main() under libperl), the first frame of the
+ * program's own code is the site, by function and offset: "[server]
+ * Http::Header::parse+0x1c". When every frame is system code (an
+ * allocation made entirely inside libraries, e.g. at start-up), the
+ * innermost frame is the site.
  *
  * The system prefixes: TRACKER_SYSTEM, or /capture's system=, a list
  * separated by ':'. An entry starting with '/' is a path prefix (of the
@@ -141,41 +147,93 @@ void report_short_name(const char *fn, char *buf, size_t len)
     buf[o] = '\0';
 }
 
+int report_flat_frames(uint32_t stack_id, const tracker_frame_info **out, int max)
+{
+    int n = 0, k = 0;
+    const uintptr_t *pcs = tracker_stack_frames(stack_id, &n);
+    for (int i = 0; i < n && k < max; i++) {
+        const tracker_frame_info *fr;
+        int m = tracker_symbolize_all(pcs[i], &fr);
+        for (int j = 0; j < m && k < max; j++) out[k++] = &fr[j];
+    }
+    return k;
+}
+
+int report_next_own(const tracker_frame_info *const *fr, int n, int from, int pass, const report_system *sys)
+{
+    for (int i = from; i < n; i++) {
+        if (report_frame_is_system(fr[i], sys)) continue;
+        if (pass == 1 ? fr[i]->file != NULL : fr[i]->module_path != NULL) return i;
+    }
+    return -1;
+}
+
+static void set_via(report_site *out, const tracker_frame_info *prev)
+{
+    if (prev && prev->function && prev->function[0] != '+')
+        report_short_name(prev->function, out->via, sizeof out->via);
+    else if (prev) /* a function without a name: say which library */
+        snprintf(out->via, sizeof out->via, "%s", prev->module);
+}
+
+/* Pass 1 looks for a frame with a source line; pass 2, for a program (or
+ * one of its libraries) built without -g, for the first frame of its own
+ * code, named by function and offset. Within a pass, a frame of one of
+ * the program's allocation wrappers (report_wrappers.c) is passed over
+ * for its caller, as long as there is a caller of the program's own: the
+ * wrapper then is the "(via ...)". */
 void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_site *out)
 {
-    int n = 0;
-    const uintptr_t *pcs = tracker_stack_frames(stack_id, &n);
-    const tracker_frame_info *prev = NULL;
+    const tracker_frame_info *fr[REPORT_FLAT_MAX];
+    int n = report_flat_frames(stack_id, fr, REPORT_FLAT_MAX);
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < n; i++) {
-        const tracker_frame_info *fr;
-        int k = tracker_symbolize_all(pcs[i], &fr);
-        if (i == 0) out->innermost = &fr[0];
-        if (!sys->on) break;
-        for (int j = 0; j < k; j++) {
-            /* Own code has a source line: a frame without debug info cannot
-             * name one (perl's main() calling into libperl), so it is passed
-             * over like system code. */
-            if (report_frame_is_system(&fr[j], sys) || !fr[j].file) { prev = &fr[j]; continue; }
-            out->site = &fr[j];
-            out->own = 1;
-            if (prev && prev->function && prev->function[0] != '+')
-                report_short_name(prev->function, out->via, sizeof out->via);
-            else if (prev) /* a function without a name: say which library */
-                snprintf(out->via, sizeof out->via, "%s", prev->module);
-            return;
-        }
-    }
-    if (!out->innermost) { /* no frames at all */
+    if (n == 0) { /* no frames at all */
         static const tracker_frame_info none = { .module = "?" };
-        out->innermost = &none;
+        out->innermost = out->site = &none;
+        return;
     }
-    out->site = out->innermost;
+    out->innermost = out->site = fr[0];
+    if (!sys->on) return;
+    for (int pass = 1; pass <= 2; pass++) {
+        int i = report_next_own(fr, n, 0, pass, sys);
+        if (i < 0) continue;
+        int wrapper = -1;
+        while (report_wrapper_of(&sys->wr, fr[i])) {
+            int k = report_next_own(fr, n, i + 1, pass, sys);
+            if (k < 0) break; /* no caller of its own: the wrapper stays the site */
+            wrapper = i;
+            i = k;
+        }
+        out->site = fr[i];
+        out->own = 1;
+        if (wrapper >= 0) {
+            report_short_name(fr[wrapper]->function, out->via, sizeof out->via);
+            out->wrapped = 1;
+        } else if (i > 0) {
+            set_via(out, fr[i - 1]);
+        }
+        return;
+    }
+}
+
+void report_site_name(const report_site *s, char *buf, size_t len)
+{
+    const tracker_frame_info *f = s->site;
+    if (s->own && !f->file && f->function && f->function[0] != '+') {
+        /* The program's own code without debug info: its function, and
+         * where in it, so two callers in one function stay two sites. */
+        char fn[256];
+        report_short_name(f->function, fn, sizeof fn);
+        if (f->offset) snprintf(buf, len, "[%s] %s+0x%lx", f->module, fn, f->offset);
+        else snprintf(buf, len, "[%s] %s", f->module, fn);
+        return;
+    }
+    tracker_format_site(f, buf, len);
 }
 
 void report_site_format(const report_site *s, char *buf, size_t len)
 {
-    tracker_format_site(s->site, buf, len);
+    report_site_name(s, buf, len);
     if (s->via[0]) {
         size_t l = strlen(buf);
         if (l + 1 < len) snprintf(buf + l, len - l, " (via %s)", s->via);

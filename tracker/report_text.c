@@ -3,9 +3,10 @@
 #include "report_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* _format_size() from Lib/tracemalloc.py: "392 MiB", "+39.3 KiB", "12 B". */
-static void format_size(char *out, size_t len, double size, int sign)
+void format_size(char *out, size_t len, double size, int sign)
 {
     static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
     for (int u = 0;; u++) {
@@ -88,8 +89,50 @@ void report_text(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
                   opts->capture_no, report_key_name(opts->key), shown, gr->ngroups);
     sb_printf(sb, "# total: size=%s (%s), count=%llu (%+lld)\n", tsize, tdiff,
               (unsigned long long)tt->live_blocks, dcount);
+    report_rss r;
+    report_rss_of(now, diff ? prev : opts->since, &r);
+    if (r.rss) {
+        char rss[32], drss[32] = "", dheap[32] = "";
+        format_size(rss, sizeof rss, (double)r.rss, 0);
+        if (r.have_prev) { /* growth since the previous report */
+            drss[0] = dheap[0] = ' ';
+            drss[1] = dheap[1] = '(';
+            format_size(drss + 2, sizeof drss - 3, (double)r.drss, 1);
+            format_size(dheap + 2, sizeof dheap - 3, (double)r.dheap, 1);
+            strcat(drss, ")");
+            strcat(dheap, ")");
+        }
+        sb_printf(sb, "# rss: VmRSS %s%s beside the tracked heap %s%s (%u threads)\n", rss, drss, tsize, dheap,
+                  r.threads);
+    }
+    if (r.unseen) {
+        char drss[32], dheap[32];
+        format_size(drss, sizeof drss, (double)r.drss, 1);
+        format_size(dheap, sizeof dheap, (double)r.dheap, 1);
+        sb_printf(sb, "# untracked: RSS grew %s since the previous report while the tracked heap grew %s; likely cause: %s\n",
+                  drss, dheap, r.cause);
+    } else if (r.static_kind) {
+        sb_printf(sb, "# not seen: a %s linked into %s (%s): its allocations never reach the tracker\n",
+                  r.static_kind, r.static_module ? r.static_module : "the program", r.static_symbol);
+    }
     sb_printf(sb, "# tracker: %llu stacks, %llu lost records, bookkeeping %s (%.1f B per live block), "
                   "snapshot %.3f ms, report %.3f ms\n",
               (unsigned long long)tt->stacks, (unsigned long long)tt->lost_records, bk, per_block,
               now->take_seconds * 1e3, (tracker_now() - t0) * 1e3);
+    report_wrappers_line(sb, &gr->system.wr);
+}
+
+void report_wrappers_line(strbuf *sb, const report_wrappers *wr)
+{
+    if (!wr->n) return;
+    enum { SHOWN = 8 };
+    sb_printf(sb, "# wrappers (sites are their callers' lines):");
+    for (int i = 0; i < wr->n && i < SHOWN; i++) {
+        const report_wrapper *w = &wr->w[i];
+        if (w->why == 'f') sb_printf(sb, "%s %s (TRACKER_WRAPPERS)", i ? "," : "", w->name);
+        else sb_printf(sb, "%s %s (%u%s call sites)", i ? "," : "", w->name, w->callers,
+                       w->callers >= REPORT_WRAPPER_CALLERS ? "+" : "");
+    }
+    if (wr->n > SHOWN) sb_printf(sb, " and %d more", wr->n - SHOWN);
+    sb_printf(sb, "; TRACKER_WRAPPERS=-NAME keeps one as the site\n");
 }

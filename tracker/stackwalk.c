@@ -11,7 +11,10 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /*
@@ -56,33 +59,19 @@
 
 /* This thread's stack [lo, hi); hi = 0: not looked up yet, 1: lookup failed. */
 static TRACKER_TLS uintptr_t t_lo, t_hi;
-/* The last other stack seen on this thread (coroutine), from /proc/self/maps. */
-static TRACKER_TLS uintptr_t o_lo, o_hi;
+/* The main thread's stack (found once, at init: its [stack] mapping and
+ * RLIMIT_STACK below its top). */
+static uintptr_t main_lo, main_hi;
+/* glibc's thread descriptor (pthread_self()) records the thread's stack
+ * block: where, as a word index, and the descriptor's size (exported for
+ * libthread_db); -1 / 0 until found. */
+static _Atomic int pd_stack_at = -1;
+static size_t pd_size;
 
 #define PAGE        4096u
 #define OTHER_MAX   (4u << 20) /* read at most this far above %rsp on other stacks */
 
 /* ---- stack bounds ---- */
-
-/* pthread_getattr_np may allocate (for the main thread it reads
- * /proc/self/maps); the caller holds the recursion guard, so those
- * allocations go straight to glibc. */
-static void find_thread_stack(void)
-{
-    pthread_attr_t attr;
-    void *addr;
-    size_t size;
-    int saved = errno;
-    t_hi = 1;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-            t_lo = (uintptr_t)addr;
-            t_hi = (uintptr_t)addr + size;
-        }
-        pthread_attr_destroy(&attr);
-    }
-    errno = saved;
-}
 
 static int hexval(char c)
 {
@@ -128,35 +117,131 @@ static int mapped(uintptr_t from, uintptr_t to)
     return mincore((void *)from, to - from, mincore_vec) == 0;
 }
 
-/* Top of the stack holding sp: 0 when it cannot be found. */
-static uintptr_t stack_top(uintptr_t sp)
+/*
+ * A thread's own stack, found at its first walk without asking glibc:
+ * pthread_getattr_np takes the thread's lock and allocates under it
+ * (glibc 2.36, through pthread_attr_setaffinity_np), so a thread whose
+ * first allocation happens inside it (every Rust thread, every Java
+ * thread) would wait for itself. glibc keeps the stack block (address,
+ * size, guard size: three words) in the thread's descriptor, at the top
+ * of that block; the word index is found once by its shape (a block that
+ * holds both %rsp and the descriptor, ending just above the descriptor),
+ * then read for each thread. A thread whose descriptor does not show it
+ * (not glibc's pthread_create) gets the mapping that holds %rsp.
+ */
+static int pd_fits(const uintptr_t *w, uintptr_t sp, uintptr_t pd)
 {
-    if (!t_hi) find_thread_stack();
-    if (sp >= t_lo && sp < t_hi) return t_hi;
+    uintptr_t lo = w[0], size = w[1], guard = w[2], hi = lo + size;
+    return lo && !(lo & 15) && size > guard && size < ((uintptr_t)1 << 40) && hi > lo && sp > lo + guard && sp < pd &&
+           pd < hi && hi - pd <= pd_size + PAGE;
+}
+
+static void find_thread_stack(uintptr_t sp)
+{
+    int saved = errno;
+    uintptr_t pd = (uintptr_t)pthread_self();
+    const uintptr_t *w = (const uintptr_t *)pd;
+    int at = atomic_load_explicit(&pd_stack_at, memory_order_relaxed);
+    t_hi = 1;
+    if (pd_size >= 3 * sizeof(uintptr_t)) {
+        if (at < 0)
+            for (int i = 0; i + 3 <= (int)(pd_size / sizeof(uintptr_t)); i++)
+                if (pd_fits(w + i, sp, pd)) { atomic_store_explicit(&pd_stack_at, at = i, memory_order_relaxed); break; }
+        if (at >= 0 && pd_fits(w + at, sp, pd)) {
+            t_lo = w[at] + w[at + 2];
+            t_hi = w[at] + w[at + 1];
+        }
+    }
+    uintptr_t lo, hi;
+    if (t_hi == 1 && maps_find(sp, &lo, &hi)) {
+        t_lo = lo;
+        t_hi = hi;
+    }
+    errno = saved;
+}
+
+/* Once, at init: the main thread's stack from the loader's
+ * __libc_stack_end, and the size of glibc's thread descriptor. */
+static void stack_bounds_init(void)
+{
+    extern void *__libc_stack_end;
+    uintptr_t lo, hi;
+    struct rlimit rl;
+    if (maps_find((uintptr_t)__libc_stack_end, &lo, &hi)) {
+        uintptr_t room = getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < hi
+                             ? (uintptr_t)rl.rlim_cur : (uintptr_t)(64u << 20);
+        main_lo = hi - room < lo ? hi - room : lo;
+        main_hi = hi;
+    }
+    const unsigned *sz = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread");
+    if (sz && *sz >= 64 && *sz <= 65536) pd_size = *sz;
+}
+
+/* This thread's own stack, at its first walk. */
+static void thread_stack(uintptr_t sp)
+{
+    if (sp >= main_lo && sp < main_hi) {
+        t_lo = main_lo;
+        t_hi = main_hi;
+    } else {
+        find_thread_stack(sp);
+    }
+}
+
+/* The other stacks (coroutines, makecontext) this thread ran on lately:
+ * a switch back to one costs a mincore() check, not a read of
+ * /proc/self/maps. In the thread's memo set (memo_other), none without. */
+#define OTHER_WAYS 32
+typedef struct other_stack { uintptr_t lo, hi; } other_stack;
+static other_stack *memo_other(void);
+
+/* Bounds of the other stack holding sp (cap: how far up it may be read). */
+static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *hi)
+{
+    other_stack *o = memo_other();
+    for (unsigned i = 0; o && i < OTHER_WAYS; i++) {
+        if (sp < o[i].lo || sp >= o[i].hi) continue;
+        if (mapped(sp, o[i].hi < cap ? o[i].hi : cap)) {
+            *lo = o[i].lo;
+            *hi = o[i].hi;
+            if (i) { other_stack t = o[i]; memmove(o + 1, o, i * sizeof *o); o[0] = t; } /* most recent first */
+            return 1;
+        }
+        o[i].lo = o[i].hi = 0; /* unmapped since */
+    }
+    if (!maps_find(sp, lo, hi)) return 0;
+    if (o) {
+        memmove(o + 1, o, (OTHER_WAYS - 1) * sizeof *o);
+        o[0].lo = *lo;
+        o[0].hi = *hi;
+    }
+    return 1;
+}
+
+/* Top of the stack holding sp, and its bottom in *lo: 0 when it cannot
+ * be found. */
+static uintptr_t stack_top(uintptr_t sp, uintptr_t *lo)
+{
+    if (!t_hi) thread_stack(sp);
+    if (sp >= t_lo && sp < t_hi) { *lo = t_lo; return t_hi; }
     int saved = errno;
     uintptr_t hi = 0;
     stack_t ss;
     if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp >= (uintptr_t)ss.ss_sp &&
         sp < (uintptr_t)ss.ss_sp + ss.ss_size) {
+        *lo = (uintptr_t)ss.ss_sp;
         hi = (uintptr_t)ss.ss_sp + ss.ss_size;
     } else {
-        int known = sp >= o_lo && sp < o_hi;
-        uintptr_t cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX;
-        if (!known || !mapped(sp, o_hi < cap ? o_hi : cap)) {
-            o_lo = o_hi = 0;
-            known = maps_find(sp, &o_lo, &o_hi);
+        uintptr_t cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX, olo, ohi;
+        if (other_bounds(sp, cap, &olo, &ohi)) {
+            *lo = olo;
+            hi = ohi < cap ? ohi : cap;
         }
-        if (known) hi = o_hi < cap ? o_hi : cap;
     }
     errno = saved;
     return hi;
 }
 
-void tracker_stackwalk_init(void)
-{
-    tracker_cfi_init();
-    if (!t_hi) find_thread_stack();
-}
 
 void tracker_stackwalk_refresh(void)
 {
@@ -175,7 +260,19 @@ typedef struct regs {
     int bp_noted;   /* ... and that word is in the pending memo */
     uintptr_t bp_at;/* where it was loaded from */
     uintptr_t hi;   /* top of the stack sp is on */
+    struct memo *pend; /* the walk being noted for the memo */
+    int may_miss;   /* room on this stack for a rule-cache miss */
 } regs;
+
+#define MISS_ROOM (32u << 10)
+
+/* The rule at a: cached, or computed when the stack has room for it. */
+static inline uint64_t walk_rule(const regs *r, uintptr_t a)
+{
+    uint64_t rule = tracker_cfi_cached(a);
+    if (rule != CFI_NONE) return rule;
+    return r->may_miss ? tracker_cfi_miss(a) : CFI_BUSY;
+}
 
 /*
  * The walk memo. A walk is a pure function of where it starts (the hook's
@@ -243,8 +340,11 @@ typedef struct memo {
 #define MEMO_HINTS 1024
 #define MEMO_PREDS 1024
 
-/* A thread's memo, in one TLS object (one base address for every access). */
-static TRACKER_TLS struct {
+/* A thread's memo and its last walk, mapped at its first walk (not TLS:
+ * ~13 KiB of static TLS would come out of every thread's stack, and a
+ * library with that much initial-exec TLS cannot be dlopen'ed), given
+ * back to a pool at thread exit. */
+typedef struct memo_set {
     /* Each way's start (memo_tag_of its pc0, sp0), side by side: a lookup
      * reads 4 cache lines to find the ways worth checking. 0: empty. */
     uintptr_t tag[MEMO_WAYS];
@@ -256,26 +356,93 @@ static TRACKER_TLS struct {
     uint8_t hint[MEMO_HINTS];
     uint8_t hint2[MEMO_HINTS];
     memo way[MEMO_WAYS];
-} M;
-static TRACKER_TLS memo pending; /* this thread's last walk */
+    memo pending;              /* this thread's last walk */
+    other_stack other[OTHER_WAYS]; /* stack_top's other stacks */
+    struct memo_set *next_free;/* in the pool */
+} memo_set;
+
+/* This thread's set: NULL until its first walk, MEMO_DEAD once given back
+ * at its exit (later frees of other TLS destructors walk without one). */
+static TRACKER_TLS memo_set *t_memo;
+#define MEMO_DEAD ((memo_set *)1)
+
+/* Sets of exited threads, for new ones. The lock is only tried, never
+ * waited for (a fork child may find it held forever): when busy, a set
+ * is mapped or unmapped instead. */
+static struct {
+    atomic_flag lock;
+    memo_set *free;
+    pthread_key_t key;
+    int key_ok;
+} pool = { .lock = ATOMIC_FLAG_INIT };
+
+static void memo_release(void *v)
+{
+    memo_set *s = v;
+    t_memo = MEMO_DEAD;
+    if (!s || s == MEMO_DEAD) return;
+    if (!atomic_flag_test_and_set_explicit(&pool.lock, memory_order_acquire)) {
+        s->next_free = pool.free;
+        pool.free = s;
+        atomic_flag_clear_explicit(&pool.lock, memory_order_release);
+    } else {
+        munmap(s, sizeof *s);
+    }
+}
+
+/* This thread's set, made at its first walk; NULL when it has none (no
+ * memory, no key, or the thread is exiting). */
+static __attribute__((noinline)) memo_set *memo_get(void)
+{
+    memo_set *s = t_memo;
+    if (s) return s == MEMO_DEAD ? NULL : s;
+    if (!pool.key_ok) return NULL;
+    int e = errno;
+    if (!atomic_flag_test_and_set_explicit(&pool.lock, memory_order_acquire)) {
+        if ((s = pool.free)) pool.free = s->next_free;
+        atomic_flag_clear_explicit(&pool.lock, memory_order_release);
+    }
+    if (s) {
+        memset(s->tag, 0, sizeof s->tag); /* a previous thread's stacks */
+        memset(s->other, 0, sizeof s->other);
+        s->mru = s->next = 0;
+        s->pending.ok = 0;
+    } else {
+        void *p = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        s = p == MAP_FAILED ? NULL : p;
+    }
+    if (s && pthread_setspecific(pool.key, s) != 0) {
+        memo_release(s);
+        s = NULL;
+    }
+    t_memo = s ? s : MEMO_DEAD;
+    errno = e;
+    return s;
+}
+
+static other_stack *memo_other(void)
+{
+    memo_set *s = t_memo;
+    return s && s != MEMO_DEAD ? s->other : NULL;
+}
 
 /* Note a stack word the walk depends on in the pending memo. */
-static void note_word(uintptr_t at, uintptr_t v)
+static void note_word(memo *pending, uintptr_t at, uintptr_t v)
 {
-    uintptr_t d = (at - pending.sp0) / 8; /* at and sp0 are 8-aligned, at >= sp0 */
-    if (pending.nwords < MEMO_WORDS && d <= UINT16_MAX) {
-        pending.off[pending.nwords] = (uint16_t)d;
-        pending.val[pending.nwords++] = v;
+    uintptr_t d = (at - pending->sp0) / 8; /* at and sp0 are 8-aligned, at >= sp0 */
+    if (pending->nwords < MEMO_WORDS && d <= UINT16_MAX) {
+        pending->off[pending->nwords] = (uint16_t)d;
+        pending->val[pending->nwords++] = v;
     } else {
-        pending.ok = 0;
+        pending->ok = 0;
     }
 }
 
 /* A stack word the walk read (its value decides where the walk goes). */
-static uintptr_t read_word(uintptr_t at)
+static uintptr_t read_word(memo *pending, uintptr_t at)
 {
     uintptr_t v = *(const uintptr_t *)at;
-    note_word(at, v);
+    note_word(pending, at, v);
     return v;
 }
 
@@ -331,7 +498,7 @@ static __attribute__((noinline)) int memo_fits_cold(const memo *m, uintptr_t pc,
     return memo_fits(m, pc, sp, bp);
 }
 
-/* The tag of a walk start in M.tag: never 0 (0 marks an empty way). */
+/* The tag of a walk start in tag[]: never 0 (0 marks an empty way). */
 static inline uintptr_t memo_tag_of(uintptr_t pc, uintptr_t sp)
 {
     return (sp ^ (pc * 0x9e3779b97f4a7c15ULL)) | 1;
@@ -374,11 +541,11 @@ static inline unsigned memo_hint2_learned(uintptr_t tag, const memo *m)
 }
 
 /* Forget every way (they were walked with rules of generation != gen). */
-static __attribute__((noinline)) void memo_reset(uint32_t gen)
+static __attribute__((noinline)) void memo_reset(memo_set *S, uint32_t gen)
 {
-    memset(M.tag, 0, sizeof M.tag);
-    M.mru = M.next = 0;
-    M.gen = gen;
+    memset(S->tag, 0, sizeof S->tag);
+    S->mru = S->next = 0;
+    S->gen = gen;
 }
 
 /* Where pred keeps the way after the history h. */
@@ -388,61 +555,61 @@ static inline unsigned memo_pred_of(unsigned h)
     return (h * 0x9e3779b1u) >> 22;
 }
 
-/* Way w was the one after M.hist (pred already says so when hit is 1): it
+/* Way w was the one after hist (pred already says so when hit is 1): it
  * becomes the way last hit and joins the history. */
-static inline void memo_follow(unsigned w, int hit)
+static inline void memo_follow(memo_set *S, unsigned w, int hit)
 {
-    if (!hit) M.pred[memo_pred_of(M.hist)] = (uint8_t)w;
-    M.hist = (uint16_t)(((unsigned)M.hist << 5 | w) & 0x7fff);
-    M.mru = (uint8_t)w;
+    if (!hit) S->pred[memo_pred_of(S->hist)] = (uint8_t)w;
+    S->hist = (uint16_t)(((unsigned)S->hist << 5 | w) & 0x7fff);
+    S->mru = (uint8_t)w;
 }
 
 /* The slow half of tracker_stackwalk_known, out of line so the common
  * path keeps its registers: tried, the way the hints gave, did not fit. */
-static __attribute__((noinline)) int64_t memo_search(const uintptr_t *fp, unsigned tried)
+static __attribute__((noinline)) int64_t memo_search(memo_set *S, const uintptr_t *fp, unsigned tried)
 {
     uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0], tag = memo_tag_of(pc, sp);
     unsigned w, w2 = MEMO_WAYS;
     /* The way learned with the same first words, read where tried's are
      * (between %rsp and the top of this thread's stack, like every word a
      * kept walk read) when tried is a way of this very start. */
-    const memo *mt = &M.way[tried];
-    if (M.tag[tried] == tag && mt->pc0 == pc && mt->sp0 == sp) {
-        w2 = M.hint2[memo_hint2_here(tag, sp, mt)];
-        if (w2 != tried && M.tag[w2] == tag && memo_fits_cold(&M.way[w2], pc, sp, bp)) {
+    const memo *mt = &S->way[tried];
+    if (S->tag[tried] == tag && mt->pc0 == pc && mt->sp0 == sp) {
+        w2 = S->hint2[memo_hint2_here(tag, sp, mt)];
+        if (w2 != tried && S->tag[w2] == tag && memo_fits_cold(&S->way[w2], pc, sp, bp)) {
             w = w2;
             goto hit;
         }
     }
     for (w = 0; w < MEMO_WAYS; w++)
-        if (w != tried && w != w2 && M.tag[w] == tag && memo_fits_cold(&M.way[w], pc, sp, bp)) break;
+        if (w != tried && w != w2 && S->tag[w] == tag && memo_fits_cold(&S->way[w], pc, sp, bp)) break;
     if (w == MEMO_WAYS) return -1;
-    M.hint2[memo_hint2_learned(tag, &M.way[w])] = (uint8_t)w;
+    S->hint2[memo_hint2_learned(tag, &S->way[w])] = (uint8_t)w;
 hit:
-    M.hint[memo_hint_of(tag)] = (uint8_t)w;
-    memo_follow(w, 0);
-    return M.way[w].id;
+    S->hint[memo_hint_of(tag)] = (uint8_t)w;
+    memo_follow(S, w, 0);
+    return S->way[w].id;
 }
 
 /* The lookup after the first guess failed: w, the way pred gave, is not
  * of this start or does not fit. Then the way last hit from this start
  * (hint), then memo_search. */
-static __attribute__((noinline)) int64_t known_miss(const uintptr_t *fp, unsigned w)
+static __attribute__((noinline)) int64_t known_miss(memo_set *S, const uintptr_t *fp, unsigned w)
 {
     uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), bp = fp[0], tag = memo_tag_of(pc, sp);
     uint32_t gen = tracker_cfi_generation();
-    if (__builtin_expect(M.gen != gen, 0)) {
-        memo_reset(gen);
+    if (__builtin_expect(S->gen != gen, 0)) {
+        memo_reset(S, gen);
         return -1;
     }
-    if (M.tag[w] != tag) {
-        w = M.hint[memo_hint_of(tag)];
-        if (M.tag[w] == tag && memo_fits_cold(&M.way[w], pc, sp, bp)) {
-            memo_follow(w, 0);
-            return M.way[w].id;
+    if (S->tag[w] != tag) {
+        w = S->hint[memo_hint_of(tag)];
+        if (S->tag[w] == tag && memo_fits_cold(&S->way[w], pc, sp, bp)) {
+            memo_follow(S, w, 0);
+            return S->way[w].id;
         }
     }
-    return memo_search(fp, w);
+    return memo_search(S, fp, w);
 }
 
 /* The first guess: the way that came after the last 3, last time (a loop's
@@ -452,10 +619,10 @@ static __attribute__((noinline)) int64_t known_miss(const uintptr_t *fp, unsigne
  * same test as memo_fits', apart: written as one memo_fits call with the
  * generation, gcc saved two more registers on every lookup (+8M
  * instructions in sqlite3's run). */
-static inline __attribute__((always_inline)) const memo *known_guess(const uintptr_t *fp, unsigned *way)
+static inline __attribute__((always_inline)) const memo *known_guess(memo_set *S, const uintptr_t *fp, unsigned *way)
 {
-    unsigned w = M.pred[memo_pred_of(M.hist)];
-    const memo *m = &M.way[w];
+    unsigned w = S->pred[memo_pred_of(S->hist)];
+    const memo *m = &S->way[w];
     /* m as a plain pointer: without this, gcc re-derives every access
      * from the TLS base and the way's index (twice the instructions). */
     __asm__("" : "+r"(m));
@@ -467,39 +634,44 @@ int64_t tracker_stackwalk_known(void *hook_frame)
 {
     const uintptr_t *fp = hook_frame;
     unsigned w;
-    const memo *m = known_guess(fp, &w);
-    if (!m || !memo_words_fit(m, (uintptr_t)(fp + 2), fp[0], tracker_cfi_generation())) return known_miss(fp, w);
-    memo_follow(w, 1);
+    memo_set *S = t_memo;
+    if (__builtin_expect(S == NULL || S == MEMO_DEAD, 0)) return -1;
+    const memo *m = known_guess(S, fp, &w);
+    if (!m || !memo_words_fit(m, (uintptr_t)(fp + 2), fp[0], tracker_cfi_generation())) return known_miss(S, fp, w);
+    memo_follow(S, w, 1);
     return m->id;
 }
 
 void tracker_stackwalk_learn(uint32_t id)
 {
+    memo_set *S = t_memo;
+    if (S == NULL || S == MEMO_DEAD) return;
+    memo *pending = &S->pending;
     uint32_t gen = tracker_cfi_generation();
-    if (!pending.ok || pending.gen != gen) return;
-    if (M.gen != gen) memo_reset(gen);
-    pending.id = id;
+    if (!pending->ok || pending->gen != gen) return;
+    if (S->gen != gen) memo_reset(S, gen);
+    pending->id = id;
     /* Replace the ways in turn, never the one last hit. */
-    unsigned w = M.next;
-    if (w == M.mru) w = (w + 1) & (MEMO_WAYS - 1);
-    M.next = (uint8_t)((w + 1) & (MEMO_WAYS - 1));
-    uintptr_t tag = memo_tag_of(pending.pc0, pending.sp0);
-    M.tag[w] = tag;
-    M.hint[memo_hint_of(tag)] = (uint8_t)w;
-    memo *m = &M.way[w];
-    size_t head = offsetof(memo, off), words = pending.nwords;
-    memcpy(m, &pending, head); /* only the words in use */
+    unsigned w = S->next;
+    if (w == S->mru) w = (w + 1) & (MEMO_WAYS - 1);
+    S->next = (uint8_t)((w + 1) & (MEMO_WAYS - 1));
+    uintptr_t tag = memo_tag_of(pending->pc0, pending->sp0);
+    S->tag[w] = tag;
+    S->hint[memo_hint_of(tag)] = (uint8_t)w;
+    memo *m = &S->way[w];
+    size_t head = offsetof(memo, off), words = pending->nwords;
+    memcpy(m, pending, head); /* only the words in use */
     size_t first = memo_first(m);
-    memcpy(m->off + first, pending.off, words * sizeof m->off[0]);
-    memcpy(m->val + first, pending.val, words * sizeof m->val[0]);
+    memcpy(m->off + first, pending->off, words * sizeof m->off[0]);
+    memcpy(m->val + first, pending->val, words * sizeof m->val[0]);
     if (words & 1) { /* the first word again: whole pairs */
-        m->off[first - 1] = pending.off[0];
-        m->val[first - 1] = pending.val[0];
+        m->off[first - 1] = pending->off[0];
+        m->val[first - 1] = pending->val[0];
     }
     m->npairs = (uint8_t)((words + 1) / 2);
-    M.hint2[memo_hint2_learned(tag, m)] = (uint8_t)w;
-    memo_follow(w, 0);
-    pending.ok = 0;
+    S->hint2[memo_hint2_learned(tag, m)] = (uint8_t)w;
+    memo_follow(S, w, 0);
+    pending->ok = 0;
 }
 
 static int inside(const regs *r, uintptr_t at, uintptr_t end)
@@ -513,8 +685,8 @@ static int step_cfa(regs *r, uint64_t rule)
 {
     if (cfi_kind(rule) == CFI_CFA_RBP) {
         if (!r->bp_ok) return 0;
-        if (!r->bp_read) pending.bp_mask = ~(uintptr_t)0;
-        else if (!r->bp_noted) note_word(r->bp_at, r->bp);
+        if (!r->bp_read) r->pend->bp_mask = ~(uintptr_t)0;
+        else if (!r->bp_noted) note_word(r->pend, r->bp_at, r->bp);
         r->bp_noted = 1;
     }
     uintptr_t cfa = (cfi_kind(rule) == CFI_CFA_RSP ? r->sp : r->bp) + (uintptr_t)cfi_cfa_off(rule);
@@ -531,7 +703,7 @@ static int step_cfa(regs *r, uint64_t rule)
     } else if (cfi_bp(rule) == CFI_BP_LOST) {
         r->bp_ok = 0;
     }
-    r->pc = read_word(ra_at);
+    r->pc = read_word(r->pend, ra_at);
     r->sp = cfa;
     return 1;
 }
@@ -545,12 +717,12 @@ static int step_signal(regs *r, uint64_t rule)
     if (!inside(r, sp_at, r->hi) || !inside(r, pc_at, r->hi) ||
         (cfi_bp(rule) == CFI_BP_SAVED && !inside(r, bp_at, r->hi)))
         return 0;
-    pending.ok = 0; /* not remembered: the walk may continue on another stack */
+    r->pend->ok = 0; /* not remembered: the walk may continue on another stack */
     uintptr_t nsp = *(const uintptr_t *)sp_at;
     if (nsp > r->sp && nsp < r->hi) {
         /* the interrupted code ran on the same stack, above the handler */
     } else {
-        uintptr_t hi = stack_top(nsp); /* another stack (the handler ran on a sigaltstack) */
+        uintptr_t lo, hi = stack_top(nsp, &lo); /* another stack (the handler ran on a sigaltstack) */
         if (!hi || (nsp >= r->sp && nsp < r->hi)) return 0;
         r->hi = hi;
     }
@@ -562,32 +734,62 @@ static int step_signal(regs *r, uint64_t rule)
     return 1;
 }
 
-int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
+/* The walk, noting what it read in pending. */
+static int walk(memo *pending, const uintptr_t *fp, uintptr_t *out, int max)
 {
-    const uintptr_t *fp = hook_frame;
-    regs r = { .pc = fp[1], .sp = (uintptr_t)(fp + 2), .bp = fp[0], .bp_ok = 1 };
+    regs r = { .pc = fp[1], .sp = (uintptr_t)(fp + 2), .bp = fp[0], .bp_ok = 1, .pend = pending };
     int n = 0;
-    pending.pc0 = r.pc;
-    pending.sp0 = r.sp;
-    pending.bp0 = r.bp;
-    pending.gen = tracker_cfi_generation();
-    pending.nwords = 0;
-    pending.bp_mask = 0;
+    pending->pc0 = r.pc;
+    pending->sp0 = r.sp;
+    pending->bp0 = r.bp;
+    pending->gen = tracker_cfi_generation();
+    pending->nwords = 0;
+    pending->bp_mask = 0;
     out[n++] = r.pc; /* the hook's return address: exact */
-    if (!(r.hi = stack_top(r.sp))) { pending.ok = 0; return n; }
-    pending.ok = r.sp >= t_lo && r.sp < t_hi;
-    uint64_t rule = tracker_cfi_rule(r.pc - 1);
+    uintptr_t lo;
+    if (!(r.hi = stack_top(r.sp, &lo))) { pending->ok = 0; return n; }
+    /* A rule-cache miss runs libdw (a few KiB of stack, more for DWARF
+     * expressions): not with less than MISS_ROOM left below %rsp (a
+     * sigaltstack, a minimum-size thread stack); the walk then ends at
+     * the first address without a cached rule. */
+    r.may_miss = r.sp - lo >= MISS_ROOM;
+    pending->ok = r.sp >= t_lo && r.sp < t_hi;
+    uint64_t rule = walk_rule(&r, r.pc - 1);
     while (n < max) {
         unsigned kind = cfi_kind(rule);
         int ok = kind == CFI_CFA_RSP || kind == CFI_CFA_RBP ? step_cfa(&r, rule)
                : kind == CFI_SIGNAL                         ? step_signal(&r, rule)
                                                             : 0;
         if (!ok) break;
-        rule = tracker_cfi_rule(r.pc - 1);
-        if (cfi_kind(rule) == CFI_BUSY) pending.ok = 0; /* cut short for now, not for good */
+        rule = walk_rule(&r, r.pc - 1);
+        if (cfi_kind(rule) == CFI_BUSY) pending->ok = 0; /* cut short for now, not for good */
         if (cfi_kind(rule) == CFI_NOT_CODE || cfi_kind(rule) == CFI_BUSY) break;
         out[n++] = r.pc;
     }
-    if (cfi_kind(rule) == CFI_BUSY) pending.ok = 0;
+    if (cfi_kind(rule) == CFI_BUSY) pending->ok = 0;
     return n;
+}
+
+/* A walk for a thread without a memo set: noted in a scratch memo on the
+ * stack, out of line so that the common walk's frame does not hold it. */
+static __attribute__((noinline)) int walk_scratch(const uintptr_t *fp, uintptr_t *out, int max)
+{
+    memo scratch;
+    return walk(&scratch, fp, out, max);
+}
+
+int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
+{
+    memo_set *S = memo_get();
+    tracker_cfi_walk_begin();
+    int n = S ? walk(&S->pending, hook_frame, out, max) : walk_scratch(hook_frame, out, max);
+    tracker_cfi_walk_end();
+    return n;
+}
+
+void tracker_stackwalk_init(void)
+{
+    tracker_cfi_init();
+    pool.key_ok = pthread_key_create(&pool.key, memo_release) == 0;
+    stack_bounds_init();
 }

@@ -2,6 +2,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "lockorder.h"
 #include "symtab.h"
 #include "cuindex.h"
 #include "cfi.h"
@@ -169,14 +170,132 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* Show paths relative to the project (built with -ffile-prefix-map=DIR=.)
- * or to the working directory; leave other absolute paths alone. */
-static const char *relative_path(const char *file)
+/* ---- paths as the developer knows them ----
+ *
+ * A line table names a file as the compiler was given it: relative to the
+ * compile directory ("../lib/memory_mosq.c" from an out-of-tree cmake
+ * build), or absolute. Each name is made absolute against its unit's
+ * DW_AT_comp_dir (f->path: what TRACKER_SYSTEM's path prefixes match), and
+ * printed relative to the module's source root, the deepest directory
+ * holding every compile directory and every unit's main source file of the
+ * module; else relative to the working directory; else absolute. A unit
+ * built with a relative compile dir (-ffile-prefix-map=DIR=., as the lab
+ * is built) keeps its relative names. */
+
+/* Collapse "//", "/./" and "dir/../" of an absolute path, in place. */
+static void normalize_path(char *p)
 {
-    while (file[0] == '.' && file[1] == '/') file += 2;
-    if (symbols.cwd_len && strncmp(file, symbols.cwd, symbols.cwd_len) == 0 && file[symbols.cwd_len] == '/')
-        file += symbols.cwd_len + 1;
-    return file;
+    char *out = p, *in = p;
+    while (*in) {
+        if (in[0] == '/' && (in[1] == '/' || in[1] == '\0') && out != p) { in++; continue; }
+        if (in[0] == '/' && in[1] == '.' && (in[2] == '/' || in[2] == '\0')) { in += 2; continue; }
+        if (in[0] == '/' && in[1] == '.' && in[2] == '.' && (in[3] == '/' || in[3] == '\0')) {
+            while (out > p && *--out != '/') {}
+            in += 3;
+            continue;
+        }
+        *out++ = *in++;
+    }
+    if (out == p) *out++ = '/';
+    *out = '\0';
+}
+
+/* file made absolute against dir (malloc'ed, normalized), or NULL when
+ * neither is absolute. */
+static char *absolute_path(const char *dir, const char *file)
+{
+    char *abs = NULL;
+    if (file[0] == '/') abs = strdup(file);
+    else if (dir && dir[0] == '/' && (abs = malloc(strlen(dir) + strlen(file) + 2)))
+        sprintf(abs, "%s/%s", dir, file);
+    if (abs) normalize_path(abs);
+    return abs;
+}
+
+static const char *comp_dir(Dwarf_Die *cu)
+{
+    Dwarf_Attribute attr;
+    return cu ? dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr)) : NULL;
+}
+
+/* Length of the longest common prefix of a[0..alen) and b that ends at a
+ * directory boundary of both. */
+static size_t common_dir(const char *a, size_t alen, const char *b)
+{
+    size_t i = 0, last = 0;
+    while (i < alen && a[i] && a[i] == b[i]) i++;
+    if (i == alen && (b[i] == '/' || b[i] == '\0')) return alen;
+    for (size_t k = 0; k < i; k++) if (a[k] == '/') last = k;
+    return last;
+}
+
+typedef struct source_root {
+    char *module; /* the module's path */
+    char *root;   /* its source root, NULL when none (not absolute, or only "/") */
+} source_root;
+
+static source_root *roots;
+static size_t nroots, caproots;
+
+static void root_add(char **root, size_t *len, const char *dir, size_t dlen)
+{
+    if (!*root) { *root = strndup(dir, dlen); *len = *root ? dlen : 0; return; }
+    *len = common_dir(*root, *len, dir);
+    (void)dlen;
+}
+
+/* The source root of module mod (named mname), computed once per module
+ * from its units' compile dirs and main file names. */
+static const char *root_of(Dwfl_Module *mod, const char *mname)
+{
+    if (!mname) return NULL;
+    for (size_t i = 0; i < nroots; i++)
+        if (strcmp(roots[i].module, mname) == 0) return roots[i].root;
+    char *root = NULL;
+    size_t len = 0;
+    Dwarf_Addr bias;
+    for (Dwarf_Die *cu = NULL; (cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL;) {
+        const char *dir = comp_dir(cu);
+        Dwarf_Attribute attr;
+        const char *name = dwarf_formstring(dwarf_attr(cu, DW_AT_name, &attr));
+        if (!dir || dir[0] != '/') continue; /* prefix-mapped: names stay relative */
+        root_add(&root, &len, dir, strlen(dir));
+        char *abs = name && name[0] != '<' ? absolute_path(dir, name) : NULL; /* "<artificial>": LTO */
+        if (abs) {
+            char *slash = strrchr(abs, '/');
+            root_add(&root, &len, abs, slash ? (size_t)(slash - abs) : strlen(abs));
+            free(abs);
+        }
+        if (!root) break;
+    }
+    if (root) root[len] = '\0';
+    if (root && len == 0) { free(root); root = NULL; } /* only "/" in common */
+    source_root *grown = tracker_grow(roots, nroots, &caproots, sizeof *grown, 8);
+    char *kept = strdup(mname);
+    if (!grown || !kept) { free(root); free(kept); return NULL; } /* asked again next time */
+    roots = grown;
+    roots[nroots++] = (source_root){ kept, root };
+    return root;
+}
+
+/* file (as the line table names it, in unit cu of module mod) as printed;
+ * *abs receives its absolute path (kept) or NULL. */
+static const char *shown_path(Dwfl_Module *mod, const char *mname, Dwarf_Die *cu, const char *file,
+                              const char **abs_out)
+{
+    *abs_out = NULL;
+    char *abs = absolute_path(comp_dir(cu), file);
+    if (!abs) { /* relative to a relative compile dir: as given, without "./" */
+        while (file[0] == '.' && file[1] == '/') file += 2;
+        return keep(file);
+    }
+    *abs_out = abs; /* kept for good, like every string of a cached frame */
+    const char *root = root_of(mod, mname);
+    size_t rl = root ? strlen(root) : 0;
+    if (root && strncmp(abs, root, rl) == 0 && abs[rl] == '/') return keep(abs + rl + 1);
+    if (symbols.cwd_len && strncmp(abs, symbols.cwd, symbols.cwd_len) == 0 && abs[symbols.cwd_len] == '/')
+        return keep(abs + symbols.cwd_len + 1);
+    return abs;
 }
 
 /* The compile unit holding pc. dwfl_module_addrdie needs .debug_aranges,
@@ -228,6 +347,25 @@ static const char *die_function(Dwarf_Die *die)
     return name ? demangled(name) : NULL;
 }
 
+/* 1 when the function of a subprogram or inlined-subroutine DIE returns a
+ * pointer (through typedefs and qualifiers): a hint that it hands a block
+ * it allocated back to its caller (report_wrappers.c). */
+static int die_returns_pointer(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Die type;
+    if (!dwarf_attr_integrate(die, DW_AT_type, &attr) || !dwarf_formref_die(&attr, &type)) return 0;
+    for (int depth = 0; depth < 8; depth++) {
+        int tag = dwarf_tag(&type);
+        if (tag == DW_TAG_pointer_type) return 1;
+        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+            tag != DW_TAG_restrict_type)
+            return 0;
+        if (!dwarf_attr(&type, DW_AT_type, &attr) || !dwarf_formref_die(&attr, &type)) return 0;
+    }
+    return 0;
+}
+
 /* Where the inlined subroutine die was called from: DW_AT_call_file (an
  * index into cu's file table) and DW_AT_call_line. */
 static void call_site(Dwarf_Die *cu, Dwarf_Die *die, const char **file, int *line)
@@ -248,8 +386,8 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *die, const char **file, int *lin
 /* Fill out[0..] with the frames of addr, innermost first; returns how many
  * (>= 1). frame0 holds the module and the line table's file:line. */
 #define MAX_INLINE 64 /* scopes read around one address */
-static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const tracker_frame_info *frame0,
-                         tracker_frame_info *out, int max)
+static int expand_inline(Dwfl_Module *mod, Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr,
+                         const tracker_frame_info *frame0, tracker_frame_info *out, int max)
 {
     /* The unit's function index first (cuindex.c: no walk of the whole
      * unit), libdw's own search where it has no answer. */
@@ -268,7 +406,7 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
         chain = scopes;
     }
     int n = 0;
-    const char *file = frame0->file;
+    const char *file = frame0->file, *path = frame0->path;
     int line = frame0->line;
     for (int i = 0; i < nscopes; i++) {
         int tag = dwarf_tag(&chain[i]);
@@ -280,13 +418,15 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
         tracker_frame_info *f = &out[n++];
         *f = *frame0;
         f->file = file;
+        f->path = file ? path : NULL;
         f->line = file ? line : 0;
         f->function = die_function(&chain[i]);
+        f->returns_pointer = die_returns_pointer(&chain[i]);
         f->inlined = tag == DW_TAG_inlined_subroutine;
         if (!f->inlined) break;
         const char *cfile;
         call_site(cu, &chain[i], &cfile, &line);
-        file = cfile ? keep(relative_path(cfile)) : NULL;
+        file = cfile ? shown_path(mod, frame0->module_path, cu, cfile, &path) : NULL;
     }
     free(scopes);
     if (n == 0) out[n++] = *frame0;
@@ -296,9 +436,9 @@ static int expand_inline(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr addr, const 
 /* The symbol-table name of the function holding addr, for modules without
  * DWARF (symtab.c: of glibc's __strdup, __GI___strdup and strdup, the one a
  * program calls). Looked up once per address (cached). */
-static const char *symtab_function(Dwfl_Module *mod, Dwarf_Addr addr)
+static const char *symtab_function(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *start)
 {
-    const char *best = tracker_symtab_name(mod, addr);
+    const char *best = tracker_symtab_name(mod, addr, start);
     if (!best) return NULL;
     const char *at = strchr(best, '@'); /* a versioned name from a debug file: realpath@@GLIBC_2.3 */
     if (at && (size_t)(at - best) < 256) {
@@ -330,17 +470,20 @@ static int lookup_unlocked(uintptr_t pc, tracker_frame_info *out, int max)
     int lineno = 0;
     const char *file = line ? dwarf_linesrc(line, NULL, NULL) : NULL;
     if (file && dwarf_lineno(line, &lineno) == 0 && lineno > 0) {
-        f0.file = keep(relative_path(file));
+        f0.file = shown_path(mod, f0.module_path, cu, file, &f0.path);
         f0.line = lineno;
     }
-    int n = expand_inline(cu, bias, addr, &f0, out, max);
+    int n = expand_inline(mod, cu, bias, addr, &f0, out, max);
     tracker_frame_info *outer = &out[n - 1];
-    if (!outer->function || outer->function[0] == '_') {
+    GElf_Addr symstart = 0;
+    if (!outer->function || outer->function[0] == '_' || !f0.file) {
         /* No DWARF name, or an internal one (glibc's debug info says
-         * __GI___strdup): the symbol table's public alias reads better. */
-        const char *pub = symtab_function(mod, addr);
+         * __GI___strdup): the symbol table's public alias reads better.
+         * Without a line, its start gives the frame's "+0x1c". */
+        const char *pub = symtab_function(mod, addr, &symstart);
         if (pub && (!outer->function || (pub[0] != '_' && outer->function[1] != 'Z')))
             outer->function = pub;
+        if (pub && !f0.file && symstart && symstart <= addr) outer->offset = (unsigned long)(pc - symstart);
     }
     if (!outer->function) { /* a stripped static function: say where, as "+0x1a2b" in the module */
         char offset[32];
@@ -386,6 +529,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
     int n = 1;
     *frames = &unknown_frame;
     pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS);
     if (symbols.cache) {
         for (size_t i = pc_slot(pc, symbols.mask); symbols.cache[i].pc; i = (i + 1) & symbols.mask)
             if (symbols.cache[i].pc == pc) {
@@ -409,6 +553,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
     symbols.count++;
     *frames = kept;
 done:
+    lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
     return n;
@@ -429,13 +574,17 @@ void tracker_symbolize_release(void)
 {
     int g = tracker_guard_enter();
     pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS);
     end_session_unlocked();
+    lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
 }
 
-void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock); }
-void tracker_symbolize_fork_unlock(void) { pthread_mutex_unlock(&symbols.lock); }
+void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS); }
+void tracker_symbolize_fork_unlock(void) { lock_order_drop(LOCK_SYMBOLS);
+    pthread_mutex_unlock(&symbols.lock); }
 
 void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len)
 {
@@ -443,4 +592,59 @@ void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len)
         snprintf(buf, len, "%s:%d", info->file, info->line);
     else
         snprintf(buf, len, "[%s] %s", info->module, info->function ? info->function : "??");
+}
+
+/* ---- an allocator the preload cannot see ---- */
+
+typedef struct allocator_scan {
+    const char *kind, *symbol, *module;
+} allocator_scan;
+
+/* A malloc linked into the program (redis' bundled jemalloc, a static
+ * libjemalloc.a or libtcmalloc) takes the program's allocations before
+ * the preload's malloc is ever asked: only its own symbols tell it is
+ * there. Modules under the system prefixes are passed over: a shared
+ * libjemalloc.so comes after the preload and its malloc is seen. */
+static int scan_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+    (void)userdata; (void)start;
+    static const struct { const char *symbol, *kind; } marks[] = {
+        { "je_malloc", "jemalloc" }, { "je_mallctl", "jemalloc" }, { "mallctl", "jemalloc" },
+        { "tc_malloc", "tcmalloc" }, { "mi_malloc", "mimalloc" },
+    };
+    allocator_scan *found = arg;
+    if (!name || strncmp(name, "/lib", 4) == 0 || strncmp(name, "/usr/lib", 8) == 0 || strstr(name, "libtracker"))
+        return DWARF_CB_OK;
+    int n = dwfl_module_getsymtab(mod);
+    for (int i = 1; i < n; i++) {
+        GElf_Sym s;
+        GElf_Addr a;
+        const char *sym = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
+        if (!sym || s.st_shndx == SHN_UNDEF || GELF_ST_TYPE(s.st_info) != STT_FUNC) continue;
+        for (size_t k = 0; k < sizeof marks / sizeof marks[0]; k++)
+            if (strcmp(sym, marks[k].symbol) == 0) {
+                found->kind = marks[k].kind;
+                found->symbol = marks[k].symbol;
+                found->module = keep(base_name(name));
+                return DWARF_CB_ABORT;
+            }
+    }
+    return DWARF_CB_OK;
+}
+
+const char *tracker_static_allocator(const char **symbol, const char **module)
+{
+    static allocator_scan found;
+    static int scanned;
+    int g = tracker_guard_enter();
+    pthread_mutex_lock(&symbols.lock);
+    if (!scanned && open_dwfl_unlocked() == 0) {
+        dwfl_getmodules(symbols.dwfl, scan_module, &found, 0);
+        scanned = 1;
+    }
+    pthread_mutex_unlock(&symbols.lock);
+    if (g) tracker_guard_leave();
+    if (symbol) *symbol = found.symbol;
+    if (module) *module = found.module;
+    return found.kind;
 }

@@ -96,8 +96,8 @@ static module_index *index_of(Dwfl_Module *mod)
     return ix;
 }
 
-/* The index's answer, or NULL when it is not sure. */
-static const char *indexed_name(Dwfl_Module *mod, Dwarf_Addr addr)
+/* The index's answer, or NULL when it is not sure; *start: where the function begins. */
+static const char *indexed_name(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *start)
 {
     module_index *ix = index_of(mod);
     if (!ix || !ix->n || addr < ix->r[0].lo) return NULL;
@@ -109,19 +109,21 @@ static const char *indexed_name(Dwfl_Module *mod, Dwarf_Addr addr)
     }
     /* Nested ranges (a larger symbol around a smaller one) are left to libdw. */
     if (addr >= ix->r[lo].hi || (lo > 0 && ix->r[lo - 1].hi > ix->r[lo].lo)) return NULL;
+    *start = ix->r[lo].lo;
     return ix->r[lo].name;
 }
 
 /* libdw's answer: its symbol for addr (a scan of the table), then of the
  * aliases at the same address and of the same type the best one (another
  * scan, skipped when libdw's is already the best). */
-static const char *scanned_name(Dwfl_Module *mod, Dwarf_Addr addr)
+static const char *scanned_name(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *start)
 {
     GElf_Sym sym;
     GElf_Off off;
     const char *best = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
     if (!best) return NULL;
     GElf_Addr entry = addr - off;
+    *start = entry;
     int rank = alias_rank(best, &sym), n = dwfl_module_getsymtab(mod);
     for (int i = 1; i < n && rank > 0; i++) {
         GElf_Sym s;
@@ -134,10 +136,12 @@ static const char *scanned_name(Dwfl_Module *mod, Dwarf_Addr addr)
     return best;
 }
 
-const char *tracker_symtab_name(Dwfl_Module *mod, Dwarf_Addr addr)
+const char *tracker_symtab_name(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *start)
 {
-    const char *name = indexed_name(mod, addr);
-    return name ? name : scanned_name(mod, addr);
+    GElf_Addr ignored;
+    if (!start) start = &ignored;
+    const char *name = indexed_name(mod, addr, start);
+    return name ? name : scanned_name(mod, addr, start);
 }
 
 void tracker_symtab_reset(void)

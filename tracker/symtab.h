@@ -10,8 +10,9 @@
  * From the module's index (built at its first lookup) when a sized
  * function symbol covers addr there, else from libdw's scan. Call with the
  * symbolizer's lock held, inside the tracker's recursion guard (the index
- * is malloc'ed). */
-const char *tracker_symtab_name(Dwfl_Module *mod, Dwarf_Addr addr);
+ * is malloc'ed). *start (when not NULL) receives the function's first
+ * address, for "function+0x1c" names of frames without a line. */
+const char *tracker_symtab_name(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *start);
 
 /* Forget every index: their modules go away with the libdw session. */
 void tracker_symtab_reset(void);

@@ -4,6 +4,7 @@
 #include "tracker_internal.h"
 #include "vg_annotate.h"
 #include "cfi.h"
+#include "lockorder.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /*
@@ -79,8 +81,8 @@ typedef struct intern_table {
 } intern_table;
 
 typedef struct block_slot {
-    uint32_t key_lo;   /* low 32 bits of address >> 4; 0/0 = empty */
-    uint32_t hi_stack; /* bits 0-11: high bits of address >> 4; 12-31: stack id (TRACKER_STACK_BITS) */
+    uint32_t key_lo;   /* low 32 bits of address >> 3; 0/0 = empty */
+    uint32_t hi_stack; /* bits 0-11: high bits of address >> 3; 12-31: stack id (TRACKER_STACK_BITS) */
     uint32_t size;     /* requested size, SIZE_BIG when >= 4 GiB */
 } block_slot;
 
@@ -103,12 +105,14 @@ static struct {
     /* interned stacks */
     pthread_mutex_t intern_lock;       /* held to add a stack */
     _Atomic(intern_table *) itab;      /* current table; old ones are kept */
-    stack_rec **stacks;                /* by id; MAX_STACKS reserved */
+    stack_rec **stacks;                /* by id; max_stacks reserved */
+    uint32_t max_stacks;               /* MAX_STACKS, fewer under RLIMIT_AS (tracker_init) */
+    size_t arena_reserve;              /* ARENA_RESERVE, less under RLIMIT_AS */
     _Atomic uint32_t nstacks;          /* ids in use: 0..nstacks-1 */
-    char *arena;                       /* stack_rec storage, ARENA_RESERVE */
+    char *arena;                       /* stack_rec storage, arena_reserve bytes */
     size_t arena_used;                 /* bytes, under intern_lock */
 
-    /* totals: stack id's row of slot i at sites[i * MAX_STACKS + id] */
+    /* totals: stack id's row of slot i at sites[i * max_stacks + id] */
     tracker_row *sites;
     _Atomic uint32_t slots_owned;      /* bit i: slot i taken by a live thread (never bit 0) */
     pthread_key_t slot_key;            /* its destructor gives a thread's slot back */
@@ -131,6 +135,13 @@ static struct {
 
 /* The recursion guard: set while the thread is inside the tracker. */
 TRACKER_TLS int tracker_in_tracker;
+/* Set between this thread's fork_prepare and fork_release/fork_child: it
+ * holds every lock of the tracker then, so an atfork handler of another
+ * library that runs meanwhile and allocates must not wait for one. */
+TRACKER_TLS int tracker_in_fork;
+#ifdef TRACKER_LOCK_CHECK
+__thread unsigned tracker_locks_held;
+#endif
 /* This thread's slot: 0 = none yet, 1..NSLOTS-1 its own, SLOT_SHARED = slot 0. */
 static TRACKER_TLS uint8_t t_slot;
 /* Its own slot's rows (t_slot 1..NSLOTS-1), else NULL: read by the hooks'
@@ -200,14 +211,32 @@ static __attribute__((noinline)) void shard_lock_wait(shard *sh)
 
 static inline __attribute__((always_inline)) void shard_lock(shard *sh)
 {
-    if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire)) shard_lock_wait(sh);
+    if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire) && !tracker_in_fork) shard_lock_wait(sh);
+    if (!tracker_in_fork) lock_order_take(LOCK_SHARD);
     VG_LOCK_ACQUIRED(&sh->lock);
 }
 
 static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
 {
+    if (__builtin_expect(tracker_in_fork, 0)) return; /* fork_prepare's, released by fork_release */
+    lock_order_drop(LOCK_SHARD);
     VG_LOCK_RELEASED(&sh->lock);
     atomic_store_explicit(&sh->lock, 0, memory_order_release);
+}
+
+/* intern_lock and big_lock, except between this thread's fork handlers
+ * (it holds them then). */
+static void table_lock(pthread_mutex_t *m)
+{
+    if (tracker_in_fork) return;
+    pthread_mutex_lock(m);
+    lock_order_take(m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
+}
+static void table_unlock(pthread_mutex_t *m)
+{
+    if (tracker_in_fork) return;
+    lock_order_drop(m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
+    pthread_mutex_unlock(m);
 }
 
 /* One multiplication per frame, then a full mix for the low bits the
@@ -254,7 +283,7 @@ static __attribute__((noinline)) unsigned slot_claim(void)
         }
     }
     t_slot = (uint8_t)s;
-    tracker_rows = s < NSLOTS ? &tables.sites[(size_t)s * MAX_STACKS] : NULL;
+    tracker_rows = s < NSLOTS ? &tables.sites[(size_t)s * tables.max_stacks] : NULL;
     errno = e;
     return s;
 }
@@ -283,16 +312,18 @@ static void fork_prepare(void)
     tracker_baseline_fork_lock();
     tracker_stackwalk_fork_lock();
     tracker_symbolize_fork_lock();
-    pthread_mutex_lock(&tables.intern_lock);
+    table_lock(&tables.intern_lock);
     for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
-    pthread_mutex_lock(&tables.big_lock);
+    table_lock(&tables.big_lock);
+    tracker_in_fork = 1;
 }
 
 static void fork_release(void)
 {
-    pthread_mutex_unlock(&tables.big_lock);
+    tracker_in_fork = 0;
+    table_unlock(&tables.big_lock);
     for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
-    pthread_mutex_unlock(&tables.intern_lock);
+    table_unlock(&tables.intern_lock);
     tracker_symbolize_fork_unlock();
     tracker_stackwalk_fork_unlock();
     tracker_baseline_fork_unlock();
@@ -316,6 +347,27 @@ static intern_table *intern_table_new(uint32_t slots)
     return t;
 }
 
+/* The tables' address space is reserved at init and touched as used:
+ * ~780 MiB for 2^20 stacks. A program under RLIMIT_AS (ulimit -v) would
+ * see that much less, so there the reservation is 1/32 of the limit (at
+ * least 4096 stacks: ~3 MiB); stacks beyond it are counted as lost
+ * records, which every report shows. */
+static void reserve_size(void)
+{
+    struct rlimit rl;
+    uint64_t per_stack = NSLOTS * sizeof(tracker_row) + sizeof(stack_rec *) + sizeof(stack_rec) +
+                         8 * sizeof(uintptr_t); /* a typical stack's frames */
+    uint64_t n = MAX_STACKS;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        uint64_t budget = rl.rlim_cur / 32;
+        n = budget / per_stack;
+        if (n < 4096) n = 4096;
+        if (n > MAX_STACKS) n = MAX_STACKS;
+    }
+    tables.max_stacks = (uint32_t)n;
+    tables.arena_reserve = n == MAX_STACKS ? ARENA_RESERVE : (size_t)n * (sizeof(stack_rec) + 16 * sizeof(uintptr_t)) / 2;
+}
+
 void tracker_init(void)
 {
     if (atomic_load(&tables.ready)) return;
@@ -324,15 +376,16 @@ void tracker_init(void)
         /* One array, [slot][stack id]: a thread's rows side by side (the
          * fewest cache lines for its busy stacks). Reserved, touched as
          * used. */
-        tables.sites = bk_map((size_t)MAX_STACKS * NSLOTS * sizeof(tracker_row), 1);
+        reserve_size();
+        tables.sites = bk_map((size_t)tables.max_stacks * NSLOTS * sizeof(tracker_row), 1);
         int sites_ok = tables.sites != NULL;
         for (unsigned i = 0; i < NSHARDS; i++) {
             VG_LOCK_CREATE(&tables.shards[i].lock);
             VG_ATOMIC_RANGE(&tables.shards[i].count, sizeof tables.shards[i].count); /* also read by collect() */
         }
         VG_ATOMIC_RANGE(&tables.slots_owned, sizeof tables.slots_owned);
-        tables.stacks = bk_map(MAX_STACKS * sizeof(stack_rec *), 1);
-        tables.arena = bk_map(ARENA_RESERVE, 1);
+        tables.stacks = bk_map(tables.max_stacks * sizeof(stack_rec *), 1);
+        tables.arena = bk_map(tables.arena_reserve, 1);
         intern_table *t = intern_table_new(INTERN_MIN);
         if (tables.stacks && sites_ok && tables.arena && t) {
             atomic_store(&tables.itab, t);
@@ -404,14 +457,14 @@ static void intern_put_unlocked(intern_table *t, uint64_t h, uint32_t v)
 static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
 {
     int rc = -1;
-    pthread_mutex_lock(&tables.intern_lock);
+    table_lock(&tables.intern_lock);
     intern_table *t = atomic_load(&tables.itab);
     uint32_t v = intern_find(t, h, f, n);
     if (v) { *id = v - 1; rc = 0; goto done; }
 
     uint32_t nst = atomic_load(&tables.nstacks);
     size_t need = sizeof(stack_rec) + (size_t)n * sizeof(uintptr_t);
-    if (nst >= MAX_STACKS || tables.arena_used + need > ARENA_RESERVE) goto done;
+    if (nst >= tables.max_stacks || tables.arena_used + need > tables.arena_reserve) goto done;
     if ((uint64_t)(nst + 1) * 2 > (uint64_t)t->mask + 1) { /* keep load <= 1/2 */
         intern_table *nt = intern_table_new((t->mask + 1) * 2);
         if (!nt) goto done;
@@ -425,13 +478,13 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
     s->nframes = (uint32_t)n;
     memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
     tables.stacks[nst] = s;
-    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * MAX_STACKS + nst], sizeof(tracker_row));
+    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * tables.max_stacks + nst], sizeof(tracker_row));
     atomic_store(&tables.nstacks, nst + 1);
     intern_put_unlocked(t, h, nst + 1);
     *id = nst;
     rc = 0;
 done:
-    pthread_mutex_unlock(&tables.intern_lock);
+    table_unlock(&tables.intern_lock);
     return rc;
 }
 
@@ -479,7 +532,7 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSLOTS; i++) {
-        const tracker_row *st = &tables.sites[(size_t)i * MAX_STACKS + id];
+        const tracker_row *st = &tables.sites[(size_t)i * tables.max_stacks + id];
         row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
         row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
         row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
@@ -492,7 +545,11 @@ static void site_sum(uint32_t id, tracker_site_stat *row)
 /* Blocks without a header: sharded open addressing, linear probing    */
 /* ------------------------------------------------------------------ */
 
-static inline uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 4; }
+/* Blocks are 8-aligned at least (jemalloc's and tcmalloc's smallest
+ * classes are 8 bytes), so the key is the address >> 3: 44 bits cover the
+ * 47-bit user address space. */
+static inline uint64_t block_key(const void *p) { return (uint64_t)(uintptr_t)p >> 3; }
+static inline uintptr_t block_addr(uint64_t k) { return (uintptr_t)(k << 3); }
 /* key_lo and the low 12 bits of hi_stack, as one 64-bit load (x86-64 is little-endian). */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "slot_key reads key_lo and hi_stack as one word");
 static inline uint64_t slot_key(const block_slot *s)
@@ -512,9 +569,9 @@ static inline uint32_t key_hash(uint64_t k) { return (uint32_t)((k * 0x9e3779b97
  * Only frees on another thread than the allocation cross over. */
 static inline shard *shard_of(uint64_t k)
 {
-    uint64_t region = k >> 22; /* address >> 26 */
+    uint64_t region = k >> 23; /* address >> 26 */
     unsigned base = (unsigned)((region * 0x9e3779b97f4a7c15ULL) >> 59);
-    return &tables.shards[(base + (unsigned)((k >> 8) & 3)) & (NSHARDS - 1)];
+    return &tables.shards[(base + (unsigned)((k >> 9) & 3)) & (NSHARDS - 1)];
 }
 
 /* Keep the exact size of a >= 4 GiB block. Returns -1 when all BIG_MAX
@@ -522,10 +579,10 @@ static inline shard *shard_of(uint64_t k)
 static int big_put(uintptr_t addr, uint64_t size)
 {
     int rc = -1;
-    pthread_mutex_lock(&tables.big_lock);
+    table_lock(&tables.big_lock);
     for (int i = 0; i < BIG_MAX && rc; i++)
         if (!tables.big[i].addr) { tables.big[i].addr = addr; tables.big[i].size = size; rc = 0; }
-    pthread_mutex_unlock(&tables.big_lock);
+    table_unlock(&tables.big_lock);
     return rc;
 }
 
@@ -533,14 +590,14 @@ static int big_put(uintptr_t addr, uint64_t size)
 static uint64_t big_get(uintptr_t addr, int take)
 {
     uint64_t size = 0;
-    pthread_mutex_lock(&tables.big_lock);
+    table_lock(&tables.big_lock);
     for (int i = 0; i < BIG_MAX; i++)
         if (tables.big[i].addr == addr) {
             size = tables.big[i].size;
             if (take) tables.big[i].addr = 0;
             break;
         }
-    pthread_mutex_unlock(&tables.big_lock);
+    table_unlock(&tables.big_lock);
     return size;
 }
 
@@ -624,7 +681,7 @@ static inline __attribute__((always_inline)) int blocks_find(const void *p, int 
 static int blocks_put(const void *p, uint64_t size, uint32_t id)
 {
     uint64_t k = block_key(p);
-    if (((uintptr_t)p & 15) || k >> 44) return -1; /* not a glibc heap address */
+    if (((uintptr_t)p & 7) || k >> 44) return -1; /* not a heap address */
     shard *sh = shard_of(k);
     shard_lock(sh);
     /* One probe finds either the key (a stale record: rare) or the empty
@@ -682,9 +739,15 @@ static __attribute__((noinline)) int64_t walk_and_intern(void *frame)
     int e = errno; /* an mmap for the intern table may fail */
     uintptr_t frames[TRACKER_MAX_FRAMES];
     uint32_t id;
+    /* A walk may open and read files (a module's CFI, /proc/self/maps):
+     * cancellation points, where a cancelled thread would die holding the
+     * unwinder's lock. */
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     int n = tracker_stackwalk(frame, frames, TRACKER_MAX_FRAMES);
     int rc = intern(frames, n, &id);
     if (rc == 0) tracker_stackwalk_learn(id);
+    pthread_setcancelstate(cancel, NULL);
     errno = e;
     return rc == 0 ? (int64_t)id : -1;
 }
@@ -715,7 +778,7 @@ lost:
 
 void tracker_record_free_slow(uint32_t id, size_t size, int nested)
 {
-    if (id < MAX_STACKS) row_move(id, -(uint64_t)size, -(uint64_t)1, 0, nested);
+    if (id < tables.max_stacks) row_move(id, -(uint64_t)size, -(uint64_t)1, 0, nested);
 }
 
 int tracker_table_put(const void *ptr, size_t size, uint32_t id)
@@ -769,9 +832,9 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
     uint64_t in_table = 0;
     for (unsigned i = 0; i < NSHARDS; i++) in_table += __atomic_load_n(&tables.shards[i].count, __ATOMIC_RELAXED);
     out->heap_bookkeeping_bytes = out->live_blocks > in_table ? (out->live_blocks - in_table) * TRACKER_HEADER_BYTES : 0;
-    pthread_mutex_lock(&tables.intern_lock);
+    table_lock(&tables.intern_lock);
     size_t arena = tables.arena_used;
-    pthread_mutex_unlock(&tables.intern_lock);
+    table_unlock(&tables.intern_lock);
     out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena + tracker_cfi_bytes() +
                              (uint64_t)n * (sizeof(stack_rec *) + NSLOTS * sizeof(tracker_row)) +
                              out->heap_bookkeeping_bytes;
@@ -814,4 +877,50 @@ void tracker_snapshot_free(tracker_snapshot *snap)
     free(snap->stats);
     free(snap);
     if (g) tracker_guard_leave();
+}
+
+/* ------------------------------------------------------------------ */
+/* For the retention scan (retention.c; added by the retention helper)  */
+/* ------------------------------------------------------------------ */
+
+/* Hold (1) or release (0) every lock of the address table: the retention
+ * scan holds them across its raw clone, so its child (where no other
+ * thread runs) finds the table whole and releases them itself. Order as
+ * in fork_prepare: shards by index, then big. */
+void tracker_table_lock_all(int lock)
+{
+    if (lock) {
+        for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
+        pthread_mutex_lock(&tables.big_lock);
+    } else {
+        pthread_mutex_unlock(&tables.big_lock);
+        for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
+    }
+}
+
+/* Call fn for every recorded block of the address table, without taking
+ * its locks: for a caller that holds them (tracker_table_lock_all) or a
+ * child where no other thread runs. fn must not allocate. Returns the
+ * number of blocks. */
+size_t tracker_table_each(void (*fn)(void *arg, uintptr_t addr, uint64_t size, uint32_t id), void *arg)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < NSHARDS; i++) {
+        const shard *sh = &tables.shards[i];
+        if (!sh->slots) continue;
+        for (uint32_t j = 0; j <= sh->mask; j++) {
+            uint64_t k = slot_key(&sh->slots[j]);
+            if (!k) continue;
+            uintptr_t addr = block_addr(k);
+            uint64_t size = sh->slots[j].size;
+            if (size == SIZE_BIG) {
+                size = 0;
+                for (int b = 0; b < BIG_MAX; b++)
+                    if (tables.big[b].addr == addr) size = tables.big[b].size;
+            }
+            fn(arg, addr, size, slot_stack(&sh->slots[j]));
+            n++;
+        }
+    }
+    return n;
 }

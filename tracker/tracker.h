@@ -64,7 +64,24 @@ typedef struct tracker_snapshot {
     tracker_totals totals;    /* totals when the snapshot was taken */
     double taken_at;          /* CLOCK_MONOTONIC seconds */
     double take_seconds;      /* time the copy took */
+    /* The process's resident memory beside it (/proc/self/status), filled
+     * by tracker_baseline_report; all 0 when not read (a report then reads
+     * the current values). */
+    uint64_t rss_bytes;       /* VmRSS */
+    uint64_t rss_anon_bytes;  /* RssAnon: heap, anonymous mmaps, thread stacks */
+    uint64_t rss_file_bytes;  /* RssFile: code and mapped files */
+    uint32_t threads;         /* Threads */
 } tracker_snapshot;
+
+/* Fill snap's rss_* and threads from /proc/self/status (left 0 when it
+ * cannot be read). */
+void tracker_snapshot_read_rss(tracker_snapshot *snap);
+
+/* The allocator linked into the program itself, which a preload cannot
+ * see ("jemalloc", "tcmalloc", "mimalloc"; the symbol it was found by in
+ * *symbol, the module in *module), or NULL. Found once, from the symbol
+ * tables of the program and of its libraries outside the system prefixes. */
+const char *tracker_static_allocator(const char **symbol, const char **module);
 
 /* Take a snapshot. Also re-reads the list of loaded code (libraries
  * dlopen'ed since the last one), so stacks reported from it are named with
@@ -94,13 +111,21 @@ const uintptr_t *tracker_stack_frames(uint32_t stack_id, int *nframes);
 /* One frame of source: a function and where in it. A return address gives
  * one such frame per inlined call, then the function it was inlined into. */
 typedef struct tracker_frame_info {
-    const char *file;        /* source path relative to the project/cwd, or NULL */
+    const char *file;        /* source path as printed: relative to the module's source
+                                root (the common prefix of its units' compile dirs and
+                                sources), else to the working directory, else absolute;
+                                NULL when unknown */
     int line;                /* source line, 0 when unknown */
     const char *function;    /* function name, C++ demangled (namespace, class,
                                 parameters), or "+0x..." in a stripped module, or NULL */
     const char *module;      /* basename of the executable or shared library, or "?" */
     const char *module_path; /* its path as loaded, or NULL */
     int inlined;             /* 1: this call was inlined into the next frame out */
+    const char *path;        /* file made absolute against its unit's DW_AT_comp_dir, or
+                                NULL (no file, or built with a relative compile dir) */
+    unsigned long offset;    /* return address - the function's start, from the symbol
+                                table, for frames without a line; 0 when unknown */
+    int returns_pointer;     /* 1: DWARF says the function returns a pointer */
 } tracker_frame_info;
 
 /* Describe return address pc (looked up at pc - 1): the innermost of its
@@ -145,6 +170,9 @@ typedef struct tracker_report_opts {
     const char *system;    /* what counts as system code when choosing a site (a
                               ':' list, see tracker_system_check); NULL:
                               $TRACKER_SYSTEM, else the default */
+    const tracker_snapshot *since; /* an absolute report's previous snapshot, for its
+                              "# rss:" comparison only (NULL: none; a diff
+                              report compares with its prev) */
 } tracker_report_opts;
 
 /* Format now (compared to prev when prev is not NULL, as
@@ -201,5 +229,66 @@ int tracker_system_check(const char *spec);
 
 /* Parse "lineno"/"traceback"/"filename". Returns 0 on success, -1 otherwise. */
 int tracker_key_parse(const char *s, tracker_key *out);
+
+/* ---- retention: lost or held, and who holds it (retention.c, docs/retention.md) ---- */
+
+/* A scan of a copy-on-write snapshot of the process: every live recorded
+ * block marked conservatively from the roots (modules' data and bss, each
+ * thread's stack, the main thread's TLS), then split per site into
+ * unreachable (direct / indirect, as valgrind tells them) and reachable,
+ * and for reachable memory its owners: the nearest block of another site,
+ * global or thread stack that dominates it (freeing the owner frees it). */
+
+typedef struct tracker_retention_owner {
+    char *owner;    /* a site ("server/profile_cache.c:38 (via realloc)"), "global NAME (module)",
+                       "thread stack (tid N)", "main thread's TLS" or "several roots" */
+    int kind;       /* 1 site, 2 global, 3 stack, 4 TLS, 5 several roots (retention.h) */
+    uint64_t bytes, blocks;
+} tracker_retention_owner;
+
+typedef struct tracker_retention_site {
+    char *site;
+    uint64_t bytes, blocks;                      /* live */
+    uint64_t unreachable_bytes, unreachable_blocks; /* direct + indirect */
+    uint64_t indirect_bytes, indirect_blocks;    /* the part pointed at only by other lost blocks */
+    uint64_t reachable_bytes, reachable_blocks;
+    uint64_t interior_blocks;                    /* reachable only through interior pointers */
+    tracker_retention_owner *owners;             /* biggest first */
+    size_t nowners;
+} tracker_retention_site;
+
+typedef struct tracker_retention {
+    int available;          /* 0: no scan; reason says why */
+    char reason[200];
+    double pause_ms;        /* what the program's other threads could see: the clone */
+    double scan_ms;         /* the child's work: find the blocks, mark, dominators */
+    double total_ms;        /* the calling thread's whole wait */
+    uint64_t blocks_scanned, bytes_scanned, table_blocks, heap_bytes_read, edges, interior_blocks;
+    uint64_t root_data_bytes, root_stack_bytes, root_tls_bytes;
+    unsigned data_ranges, threads, stacks_exact, stacks_whole;
+    uint64_t unreachable_bytes, unreachable_blocks, reachable_bytes, reachable_blocks;
+    tracker_retention_site *sites; /* most unreachable + reachable bytes first */
+    size_t nsites;
+} tracker_retention;
+
+/* Scan now. system: as tracker_report_opts.system (sites are named as
+ * /capture's key=lineno names them). The calling thread's stack is scanned
+ * from stack_from up: the frame address (__builtin_frame_address(0)) of
+ * the outermost function of the caller's own that holds no root of the
+ * program (its unwritten locals would keep stale words alive); NULL: from
+ * this function's frame. Never NULL but when out of memory; ->available 0
+ * with ->reason when the snapshot cannot be had (clone refused, the child
+ * died or took longer than timeout_s). Not from a signal handler. */
+tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from);
+
+/* Text (json 0) or JSON of r, the top sites, each with up to 5 owners and
+ * the chain of its top owner. Returns malloc'ed text and its length. */
+char *tracker_retention_format(const tracker_retention *r, int top, int json, size_t *len);
+
+/* The verdict of one site in a few words: "lost", "held by OWNER <- ...",
+ * "partly lost (N%)"; NULL when the site is not in r. malloc'ed. */
+char *tracker_retention_verdict(const tracker_retention *r, const char *site);
+
+void tracker_retention_free(tracker_retention *r);
 
 #endif /* TRACKER_H */

@@ -136,6 +136,9 @@ void tracker_count_lost(void);
 /* Thread-local recursion guard shared with the hooks: while it is set, the
  * calling thread's allocations are not recorded (the tracker's own, libdw's). */
 extern TRACKER_TLS int tracker_in_tracker; /* tracker.c: the guard itself */
+/* tracker.c: this thread runs between the tracker's fork handlers and
+ * holds all its locks (another library's atfork handler allocating). */
+extern TRACKER_TLS int tracker_in_fork;
 static inline int tracker_guard_enter(void) /* returns 0 if already inside (do nothing) */
 {
     if (tracker_in_tracker) return 0;
@@ -145,6 +148,10 @@ static inline int tracker_guard_enter(void) /* returns 0 if already inside (do n
 static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
 
 /* ---- for the tracker's own tests ---- */
+
+/* hooks.c: the allocator the hooks forward to, in words, when it is not
+ * glibc's (another allocator, or the hooks stepped aside), else NULL. */
+const char *tracker_hooks_mode(void);
 
 /* hooks.c: look up a live block (never a freed one: its memory is read):
  * its size and stack id. Returns 0 if not tracked. */

@@ -27,7 +27,7 @@
 
   // ------------------------------------------------------------ state
   const st = {
-    series: [],       // current run: {x: requests, y: RSS MB (kB/1000)}
+    series: [],       // current run: {x: requests, y: RSS in MiB}
     previous: null,   // the series before the last restart, drawn dashed
     last: null,       // last /stats object
     failures: 0,      // consecutive failed polls
@@ -85,7 +85,7 @@
 
   // ------------------------------------------------------------ /stats polling
   function addPoint(s) {
-    const p = { x: s.requests, y: s.rss_kb / 1000 };
+    const p = { x: s.requests, y: s.rss_kb / 1024 };
     const last = st.series[st.series.length - 1];
     if (last && last.x === p.x) {
       last.y = p.y;           // no new request: the newest RSS replaces the old one
@@ -113,9 +113,9 @@
     st.last = s;
     addPoint(s);
 
-    $('rss').textContent = (s.rss_kb / 1000).toFixed(1) + ' MB';
+    $('rss').textContent = fmtSize(s.rss_kb * 1024);
     $('requests').textContent = fmtInt(s.requests);
-    $('leaked').textContent = (s.leaked_bytes / 1e6).toFixed(1) + ' MB';
+    $('leaked').textContent = fmtSize(s.leaked_bytes);
     $('uptime').textContent = fmtUptime(s.uptime_s);
     $('mode').textContent = s.mode;
     $('mode-sub').textContent = 'tracker ' + (s.tracker ? 'on' : 'off') + 
@@ -225,14 +225,14 @@
     return e;
   }
 
-  // The top sites' live bytes, stacked, as MB (kB/1000 like the RSS line)
+  // The top sites' live bytes, stacked, in MiB like the RSS line
   // over the requests axis: [{site, kind, pts: [{x, y0, y1}]}], bottom first.
   function stackedSites() {
     const sus = (st.leaks && st.leaks.suspects || []).filter((x) => (x.series || []).length > 1);
     const xs = [...new Set(sus.flatMap((x) => x.series.map((p) => p[0])))].sort((a, b) => a - b);
     const base = new Map(xs.map((x) => [x, 0]));
     return sus.map((x) => {
-      const at = new Map(x.series.map((p) => [p[0], p[1] / 1e6]));
+      const at = new Map(x.series.map((p) => [p[0], p[1] / 1048576]));
       let last = 0;
       const pts = xs.map((rx) => {
         if (at.has(rx)) last = at.get(rx);
@@ -270,7 +270,7 @@
     kids.push(el('text', { class: 'axis-title', x: (L + W - R) / 2, y: H - 12, 'text-anchor': 'middle' },
                  'requests served'));
     kids.push(el('text', { class: 'axis-title', x: 26, y: (T + H - B) / 2, 'text-anchor': 'middle',
-                           transform: 'rotate(-90 26 ' + (T + H - B) / 2 + ')' }, 'RSS (MB)'));
+                           transform: 'rotate(-90 26 ' + (T + H - B) / 2 + ')' }, 'RSS (MiB)'));
 
     const pts = (series) => series.map((p) => sx(p.x).toFixed(1) + ',' + sy(p.y).toFixed(1)).join(' ');
     const leak = topLeak();
@@ -292,7 +292,7 @@
       kids.push(el('circle', { class: 'last', cx: sx(p.x), cy: sy(p.y), r: 8 }));
       const right = sx(p.x) > W - R - 200;
       kids.push(el('text', { class: 'last-label', x: sx(p.x) + (right ? -14 : 14), y: sy(p.y) - 14,
-                             'text-anchor': right ? 'end' : 'start' }, p.y.toFixed(1) + ' MB'));
+                             'text-anchor': right ? 'end' : 'start' }, fmtSize(p.y * 1048576)));
     } else {
       kids.push(el('text', { class: 'empty', x: (L + W - R) / 2, y: (T + H - B) / 2,
                              'text-anchor': 'middle' }, 'waiting for /stats\u2026'));
@@ -317,6 +317,22 @@
     const n = $('capture-note');
     n.textContent = text;
     n.className = 'note' + (isError ? ' error' : '');
+  }
+
+  // The leak's row also says whether its blocks are lost or who holds them
+  // (GET /retention: one scan of the server per capture that shows a leak).
+  async function showVerdict(tr, site) {
+    try {
+      const r = await fetchWithTimeout('/retention?format=json&top=50', FETCH_TIMEOUT_MS);
+      if (!r.ok) return;
+      const j = await r.json();
+      const s = j.available && (j.sites || []).find((x) => x.site === site);
+      if (!s || tr.dataset.site !== site) return;
+      const span = document.createElement('span');
+      span.className = 'verdict';
+      span.textContent = ' \u2014 ' + s.verdict;
+      tr.cells[0].appendChild(span);
+    } catch (e) { /* the row stands without its verdict */ }
   }
 
   // The row to blame: the site /leaks ranks as the top leak (the server's
@@ -357,6 +373,7 @@
       cells[5].textContent = fmtSize(s.average);
     });
     for (let i = stats.length; i < tbody.rows.length; i++) tbody.rows[i].hidden = true;
+    if (li >= 0) showVerdict(tbody.rows[li], stats[li].site);
     $('sites').dataset.capture = String(c.capture);
     $('sites').dataset.mode = c.mode;
 

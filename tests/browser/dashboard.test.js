@@ -86,6 +86,9 @@ async function main() {
     result.leak_box_site = await page.textContent('#leak-site');
     result.leak_box_hidden = await page.$eval('#leak', (e) => e.hidden);
     result.leak_source = await page.textContent('#leak-source');
+    // the leak's row says what GET /retention found: "lost" for --leak=drop
+    result.leak_verdict = await page.waitForSelector('#sites tbody tr.leak .verdict', { timeout: 10000 })
+      .then((e) => e.textContent()).catch(() => '');
     await page.screenshot({ path: shotFile, fullPage: true });
     log('capture shown, screenshot ' + shotFile);
 

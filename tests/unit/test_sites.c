@@ -93,10 +93,50 @@ static void test_short_names(void)
     CHECK(strlen(tiny) == 7, "a short buffer is filled and terminated (\"%s\")", tiny);
 }
 
+/* The wrapper rule on one function's evidence (report_wrappers.c), and
+ * TRACKER_WRAPPERS' parser. Whole stacks: tests/test_realcode.sh and
+ * tests/test_stacks.sh. */
+static void test_wrappers(void)
+{
+    CHECK(report_wrapper_rule("zmalloc", 0, 2, 1) == 'n', "zmalloc, 2 callers, 1 point: a wrapper by its name");
+    CHECK(report_wrapper_rule("zmalloc", 0, 1, 1) == 0, "one caller only: not a wrapper (nothing to split)");
+    CHECK(report_wrapper_rule("mosquitto__strdup", 0, 3, 1) == 'n', "dup in the name");
+    CHECK(report_wrapper_rule("sdsnewlen", 1, 2, 2) == 'n', "new in the name");
+    CHECK(report_wrapper_rule("Pool::Alloc", 1, 2, 1) == 'n', "a C++ member: its name, not its class, any case");
+    CHECK(report_wrapper_rule("Allocator::get", 1, 3, 1) == 0, "alloc in the class only: by the name, no");
+    CHECK(report_wrapper_rule("ck_malloc", 0, 40, 4) == 0, "4 allocation points: too big for a wrapper");
+    CHECK(report_wrapper_rule("createObject", 1, 4, 1) == 'p', "returns a pointer, 4 callers: taken");
+    CHECK(report_wrapper_rule("createObject", 1, 3, 1) == 0, "returns a pointer, 3 callers: not enough");
+    CHECK(report_wrapper_rule("cache_put", 0, 50, 1) == 0, "returns no pointer, no name hint: never on the count alone");
+    CHECK(report_wrapper_rule("main", 1, 9, 1) == 0, "main is never a wrapper");
+
+    report_wrappers wr;
+    CHECK(report_wrappers_parse(NULL, &wr) == 0 && wr.on && wr.nforce == 0 && wr.nnever == 0, "unset: on, nothing named");
+    CHECK(report_wrappers_parse("+my_alloc,-zstrdup, xmalloc", &wr) == 0 && wr.on && wr.nforce == 2 &&
+              wr.nnever == 1 && strcmp(wr.force[0], "my_alloc") == 0 && strcmp(wr.force[1], "xmalloc") == 0 &&
+              strcmp(wr.never[0], "zstrdup") == 0,
+          "+name, -name and a bare name (forced)");
+    CHECK(report_wrappers_parse("none", &wr) == 0 && !wr.on, "none: detection off");
+    CHECK(report_wrappers_parse("none,+g_malloc", &wr) == 0 && !wr.on && wr.nforce == 1, "none with a forced name");
+    char many[20 * 4 + 1] = "";
+    for (int i = 0; i < 17; i++) strcat(many, "+ab,");
+    CHECK(report_wrappers_parse(many, &wr) == -1, "17 forced names are refused");
+
+    /* A frame is a wrapper by its short name, whatever its parameters. */
+    report_wrappers_parse(NULL, &wr);
+    wr.n = 1;
+    snprintf(wr.w[0].name, sizeof wr.w[0].name, "Pool::alloc");
+    tracker_frame_info f = { .file = "pool.cc", .line = 3, .function = "Pool::alloc(unsigned long)", .module = "srv" };
+    CHECK(report_wrapper_of(&wr, &f) == &wr.w[0], "Pool::alloc(unsigned long) is the wrapper Pool::alloc");
+    f.function = "Pool::free(void*)";
+    CHECK(report_wrapper_of(&wr, &f) == NULL, "Pool::free is not");
+}
+
 int main(void)
 {
     test_system();
     test_short_names();
+    test_wrappers();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -3,12 +3,14 @@
 #include "tracker.h"
 #include "check.h"
 #include "tracker_internal.h"
+#include "lockorder.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -608,6 +610,27 @@ static void test_fork(void)
     CHECK(ok == forks, "fork while 3 threads allocate: %d of %d children could malloc and exit", ok, forks);
 }
 
+/* The lock-order check of the O0 build can fail: a child that takes a
+ * lower-ranked lock while holding a higher one aborts; one in order
+ * exits 0. */
+static void test_lock_order(void)
+{
+#ifdef TRACKER_LOCK_CHECK
+    int st[2] = { -1, -1 };
+    for (int bad = 0; bad < 2; bad++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            lock_order_take(bad ? LOCK_BIG : LOCK_CFI);
+            lock_order_take(bad ? LOCK_CFI : LOCK_BIG);
+            _exit(0);
+        }
+        if (pid > 0) waitpid(pid, &st[bad], 0);
+    }
+    CHECK(WIFEXITED(st[0]) && WEXITSTATUS(st[0]) == 0 && WIFSIGNALED(st[1]) && WTERMSIG(st[1]) == SIGABRT,
+          "lock order: CFI then BIG is allowed, BIG then CFI aborts (status %#x, %#x)", st[0], st[1]);
+#endif
+}
+
 static void test_disabled(void)
 {
     tracker_set_enabled(0);
@@ -632,6 +655,7 @@ int main(void)
     test_headers();
     test_slots();
     test_fork();
+    test_lock_order();
     test_disabled();
     fprintf(stderr, "%d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# test_retention.sh - GET /retention on the lab server: --leak=drop's records are lost, --leak=cache's are held by the cache's array, itself held by the global; the server keeps serving through a scan.
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$TEST_ROOT" || exit 1
+
+# SITE (fetch_user_data.c:N, from the LEAK-SITE marker): scripts/lib.sh.
+REQUESTS=${RETENTION_REQUESTS:-2000}
+
+# ret_json PY: run the Python expression PY on the JSON of /retention?format=json&top=50
+# (as r; s is the LEAK-SITE's entry, or {}), print its value.
+ret_py() {
+    python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = next((x for x in r.get("sites", []) if x["site"] == sys.argv[2]), {})
+print(eval(sys.argv[3]))' "$TEST_TMP/ret.json" "server/$SITE" "$1" 2>&1
+}
+
+# The line of a "file:line" site in the repository's source.
+source_line() { local f=${1%%:*} l=${1#*:}; l=${l%% *}; sed -n "${l}p" "$f" 2>/dev/null; }
+
+# fds of the server that are pipes (a scan must leave none behind).
+pipes() { fds_to "$SERVER_PID" 'pipe:*'; }
+# its children (a scan's child must be gone once it has answered).
+children() { procs_with 2 "$SERVER_PID" | wc -l; }
+
+for kind in drop cache; do
+    start_server --leak="$kind" || continue
+    ab -q -n "$REQUESTS" -c 4 "$(url /)" >"$TEST_TMP/ab.txt" 2>&1
+    check "--leak=$kind: ab -n $REQUESTS: all 2xx" ab_ok "$TEST_TMP/ab.txt" "$REQUESTS"
+    pipes0=$(pipes)
+    curl -s --max-time 60 "$(url '/retention?format=json&top=50')" >"$TEST_TMP/ret.json"
+    cp "$TEST_TMP/ret.json" "$TEST_TMP/ret-$kind.json"
+    check_eq "--leak=$kind: the scan ran" True "$(ret_py 'r["available"]')"
+    check_eq "--leak=$kind: the LEAK-SITE has one block per request" "$REQUESTS" "$(ret_py 's.get("blocks")')"
+    if [ "$kind" = drop ]; then
+        # a conservative scan may keep one or two records alive by a stale word (docs/retention.md)
+        check_range "--leak=drop: unreachable blocks of the LEAK-SITE (>= 99% of $REQUESTS)" \
+            $((REQUESTS * 99 / 100)) "$REQUESTS" "$(ret_py 's.get("unreachable_blocks")')"
+        check_eq "--leak=drop: its verdict" lost "$(ret_py 's.get("verdict")')"
+        check_eq "--leak=drop: lost directly (nothing lost points at a record)" 0 "$(ret_py 's.get("indirect_blocks")')"
+    else
+        check_eq "--leak=cache: no block of the LEAK-SITE is lost" 0 "$(ret_py 's.get("unreachable_blocks")')"
+        check_eq "--leak=cache: every one is reachable" "$REQUESTS" "$(ret_py 's.get("reachable_blocks")')"
+        owner=$(ret_py 's["owners"][0]["owner"]')
+        check_eq "--leak=cache: the top owner is a site of server/profile_cache.c" server/profile_cache.c "${owner%%:*}"
+        line=$(source_line "$owner")
+        case "$line" in
+            *realloc*) pass "--leak=cache: the owner's line is the cache's realloc: $line" ;;
+            *) fail "--leak=cache: the owner's line is the cache's realloc" "a line with realloc" "'$line' ($owner)" ;;
+        esac
+        check_range "--leak=cache: the owner holds >= 99% of the records" $((REQUESTS * 99 / 100)) "$REQUESTS" \
+            "$(ret_py 's["owners"][0]["blocks"]')"
+        check_eq "--leak=cache: the chain ends at the global profile_cache" "global profile_cache" \
+            "$(ret_py '" ".join(s["chain"][-1].split()[:2])')"
+        verdict=$(ret_py 's.get("verdict")')
+        case "$verdict" in
+            "held by $owner <- global profile_cache"*) pass "--leak=cache: verdict: $verdict" ;;
+            *) fail "--leak=cache: verdict" "held by $owner <- global profile_cache ..." "$verdict" ;;
+        esac
+    fi
+    check_range "--leak=$kind: blocks_scanned >= requests" "$REQUESTS" 99999999 "$(ret_py 'r["blocks_scanned"]')"
+    check_range "--leak=$kind: pause_ms under 200 ms" 0 200 "$(ret_py 'int(r["pause_ms"])')"
+    check_range "--leak=$kind: stacks scanned (the server's threads)" 2 999 "$(ret_py 'r["roots"]["stacks"]')"
+    check_eq "--leak=$kind: no pipe left open by the scan" "$pipes0" "$(pipes)"
+    check_eq "--leak=$kind: no child left" 0 "$(children)"
+    stop_server
+done
+
+# ---- text, bad queries, and the server serving during scans
+if start_server --leak=cache; then
+    ab -q -n 500 -c 4 "$(url /)" >/dev/null 2>&1
+    curl -s --max-time 60 "$(url '/retention?top=3')" >"$TEST_TMP/ret.txt"
+    check_eq "text: the first line is the LEAK-SITE's" "server/$SITE" "$(head -n 1 "$TEST_TMP/ret.txt" | sed 's/: size=.*//')"
+    check "text: a verdict line" grep -q '^    verdict: held by server/profile_cache.c:' "$TEST_TMP/ret.txt"
+    check "text: the scan line with pause and scan times" grep -Eq '^# scan: pause [0-9.]+ ms \(the clone\), scan [0-9.]+ ms' "$TEST_TMP/ret.txt"
+    for q in top=0 top=1001 top=x format=xml bogus=1; do
+        code=$(curl -s -o "$TEST_TMP/bad.txt" -w '%{http_code}' --max-time 10 "$(url "/retention?$q")")
+        check_eq "/retention?$q: 400 ($(head -c 80 "$TEST_TMP/bad.txt"))" 400 "$code"
+    done
+    # ab runs while five scans are taken: no request fails
+    ab -q -n 3000 -c 4 "$(url /)" >"$TEST_TMP/ab-during.txt" 2>&1 &
+    ab_pid=$!
+    for _ in 1 2 3 4 5; do curl -s --max-time 60 "$(url '/retention?top=1')" >/dev/null; done
+    wait "$ab_pid"
+    check "five scans during ab -n 3000: all 2xx, none failed" ab_ok "$TEST_TMP/ab-during.txt" 3000
+    check "the server still answers /stats after the scans" stats_field requests
+    stop_server
+fi
+
+# ---- no tracker: 503 with a reason
+if start_server --no-tracker; then
+    check_eq "--no-tracker: /retention 503" 503 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$(url /retention)")"
+    stop_server
+fi
+
+# ---- programs nobody here wrote, under the preload (bin/leak-report -r) and valgrind:
+# our unreachable blocks, direct and indirect, against memcheck's "definitely" and
+# "indirectly lost" at exit (perl skips its frees at exit: 30 + 15 blocks with
+# Debian 12's perl; git frees everything it loses)
+# sum_lost FILE: "DIRECT_BLOCKS DIRECT_BYTES INDIRECT_BLOCKS INDIRECT_BYTES" of the last retention JSON in FILE.
+sum_lost() {
+    grep -h '^{"retention"' "$1" | tail -n 1 | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())["retention"]
+S = r["sites"]
+print(sum(s["unreachable_blocks"] - s["indirect_blocks"] for s in S), sum(s["unreachable_bytes"] - s["indirect_bytes"] for s in S),
+      sum(s["indirect_blocks"] for s in S), sum(s["indirect_bytes"] for s in S))' 2>&1
+}
+# vg_lost PROG...: the same four numbers from valgrind's LEAK SUMMARY (0 when it has none).
+vg_lost() {
+    timeout 300 valgrind --leak-check=full "$@" 2>&1 >/dev/null | awk '
+        /definitely lost:/ { gsub(",", ""); db = $4; d = $7 }
+        /indirectly lost:/ { gsub(",", ""); ib = $4; i = $7 }
+        END { print d + 0, db + 0, i + 0, ib + 0 }'
+}
+if command -v valgrind >/dev/null && command -v perl >/dev/null && command -v git >/dev/null &&
+    make -s battery >"$TEST_TMP/battery.txt" 2>&1; then
+    # NAME|SLACK|COMMAND: SLACK blocks of indirect loss we may keep alive by a stale
+    # stack word (the battery's scandir: one 24-byte entry, under glibc's exit frames)
+    while IFS='|' read -r name slack cmd; do
+        # shellcheck disable=SC2086
+        TRACKER_TOP=1000 bin/leak-report --json -r -o "$TEST_TMP/lr-${name// /_}" $cmd >/dev/null 2>"$TEST_TMP/lr.err"
+        read -r d db i ib <<<"$(sum_lost "$(ls "$TEST_TMP/lr-${name// /_}"/*.txt | head -n 1)")"
+        # shellcheck disable=SC2086
+        read -r vd vdb vi vib <<<"$(vg_lost $cmd)"
+        check_eq "$name: directly lost blocks and bytes = valgrind's definitely lost" "$vd $vdb" "$d $db"
+        check_range "$name: indirectly lost blocks ($i) = valgrind's indirectly lost ($vi), less at most $slack" \
+            "$((vi - slack))" "$vi" "$i"
+    done <<'EOF2'
+perl -e|0|perl -e my%h;$h{$_}=[$_,"x"x$_]for(1..3000);print(scalar(keys(%h)))
+git --version|0|git --version
+battery C (libc shapes)|2|./build/battery/leaks_c_plain
+battery C++ (libstdc++ shapes)|0|./build/battery/leaks_cxx_plain
+EOF2
+else
+    fail "real programs against valgrind" "valgrind, perl, git and make battery (scripts/deps.sh test)" "missing"
+fi
+
+done_testing
