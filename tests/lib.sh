@@ -114,6 +114,11 @@ skip() { echo "# skip - $1: $2"; }
 # the plain time + $PAIR_SLACK s (10): past 2x + 1 s it differs anyway, and a hang
 # costs seconds, not minutes. Sets PAIR_RC0 PAIR_RC1 (124: timed out),
 # PAIR_MS0 PAIR_MS1 (wall time in ms) and PAIR_LIMIT (the second bound, s).
+# PAIR_LAUNCHER=PATH: the second run is `PATH -o DIR/NAME.lr CMD...` instead (bin/leak-report),
+# its own lines ("leak-report: ...") moved from .err1 to DIR/NAME.lr.err.
+# PAIR_SERVER=1: CMD is a driver script that starts a server as `$TP_WRAP server ...`:
+# the preload (or the launcher) goes through TP_WRAP to the server only, the
+# driver and its clients run plain both times.
 run_pair() {
     local dir=$1 name=$2 t0 t1; shift 2
     local cwd=${PAIR_CWD:-$dir}
@@ -121,14 +126,22 @@ run_pair() {
     # (bash's own "Segmentation fault" notes for a child killed by a signal are
     # not the program's output: the braces send them to /dev/null)
     t0=$(date +%s%N)
-    { (cd "$cwd" && exec timeout -k 5 "${PAIR_TIMEOUT:-60}" env "$@" >"$dir/$name.out0" 2>"$dir/$name.err0" </dev/null) || PAIR_RC0=$?; } 2>/dev/null
+    { (cd "$cwd" && exec timeout -k 5 "${PAIR_TIMEOUT:-60}" env -u TP_WRAP "$@" >"$dir/$name.out0" 2>"$dir/$name.err0" </dev/null) || PAIR_RC0=$?; } 2>/dev/null
     t1=$(date +%s%N)
     PAIR_MS0=$(((t1 - t0) / 1000000))
     PAIR_LIMIT=$((2 * PAIR_MS0 / 1000 + ${PAIR_SLACK:-10}))
+    local -a second=(env LD_PRELOAD="$PAIR_LIB" TRACKER_OUT="$dir/$name.%p.txt")
+    [ -z "${PAIR_LAUNCHER:-}" ] || second=("$PAIR_LAUNCHER" -o "$dir/$name.lr")
+    [ "${PAIR_SERVER:-0}" = 0 ] || second=(env TP_WRAP="${second[*]}")
     t0=$(date +%s%N)
-    { (cd "$cwd" && exec timeout -k 5 "$PAIR_LIMIT" env LD_PRELOAD="$PAIR_LIB" TRACKER_OUT="$dir/$name.%p.txt" "$@" \
+    { (cd "$cwd" && exec timeout -k 5 "$PAIR_LIMIT" "${second[@]}" "$@" \
         >"$dir/$name.out1" 2>"$dir/$name.err1" </dev/null) || PAIR_RC1=$?; } 2>/dev/null
     t1=$(date +%s%N)
+    if [ -n "${PAIR_LAUNCHER:-}" ]; then
+        grep '^leak-report: ' "$dir/$name.err1" >"$dir/$name.lr.err"
+        grep -v '^leak-report: ' "$dir/$name.err1" >"$dir/$name.err1.tmp"
+        mv "$dir/$name.err1.tmp" "$dir/$name.err1"
+    fi
     PAIR_MS1=$(((t1 - t0) / 1000000))
 }
 
@@ -145,6 +158,7 @@ first_diff() {
     n=$(echo "$c" | sed -n 's/.*line \([0-9]*\).*/\1/p')
     [ -n "$n" ] || n=0
     case "$c" in *EOF*) n=$((n + 1)) ;; esac # one is a prefix of the other: the first line past it
+    [ "$n" -ge 1 ] || n=1
     printf 'line %d: "%s" vs "%s"' "$n" "$(sed -n "${n}p" "$1" | tr -d '\0' | head -c 70)" "$(sed -n "${n}p" "$2" | tr -d '\0' | head -c 70)"
 }
 
@@ -153,9 +167,10 @@ first_diff() {
 pair_diff() {
     local dir=$1 name=$2 said
     # what the preloaded run said last: its stderr, else its first different stdout line
-    said="stderr: $(tail -n 1 "$dir/$name.err1" | tr -d '\0' | head -c 100)"
-    [ -s "$dir/$name.err1" ] || said="stdout $(first_diff "$dir/$name.out0" "$dir/$name.out1")"
-    cmp -s "$dir/$name.out0" "$dir/$name.out1" && [ ! -s "$dir/$name.err1" ] && said="nothing on stderr"
+    if [ -s "$dir/$name.err1" ]; then said="stderr: $(tail -n 1 "$dir/$name.err1" | tr -d '\0' | head -c 100)"
+    elif cmp -s "$dir/$name.out0" "$dir/$name.out1"; then said="nothing on stderr"
+    else said="stdout $(first_diff "$dir/$name.out0" "$dir/$name.out1")"
+    fi
     if { [ "$PAIR_RC1" -eq 124 ] || [ "$PAIR_RC1" -eq 137 ]; } && [ "$PAIR_RC0" -ne "$PAIR_RC1" ] &&
         [ "$PAIR_MS1" -ge $((PAIR_LIMIT * 1000)) ]; then
         echo "hang > $PAIR_LIMIT s (killed; plain took $((PAIR_MS0 / 1000)).$((PAIR_MS0 % 1000 / 100)) s); $said"

@@ -2,6 +2,7 @@
 # lighttpd.sh - Debian's lighttpd on 127.0.0.1 with server.username = nobody (it drops root after
 # binding), static files served; prints the replies and its exit status after SIGTERM.
 set -u
+# TP_WRAP (tests/test_transparency.sh): a command the server is started under (the preload, the launcher).
 . "$(dirname "$0")/../../scripts/lib.sh"
 pick_port || exit 1
 P=$PICKED
@@ -23,7 +24,7 @@ index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain" )
 $user
 CONF
-lighttpd -D -f "$LAB_TMP/lighttpd.conf" </dev/null &
+${TP_WRAP:-} lighttpd -D -f "$LAB_TMP/lighttpd.conf" </dev/null &
 pid=$!
 started "$pid"
 get() { curl -s --max-time 10 -w " %{http_code}\n" "http://127.0.0.1:$P$1"; }

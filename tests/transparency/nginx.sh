@@ -3,6 +3,7 @@
 # proxied request served; prints the replies, the exit status after SIGQUIT (graceful), and the
 # error log's alert/crit/emerg lines and lines not nginx's own (its workers' stderr goes there).
 set -u
+# TP_WRAP (tests/test_transparency.sh): a command the server is started under (the preload, the launcher).
 . "$(dirname "$0")/../../scripts/lib.sh"
 pick_port || exit 1
 P=$PICKED
@@ -33,7 +34,7 @@ http {
     }
 }
 CONF
-nginx -p "$LAB_TMP" -c "$LAB_TMP/nginx.conf" -g 'daemon off;' </dev/null &
+${TP_WRAP:-} nginx -p "$LAB_TMP" -c "$LAB_TMP/nginx.conf" -g 'daemon off;' </dev/null &
 pid=$!
 started "$pid"
 get() { curl -s --max-time 10 -w " %{http_code}\n" "http://127.0.0.1:$P$1"; }
@@ -47,7 +48,7 @@ get /via-proxy
 get /numbers.txt | tail -n 2
 get /missing | tail -c 20
 rc=0
-kill -QUIT "$pid"
+kill -QUIT "$(cat "$LAB_TMP/nginx.pid")" # the master's own pid ($pid may be a launcher's)
 wait "$pid" || rc=$?
 forget_pid "$pid"
 echo "nginx exit $rc"
