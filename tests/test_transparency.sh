@@ -7,7 +7,8 @@ cd "$TEST_ROOT"
 # Each case is one ok/FAIL line: run plain, then preloaded (run_pair in lib.sh),
 # the first difference told in one line. A case that cannot run here (a package
 # missing: scripts/deps.sh test installs them) is a `# skip` line.
-# TRANSPARENCY_ONLY=REGEX runs only the cases whose name matches.
+# TRANSPARENCY_ONLY=REGEX runs only the cases whose name matches;
+# TRANSPARENCY_KEEP=DIR keeps every run's output and reports there (DIR/runs).
 # Every verdict also goes to results/transparency.tsv (case, verdict, cause,
 # plain ms, preloaded ms): docs/transparency.md's matrix is made from it.
 PAIR_LIB=$TEST_ROOT/bin/libtracker.so
@@ -224,4 +225,5 @@ have_prog exit_thread exit-from-thread && tcase exit-from-thread "$TP/exit_threa
 have_prog deep_recursion deep-recursion-4k && tcase deep-recursion-4k -x "allocated with 4 KiB of stack left: ok" "$TP/deep_recursion"
 have_prog openmp openmp && tcase openmp "$TP/openmp"
 
+if [ -n "${TRANSPARENCY_KEEP:-}" ]; then mkdir -p "$TRANSPARENCY_KEEP" && cp -r "$R" "$TRANSPARENCY_KEEP/"; fi
 done_testing
