@@ -44,14 +44,9 @@ static int parse_int(const char *name, const char *value, int lo, int hi, int *o
 
 void capture_query_init(capture_query *q)
 {
-    q->opts.top = 10;
-    q->opts.key = TRACKER_KEY_LINENO;
-    q->opts.frames = 0;
-    q->opts.format = TRACKER_FORMAT_TEXT;
-    q->opts.system = NULL;
-    q->seen = 0;
-    q->baseline[0] = '\0';
-    q->since = -1;
+    /* Every field set (zero unless named): the report options grow, and a
+     * field left to the stack's garbage was read as a snapshot pointer. */
+    *q = (capture_query){ .opts = { .top = 10, .key = TRACKER_KEY_LINENO, .format = TRACKER_FORMAT_TEXT }, .since = -1 };
 }
 
 int capture_parse_query(const char *name, const char *value, capture_query *q, char *err,
@@ -301,6 +296,7 @@ static char *series_report(capture_series *s, int since, const tracker_report_op
     }
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
+    tracker_snapshot_read_rss(snap); /* kept with it: a later capture compares RSS growth with the heap's */
     o.capture_no = s->reports + 1;
     text = tracker_report(snap, since ? series_get(s, since)->snap : NULL, &o, len);
     if (!text) {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <microhttpd.h>
 
-#include "../tracker/tracker.h"
+#include "tracker.h"
 
 #define CAPTURE_TOP_MAX 1000 /* largest ?top= accepted */
 #define CAPTURE_BASELINE_NAME_MAX 32 /* ?baseline=NAME: 1..32 of A-Z a-z 0-9 . _ - */

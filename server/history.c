@@ -1,7 +1,7 @@
 /* history.c - the sampler thread and the bounded per-site history it keeps (see history.h). */
 /* tracker_guard_enter/leave: the history is the tracker's working memory in effect
  * (like its snapshots), kept out of /capture's sites on purpose. */
-#include "../tracker/tracker_internal.h"
+#include "tracker_internal.h"
 #include "history.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../tracker/tracker.h"
+#include "tracker.h"
 
 /*
  * Every period (default 500 ms) the sampler thread takes the tracker's

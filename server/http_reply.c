@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tracker/tracker.h"
+#include "tracker.h"
 
 enum MHD_Result http_reply_header(struct MHD_Connection *conn, unsigned int status,
                                   const char *ctype, const char *body, size_t len,

@@ -1,7 +1,7 @@
 /* leaks.c - GET /leaks: each site's history over the window, classified (leaks_classify.c), ranked and answered as text or JSON (method in leaks.h and docs/leaks.md). */
 /* tracker_guard_enter/leave: the history is the tracker's working memory in effect
  * (like its snapshots), kept out of /capture's sites on purpose. */
-#include "../tracker/tracker_internal.h"
+#include "tracker_internal.h"
 #include "leaks.h"
 
 #include <inttypes.h>

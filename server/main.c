@@ -19,7 +19,7 @@
 #include "exercise.h"
 #include "routes.h"
 #include "stats.h"
-#include "../tracker/tracker.h"
+#include "tracker.h"
 #include "user_directory.h"
 
 #define DEFAULT_PORT 5000

@@ -13,7 +13,7 @@
 #include "http_reply.h"
 #include "leaks.h"
 #include "stats.h"
-#include "../tracker/tracker.h"
+#include "tracker.h"
 
 #define METRICS_CTYPE "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_BUF 16384 /* the whole exposition: ~3 KB, ~5 KB with suspects */

@@ -9,7 +9,7 @@
 
 #include "decimal.h"
 #include "http_reply.h"
-#include "../tracker/pprof.h"
+#include "pprof.h"
 
 /* State of one pass over the query arguments. */
 typedef struct heap_query {

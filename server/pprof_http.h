@@ -9,7 +9,7 @@
 #define PPROF_SECONDS_MAX 60 /* largest ?seconds= accepted */
 
 /* Answer GET /debug/pprof/heap on conn: 200 with a gzipped profile.proto
- * (application/octet-stream, as Go serves it: see tracker/pprof.h for its
+ * (application/octet-stream, as Go serves it: see tracker/report/pprof.h for its
  * contents). ?seconds=N (1..PPROF_SECONDS_MAX): wait N seconds and answer
  * the difference between the heap before and after, computed here. The
  * wait holds this connection's libmicrohttpd worker thread (new

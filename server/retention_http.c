@@ -8,7 +8,7 @@
 
 #include "decimal.h"
 #include "http_reply.h"
-#include "../tracker/tracker.h"
+#include "tracker.h"
 
 #define RETENTION_TIMEOUT_S 60.0 /* a scan that takes longer is stopped and said so */
 

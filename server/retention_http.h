@@ -1,4 +1,4 @@
-/* retention_http.h - GET /retention: which live memory is lost and which is held, and by whom (tracker/retention.c). */
+/* retention_http.h - GET /retention: which live memory is lost and which is held, and by whom (tracker/report/retention.c). */
 #ifndef RETENTION_HTTP_H
 #define RETENTION_HTTP_H
 

@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../tracker/tracker.h"
+#include "tracker.h"
 #include "history.h"
 
 #define GUARD_MAX (64u * 1024u) /* a ---p mapping this small right below an rw-p one is a thread's stack guard */

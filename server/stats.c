@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../tracker/tracker.h"
+#include "tracker.h"
 #include "history.h"
 #include "rss.h"
 

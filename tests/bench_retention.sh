@@ -11,25 +11,26 @@ mkdir -p "$TEST_ROOT/results"
 
 # scans: SCANS scans of the current server; prints "pause_ms scan_ms total_ms blocks" medians.
 scans() {
-    local i
-    for i in $(seq "$SCANS"); do
+    local _
+    for _ in $(seq "$SCANS"); do
         curl -s --max-time 120 "$(url '/retention?format=json&top=1')" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(r.get("pause_ms", -1), r.get("scan_ms", -1), r.get("total_ms", -1), r.get("blocks_scanned", -1), r.get("bytes_scanned", -1))'
-    done | sort -n -k2 | awk -v n="$SCANS" 'NR == int((n + 1) / 2) { printf "%.2f %.1f %.1f %d %.0f\n", $1, $2, $3, $4, $5 / 1e6 }'
+print(r.get("pause_ms", -1), r.get("scan_ms", -1), r.get("total_ms", -1), r.get("blocks_scanned", -1), r.get("bytes_scanned", -1),
+      "%.1f/%.1f/%.1f" % (r.get("enum_ms", -1), r.get("mark_ms", -1), r.get("dom_ms", -1)))'
+    done | sort -n -k2 | awk -v n="$SCANS" 'NR == int((n + 1) / 2) { printf "%.2f %.1f %.1f %d %.0f %s\n", $1, $2, $3, $4, $5 / 1e6, $6 }'
 }
 
 {
-    echo "| heap | live blocks | heap MB | pause_ms (clone) | scan_ms | total_ms |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| heap | live blocks | heap MB | pause_ms (clone) | scan_ms | of it: find/mark/dominators ms | total_ms |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
 } >"$OUT"
 
 row() { # row LABEL: one table row from scans
     local f
     f=$(scans)
-    read -r pause scan total blocks mb <<<"$f"
-    echo "| $1 | $blocks | $mb | $pause | $scan | $total |" | tee -a "$OUT"
+    read -r pause scan total blocks mb parts <<<"$f"
+    echo "| $1 | $blocks | $mb | $pause | $scan | $parts | $total |" | tee -a "$OUT"
 }
 
 for n in 10000 100000 1000000; do
@@ -66,4 +67,5 @@ for req in 10000 cap; do
     fi
     stop_server
 done
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; median of $SCANS scans each" | tee -a "$OUT"
 echo "written: $OUT"

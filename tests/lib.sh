@@ -1,8 +1,9 @@
 # lib.sh - the tests' assertions (ok/FAIL lines, counting); servers, ports and probes come from scripts/lib.sh.
 # shellcheck shell=bash
 #
-# Every assertion prints one line, `ok - NAME` or `FAIL - NAME (expected X, got Y)`;
-# tests/run.sh counts those lines. End each test file with `done_testing`.
+# Every assertion prints one TAP line, `ok N - NAME` or `not ok N - NAME (expected X,
+# got Y)`; done_testing prints the plan (`1..N`), so `prove tests/test_x.sh` runs a
+# file, and tests/run.sh counts the lines. End each test file with `done_testing`.
 # From scripts/lib.sh: LEAK_LINE SITE LEAK_RECORD, pick_port (PICKED), port_free,
 # started/forget_pid/proc_gone/wait_gone/stop_pid/term_status, launch_server,
 # start_on_port, url, cap, stats_field, rss_kb, mb, ab_field, ab_ok, CLEANUP_HOOK.
@@ -15,8 +16,8 @@ TEST_PASS=0
 TEST_FAIL=0
 
 # ---------------------------------------------------------------- assertions
-pass() { TEST_PASS=$((TEST_PASS + 1)); echo "ok - $1"; }
-fail() { TEST_FAIL=$((TEST_FAIL + 1)); echo "FAIL - $1 (expected $2, got $3)"; }
+pass() { TEST_PASS=$((TEST_PASS + 1)); echo "ok $((TEST_PASS + TEST_FAIL)) - $1"; }
+fail() { TEST_FAIL=$((TEST_FAIL + 1)); echo "not ok $((TEST_PASS + TEST_FAIL)) - $1 (expected $2, got $3)"; }
 
 # check NAME CMD...: passes when CMD exits 0.
 check() {
@@ -79,6 +80,7 @@ check_growth() {
 
 # done_testing: print this file's tally and exit non-zero if anything failed.
 done_testing() {
+    echo "1..$((TEST_PASS + TEST_FAIL))"
     echo "# $(basename "$0"): $TEST_PASS passed, $TEST_FAIL failed"
     [ "$TEST_FAIL" -eq 0 ]
     exit

@@ -29,7 +29,7 @@ if [ -z "$filter" ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 fi
 
 # run_one NAME CMD...: run one test under a timeout, echo its output, add its
-# `ok - ` / `FAIL - ` lines to the totals. A test that exits non-zero without
+# TAP `ok N - ` / `not ok N - ` lines to the totals. A test that exits non-zero without
 # printing any FAIL line (crash, timeout, missing binary), or that prints no
 # ok line at all, counts as one failure.
 run_one() {
@@ -37,15 +37,15 @@ run_one() {
     echo "=== $name"
     timeout "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1 </dev/null || rc=$?
     cat "$log"
-    p=$(grep -c '^ok - ' "$log" || true)
-    f=$(grep -c '^FAIL - ' "$log" || true)
+    p=$(grep -c '^ok [0-9]* *- ' "$log" || true)
+    f=$(grep -c '^not ok [0-9]* *- ' "$log" || true)
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         [ "$rc" -eq 124 ] && why="timed out after ${TEST_TIMEOUT:-600} s" || why="exit status $rc"
-        echo "FAIL - $name ran to completion (expected exit 0, got $why)"
+        echo "not ok - $name ran to completion (expected exit 0, got $why)"
         f=1
     fi
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-        echo "FAIL - $name printed at least one ok line (expected >= 1, got 0)"
+        echo "not ok - $name printed at least one ok line (expected >= 1, got 0)"
         f=1
     fi
     total_pass=$((total_pass + p))
@@ -61,7 +61,7 @@ if [ -n "$filter" ]; then
 fi
 if [ "$wanted" -eq 1 ] && ! make -s unit >"$log" 2>&1; then
     cat "$log"
-    echo "FAIL - make unit builds the unit tests (expected exit 0, got a build error)"
+    echo "not ok - make unit builds the unit tests (expected exit 0, got a build error)"
     total_fail=$((total_fail + 1))
 fi
 for t in build/unit/*; do
@@ -83,7 +83,7 @@ if [ -n "$git_before" ]; then
         echo "ok - the tests left git status as they found it"
         total_pass=$((total_pass + 1))
     else
-        echo "FAIL - the tests left git status as they found it (expected no change, got:" \
+        echo "not ok - the tests left git status as they found it (expected no change, got:" \
              "$(diff <(echo "$git_before") <(echo "$git_after") | grep '^[<>]' | head -n 5 | tr '\n' ' '))"
         total_fail=$((total_fail + 1))
     fi

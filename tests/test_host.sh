@@ -206,8 +206,8 @@ check "... and its report is not empty: it names its own kept block" \
     grep -qs "rdynamic_clash.c:$clash_line: size=100 B, count=1" $R/clash.*.txt
 
 exports=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sort | tr '\n' ' ')
-check_eq "exports: only the malloc family, _exit/_Exit and prctl (nm -D)" \
-    "_Exit _exit aligned_alloc calloc free malloc malloc_usable_size memalign posix_memalign prctl pvalloc realloc reallocarray valloc " "$exports"
+check_eq "exports: only the malloc family, _exit/_Exit, prctl and the privilege drops (nm -D)" \
+    "_Exit _exit aligned_alloc calloc chroot free malloc malloc_usable_size memalign posix_memalign prctl pvalloc realloc reallocarray setegid seteuid setgid setregid setresgid setresuid setreuid setuid valloc " "$exports"
 
 api0=$("$H/api_check")
 check_eq "malloc API: every edge case (posix_memalign(0), aligned_alloc, realloc(p, 0), overflow, errno) as glibc" \

@@ -9,7 +9,7 @@
 #    after 200 requests; the leaky server loses exactly 40200 B per request.
 # 3. The tracker's unit test (TEST_QUICK build) under valgrind drd: 0 errors.
 #    ThreadSanitizer cannot run it: TSan owns malloc, and a program defining
-#    malloc itself (tracker/hooks.c) crashes TSan at start-up (SIGSEGV, seen
+#    malloc itself (tracker/record/hooks.c) crashes TSan at start-up (SIGSEGV, seen
 #    with clang 14 and gcc 12). SANITIZER_HELGRIND=1 adds a helgrind run (~2 min).
 set -u
 # shellcheck source=tests/lib.sh
@@ -132,7 +132,7 @@ if command -v valgrind >/dev/null 2>&1 && vg_start "$TEST_TMP/memcheck-leaky.log
 fi
 
 # ================================================================ 3. threads: valgrind drd (and helgrind)
-# --soname-synonyms=somalloc=nouserintercepts: leave the test's own malloc (tracker/hooks.c) in place.
+# --soname-synonyms=somalloc=nouserintercepts: leave the test's own malloc (tracker/record/hooks.c) in place.
 # --fair-sched=yes: valgrind runs one thread at a time, and its default lock lets a thread that
 # spins (the fork test's 3 threads in free(malloc(48))) take it back before a thread woken from a
 # syscall gets it: with the tracker's faster hooks the fork test's main thread, back from waitpid,
@@ -149,7 +149,7 @@ thread_tool() {
     check_eq "$tool: unit test result" "0 failed" "$(sed -n 's/^[0-9]* passed, \([0-9]* failed\)$/\1/p' "$log")"
     check "$tool: ERROR SUMMARY: 0 errors ($(grep -o 'suppressed: [0-9]* from [0-9]*' "$log" | tail -n 1), default glibc/ld.so suppressions)" \
         grep -q "ERROR SUMMARY: 0 errors" "$log"
-    [ "$rc" = 0 ] || grep -v '^ok - ' "$log" | tail -n 30 | sed 's/^/#   /'
+    [ "$rc" = 0 ] || grep -v '^ok ' "$log" | tail -n 30 | sed 's/^/#   /'
 }
 if command -v valgrind >/dev/null 2>&1; then
     thread_tool drd

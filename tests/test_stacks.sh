@@ -112,12 +112,15 @@ out=$(TRACKER_SYSTEM=+leaks_c preload build/battery/leaks_c_plain)
 check_eq "TRACKER_SYSTEM=+leaks_c: the program counts as system too, no group is named at its lines" \
     0 "$(echo "$out" | grep -c "^$c_src:")"
 
-# Built without -g, the program's frames name no line: the innermost frame stays the site.
+# Built without -g, the program's frames name no line: the site is the first
+# frame of the program's own code, by function and offset (docs/sites.md), never
+# the innermost library frame when a frame of the program is on the stack.
 if cc -O2 -o "$TEST_TMP/leaks_c_nodebug" "$c_src" 2>"$TEST_TMP/cc.txt"; then
     out=$(preload "$TEST_TMP/leaks_c_nodebug")
-    check "without -g: the strdup leak is named by its innermost frame, inside libc" \
-        grep -q '^\[libc.so.6\] strdup: ' <(echo "$out")
-    check_eq "without -g: no group is headed by a frame of the program" 0 "$(echo "$out" | grep -c '^\[leaks_c_nodebug\]')"
+    check "without -g: the strdup leak is named by the program's function and offset, via strdup" \
+        grep -Eq '^\[leaks_c_nodebug\] leak_strdup\+0x[0-9a-f]+ \(via strdup\): ' <(echo "$out")
+    check_eq "without -g: no group is headed by libc's strdup (a frame of the program is on its stack)" \
+        0 "$(echo "$out" | grep -c '^\[libc.so.6\] strdup')"
 else
     fail "leaks_c.c builds without -g" "exit 0" "$(head -n 1 "$TEST_TMP/cc.txt")"
 fi
@@ -171,6 +174,34 @@ if cc -O2 -g -shared -fPIC -o "$TEST_TMP/libdl_leak.so" "$TEST_TMP/dl_leak.c" &&
         "dl_leak.c:$dl_line: size=" "$(echo "$dl_first" | sed 's/\(size=\).*/\1/')"
 else
     fail "the dlopen program builds (cc)" "exit 0" "a build error"
+fi
+
+# ---- paths: an out-of-tree build names its files relative to the compile dir
+# ("../src/main.c"); reports print them against DW_AT_comp_dir, relative to the
+# program's source root (the deepest directory of its compile dirs and sources),
+# whatever the working directory; TRACKER_SYSTEM's path prefixes match them made
+# absolute. And an allocation wrapper of two callers (xalloc) names each caller.
+P=$TEST_TMP/paths
+mkdir -p "$P/src" "$P/lib" "$P/build"
+printf '#include <stdlib.h>\nvoid *xalloc(size_t n) { void *p = malloc(n); if (!p) abort(); return p; }\n' > "$P/lib/mem.c"
+printf '%s\n' '#include <stddef.h>' 'void *xalloc(size_t n);' 'void *keep[2];' 'int main(void) {' \
+    '    keep[0] = xalloc(10); /* PATH-A */' '    keep[1] = xalloc(20); /* PATH-B */' '    return 0;' '}' > "$P/src/main.c"
+if (cd "$P/build" && cc -O2 -g -c ../src/main.c ../lib/mem.c && cc -o prog main.o mem.o) 2>"$TEST_TMP/cc.txt"; then
+    a=$(grep -n PATH-A "$P/src/main.c" | cut -d: -f1)
+    b=$(grep -n PATH-B "$P/src/main.c" | cut -d: -f1)
+    out=$(cd / && preload "$P/build/prog")
+    check_eq "paths: ../src/main.c of a build in build/ is src/main.c, each caller of the wrapper its own site" \
+        "src/main.c:$a (via xalloc)|src/main.c:$b (via xalloc)" \
+        "$(echo "$out" | grep '^src/main.c:' | sed 's/: size=.*//' | sort | paste -sd'|')"
+    check "paths: the report says it took xalloc for a wrapper" grep -q "^# wrappers .* xalloc (2 call sites)" <(echo "$out")
+    out=$(cd / && TRACKER_SYSTEM="+$P/src/" preload "$P/build/prog")
+    check_eq "paths: TRACKER_SYSTEM=+ABSOLUTE/src/ matches the file made absolute: no group at src/main.c" \
+        0 "$(echo "$out" | grep -c '^src/main.c:')"
+    out=$(cd / && TRACKER_WRAPPERS=-xalloc preload "$P/build/prog")
+    check_eq "TRACKER_WRAPPERS=-xalloc: the wrapper's own line is the site again, both callers in it" \
+        "lib/mem.c:2: count=2" "$(echo "$out" | grep '^lib/mem.c:' | sed 's/: size=[^,]*, \(count=[0-9]*\).*/: \1/')"
+else
+    fail "the out-of-tree program builds (cc)" "exit 0" "$(head -n 1 "$TEST_TMP/cc.txt")"
 fi
 
 # ---- --leak=response: a leak made inside libmicrohttpd, named at the handler's line

@@ -4,7 +4,7 @@
 
 /*
  * The tracker knows nothing of HTTP. It is fed by the malloc-family hooks in
- * tracker/hooks.c (linked into a program, or preloaded as bin/libtracker.so)
+ * tracker/record/hooks.c (linked into a program, or preloaded as bin/libtracker.so)
  * and answers questions about what is live right now:
  *
  *   tracker_snapshot *s = tracker_snapshot_take();     // cheap: O(call sites)
@@ -35,7 +35,7 @@ typedef struct tracker_totals {
     uint64_t heap_bookkeeping_bytes; /* the part inside malloc's heap: the blocks' headers (hooks.c) */
 } tracker_totals;
 
-/* 1 when hooks are linked in (tracker/hooks.c), 0 in builds without them. */
+/* 1 when hooks are linked in (tracker/record/hooks.c), 0 in builds without them. */
 int tracker_hooks_linked(void);
 
 /* Start (1) or stop (0) recording new allocations. Blocks recorded before a
@@ -170,9 +170,6 @@ typedef struct tracker_report_opts {
     const char *system;    /* what counts as system code when choosing a site (a
                               ':' list, see tracker_system_check); NULL:
                               $TRACKER_SYSTEM, else the default */
-    const tracker_snapshot *since; /* an absolute report's previous snapshot, for its
-                              "# rss:" comparison only (NULL: none; a diff
-                              report compares with its prev) */
 } tracker_report_opts;
 
 /* Format now (compared to prev when prev is not NULL, as
@@ -263,6 +260,9 @@ typedef struct tracker_retention {
     double pause_ms;        /* what the program's other threads could see: the clone */
     double scan_ms;         /* the child's work: find the blocks, mark, dominators */
     double total_ms;        /* the calling thread's whole wait */
+    double enum_ms, mark_ms, dom_ms; /* scan_ms in parts: find the blocks; mark and tell loss; dominators */
+    uint64_t child_private_kb; /* the extra memory at the scan's end: the child's own pages (its
+                                  arrays, and the pages the program wrote meanwhile: copy-on-write) */
     uint64_t blocks_scanned, bytes_scanned, table_blocks, heap_bytes_read, edges, interior_blocks;
     uint64_t root_data_bytes, root_stack_bytes, root_tls_bytes;
     unsigned data_ranges, threads, stacks_exact, stacks_whole;
@@ -273,12 +273,13 @@ typedef struct tracker_retention {
 
 /* Scan now. system: as tracker_report_opts.system (sites are named as
  * /capture's key=lineno names them). The calling thread's stack is scanned
- * from stack_from up: the frame address (__builtin_frame_address(0)) of
- * the outermost function of the caller's own that holds no root of the
- * program (its unwritten locals would keep stale words alive); NULL: from
- * this function's frame. Never NULL but when out of memory; ->available 0
- * with ->reason when the snapshot cannot be had (clone refused, the child
- * died or took longer than timeout_s). Not from a signal handler. */
+ * from stack_from up to the end of its mapping: the lowest address of the
+ * program's own frames (and of its saved registers), for a caller that
+ * runs on a stack of its own or whose frames' unwritten locals would keep
+ * stale words alive; NULL: from this function's frame. Never NULL but
+ * when out of memory; ->available 0 with ->reason when the snapshot cannot
+ * be had (clone refused, the child died or took longer than timeout_s).
+ * Not from a signal handler. */
 tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from);
 
 /* Text (json 0) or JSON of r, the top sites, each with up to 5 owners and

@@ -26,7 +26,7 @@
  *
  * The server runs --fixed (GET / frees its record: a leaky server would
  * grow by 40 KB per input and LeakSanitizer would rightly complain), and
- * with tracker/nohooks.c (ASan owns malloc), so /capture answers 503; the
+ * with tracker/record/nohooks.c (ASan owns malloc), so /capture answers 503; the
  * /capture query parser has its own target, fuzz_query.
  *
  * Properties checked (abort() = a finding): the server does not crash or

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../tracker/tracker.h"
-#include "../../tracker/tracker_internal.h"
+#include "tracker.h"
+#include "tracker_internal.h"
 
 /*
- * Linked with tracker/nohooks.c: AddressSanitizer owns malloc here, so no
+ * Linked with tracker/record/nohooks.c: AddressSanitizer owns malloc here, so no
  * hook feeds the tracker. The stacks a report names are interned at start
  * by calling tracker_record_alloc directly, as a hook would:
  *   - real stacks, walked from helper functions of this file at depths 1..4

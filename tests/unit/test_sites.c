@@ -13,8 +13,8 @@ static int passed, failed;
 
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
-        if (cond) { passed++; printf("ok - "); }                           \
-        else { failed++; printf("FAIL - %s:%d: ", __FILE__, __LINE__); }   \
+        if (cond) { passed++; printf("ok %d - ", passed + failed); }       \
+        else { failed++; printf("not ok %d - %s:%d: ", passed + failed, __FILE__, __LINE__); } \
         printf(__VA_ARGS__);                                               \
         printf("\n");                                                      \
     } while (0)
@@ -41,18 +41,28 @@ static void test_system(void)
     CHECK(is_system(NULL, prog, "server/main.c", "main") == 0, "default: the program's own frame is not");
     CHECK(is_system(NULL, prog, "/usr/include/c++/12/bits/stl_vector.h", "std::vector<int>::push_back(int const&)") == 1,
           "default: a frame inlined from /usr/include/c++ into the program is system");
-    CHECK(is_system(NULL, prog, "tracker/hooks.c", "reallocarray") == 1,
+    CHECK(is_system(NULL, prog, "tracker/record/hooks.c", "reallocarray") == 1,
           "an allocator entry point (the hooks' reallocarray) is skipped even in the program");
     CHECK(is_system(NULL, prog, "server/x.c", "operator new[](unsigned long)") == 1, "operator new[] is skipped too");
     CHECK(is_system(NULL, prog, "server/x.c", "malloc_wrapper") == 0, "a program's own malloc_wrapper is its own code");
     CHECK(is_system("default", libc, NULL, "strdup") == 1, "\"default\" is the default");
     CHECK(is_system("none", libc, NULL, "strdup") == 0, "none: libc is not skipped");
-    CHECK(is_system("none", prog, "tracker/hooks.c", "realloc") == 0, "none: not even the allocator");
+    CHECK(is_system("none", prog, "tracker/record/hooks.c", "realloc") == 0, "none: not even the allocator");
     CHECK(is_system("+libfoo", mylib, "foo.c", "foo_new") == 1, "+libfoo: a module name prefix adds a library");
     CHECK(is_system("+libfoo", libc, NULL, "strdup") == 1, "+libfoo keeps the default prefixes");
     CHECK(is_system("libfoo", libc, NULL, "strdup") == 0, "libfoo alone replaces the default: libc is own code");
     CHECK(is_system("/home/me/app/lib/", mylib, "foo.c", "f") == 1, "a path prefix matches the module's path");
     CHECK(is_system("::/usr/lib/::", libc, NULL, "strdup") == 1, "empty entries are ignored");
+
+    {
+        report_system sys;
+        tracker_frame_info f = { .file = "src/zmalloc.c", .line = 1, .function = "zmalloc", .module = "redis-server",
+                                 .module_path = "/build/redis/src/redis-server", .path = "/src/redis/src/zmalloc.c" };
+        report_system_parse("+/src/redis/src/", &sys);
+        CHECK(report_frame_is_system(&f, &sys) == 1, "a path prefix matches the file made absolute (f->path)");
+        report_system_parse("+/elsewhere/", &sys);
+        CHECK(report_frame_is_system(&f, &sys) == 0, "... and only a prefix of it");
+    }
 
     char many[33 * 3 + 1] = "";
     for (int i = 0; i < 33; i++) strcat(many, "/x:");
@@ -137,6 +147,6 @@ int main(void)
     test_system();
     test_short_names();
     test_wrappers();
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("1..%d\n%d passed, %d failed\n", passed + failed, passed, failed);
     return failed != 0;
 }

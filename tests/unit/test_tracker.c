@@ -657,6 +657,7 @@ int main(void)
     test_fork();
     test_lock_order();
     test_disabled();
+    CHECK_PLAN();
     fprintf(stderr, "%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -521,6 +521,7 @@ int main(void)
     test_signal_libc();
     test_dlopen();
     test_jit();
+    CHECK_PLAN();
     fprintf(stderr, "# test_unwind: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

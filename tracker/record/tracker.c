@@ -47,11 +47,10 @@
  *    recurse into the allocator it watches, and cannot be counted by it.
  *  - No lock is held while calling malloc/free, so a hook that runs
  *    inside the tracker (libdw's allocations at report time) cannot deadlock.
- * Cost (make bench, docs/samples/bench.md, 2 shared cores): see the README's
- * figures; what is left per malloc+free pair is the hooks' own work (guard,
- * the header, glibc's calls), the memo's check of the stack words (one
- * load, xor and or a word) and the row's adds to memory (four for a
- * malloc, two for a free).
+ * What is left per malloc+free pair is the hooks' own work (guard, the
+ * header, glibc's calls), the memo's check of the stack words (one load,
+ * xor and or a word) and the row's adds to memory (four for a malloc, two
+ * for a free); docs/perf.md has what make bench measured.
  */
 
 /* ------------------------------------------------------------------ */
@@ -133,15 +132,6 @@ static struct {
     .big_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* The recursion guard: set while the thread is inside the tracker. */
-TRACKER_TLS int tracker_in_tracker;
-/* Set between this thread's fork_prepare and fork_release/fork_child: it
- * holds every lock of the tracker then, so an atfork handler of another
- * library that runs meanwhile and allocates must not wait for one. */
-TRACKER_TLS int tracker_in_fork;
-#ifdef TRACKER_LOCK_CHECK
-__thread unsigned tracker_locks_held;
-#endif
 /* This thread's slot: 0 = none yet, 1..NSLOTS-1 its own, SLOT_SHARED = slot 0. */
 static TRACKER_TLS uint8_t t_slot;
 /* Its own slot's rows (t_slot 1..NSLOTS-1), else NULL: read by the hooks'
@@ -154,12 +144,6 @@ _Atomic int tracker_enabled;
 /* Small helpers                                                        */
 /* ------------------------------------------------------------------ */
 
-double tracker_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void tracker_debug_fail_bookkeeping(int n)
 {
@@ -292,46 +276,29 @@ static __attribute__((noinline)) unsigned slot_claim(void)
 /* Init and switches                                                    */
 /* ------------------------------------------------------------------ */
 
-/* fork(): a lock held by another thread at that moment would stay locked
- * forever in the child. The prepare handler takes every lock of the
- * tracker, in the one order any code path nests them, and both sides
- * release them in reverse:
- *   1. the report lock (baseline.c): held across a whole report
- *   2. the unwinder's lock (cfi.c, through stackwalk.c): taken inside a
- *      report or by a hook's rule-cache miss, nothing nested in it
- *   3. the symbolizer's cache lock (symbolize.c): taken inside a report
- *   4. intern_lock, 5. the 32 shard locks in index order, 6. big_lock
- *      (shard then big in table_put/find; intern is never held with them)
- * The slot bitmap has no lock; the child gives back the slots of the
- * threads that did not follow it. 
- * Not taken: init_lock, held only inside tracker_init, which
- * registers these handlers itself (glibc's atfork lock is held while the
- * handlers run, so taking init_lock here could deadlock with it). */
-static void fork_prepare(void)
+/* fork(): the tables' locks, for base.c's handlers under LOCK_INTERN (the
+ * order is lockorder.h's): intern_lock, the 32 shard locks in index order,
+ * big_lock (shard then big in table_put/find; intern is never held with
+ * them). The slot bitmap has no lock: the child gives back the slots of
+ * the threads that did not follow it. init_lock is not taken: it is held
+ * only inside tracker_init, which registers these (glibc's atfork lock is
+ * held while the handlers run, so taking it here could deadlock). */
+static void tables_fork_lock(void)
 {
-    tracker_baseline_fork_lock();
-    tracker_stackwalk_fork_lock();
-    tracker_symbolize_fork_lock();
     table_lock(&tables.intern_lock);
     for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
     table_lock(&tables.big_lock);
-    tracker_in_fork = 1;
 }
 
-static void fork_release(void)
+static void tables_fork_unlock(void)
 {
-    tracker_in_fork = 0;
     table_unlock(&tables.big_lock);
     for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
     table_unlock(&tables.intern_lock);
-    tracker_symbolize_fork_unlock();
-    tracker_stackwalk_fork_unlock();
-    tracker_baseline_fork_unlock();
 }
 
-static void fork_child(void)
+static void tables_fork_child(void)
 {
-    fork_release();
     unsigned s = t_slot;
     atomic_store(&tables.slots_owned, s >= 1 && s < NSLOTS ? 1u << s : 0u);
 }
@@ -389,7 +356,8 @@ void tracker_init(void)
         intern_table *t = intern_table_new(INTERN_MIN);
         if (tables.stacks && sites_ok && tables.arena && t) {
             atomic_store(&tables.itab, t);
-            pthread_atfork(fork_prepare, fork_release, fork_child);
+            tracker_fork_register(LOCK_INTERN, tables_fork_lock, tables_fork_unlock, tables_fork_child);
+            tracker_fork_install();
             tables.slot_key_ok = pthread_key_create(&tables.slot_key, slot_release) == 0;
             tracker_stackwalk_init();
             if (!getenv("TRACKER_OFF")) atomic_store(&tracker_enabled, 1);

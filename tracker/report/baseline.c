@@ -1,20 +1,30 @@
 /* baseline.c - reports against a kept baseline: each report is the difference since the previous one. */
 
-#include "tracker.h"
-#include "tracker_internal.h"
+#include "report_internal.h"
 #include "lockorder.h"
 
 #include <stdlib.h>
 
 /* One report at a time in the process, whatever the baseline: a report is
- * the outermost of the tracker's locks (tracker.c's fork handlers take it
+ * the outermost of the tracker's locks (the fork handlers, base.c, take it
  * first), and one lock is what fork() needs to know of. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void tracker_baseline_fork_lock(void) { pthread_mutex_lock(&report_lock);
-    lock_order_take(LOCK_REPORT); }
-void tracker_baseline_fork_unlock(void) { lock_order_drop(LOCK_REPORT);
-    pthread_mutex_unlock(&report_lock); }
+static void baseline_fork_lock(void)
+{
+    pthread_mutex_lock(&report_lock);
+    lock_order_take(LOCK_REPORT);
+}
+static void baseline_fork_unlock(void)
+{
+    lock_order_drop(LOCK_REPORT);
+    pthread_mutex_unlock(&report_lock);
+}
+/* Registered at load, before any report can hold the lock. */
+__attribute__((constructor)) static void baseline_fork_register(void)
+{
+    tracker_fork_register(LOCK_REPORT, baseline_fork_lock, baseline_fork_unlock, NULL);
+}
 
 char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
                               const tracker_report_opts *opts, size_t *len, int *no)
@@ -28,8 +38,8 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
     tracker_snapshot_read_rss(snap); /* kept with it: the next report compares RSS growth to the heap's */
     o.capture_no = b->reports + 1;
     int keep = mode == TRACKER_BASELINE_DIFF;
-    if (!keep) o.since = b->prev; /* an exit report still says how RSS grew since the last one */
-    text = tracker_report(snap, keep ? b->prev : NULL, &o, len);
+    /* an absolute (exit) report still says how RSS grew since the last one */
+    text = report_since(snap, keep ? b->prev : NULL, keep ? NULL : b->prev, &o, len);
     if (!text) { /* baseline unchanged: the next report still diffs from it */
         tracker_snapshot_free(snap);
         goto done;

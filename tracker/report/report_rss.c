@@ -7,9 +7,8 @@
 
 /*
  * A preload sees what goes through malloc. It does not see an allocator
- * linked into the program (redis' bundled jemalloc: RSS grew 52 MB while
- * the report showed a flat 47 KB heap), anonymous mmaps, or thread
- * stacks. So every report states the resident memory beside the tracked
+ * linked into the program (redis' bundled jemalloc: RSS climbs while the
+ * tracked heap stays flat), anonymous mmaps, or thread stacks. So every report states the resident memory beside the tracked
  * heap, and when RSS grew far more than the heap since the previous report
  * (by at least UNSEEN_MIN and more than twice the heap's growth), one line
  * says so and names the likely cause it can find.

@@ -15,8 +15,9 @@ stderr says where the reports are and names the top site of PROGRAM itself.
              written at the process's next allocation; `-s none`: no handler.
              At the end, how many were asked for and written; a program that
              puts its own handler on the signal is named, with the fix
-  -t         with -s: a tracker thread (all signals blocked) writes it at once,
-             even in an idle program (costs one thread)
+  -t         a tracker thread (all signals blocked) writes on-demand reports at
+             once, even in an idle program or one whose own allocator never
+             enters the tracker (redis with its jemalloc) (costs one thread)
   -f         also a report when a fatal signal (SEGV, ABRT, TERM, INT, ...) ends
              a process: a handler of ours on each signal left at its default
   -r         each report also says, per site, which live blocks are lost and

@@ -4,6 +4,7 @@
 #include "tracker.h"
 #include "tracker_internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -48,16 +49,19 @@
  *   TRACKER_SYSTEM  what counts as system code when choosing a site: a ':'
  *                   list of path or module-name prefixes, +LIST adds to the
  *                   default, none (tracker.h, tracker_system_check)
+ *   TRACKER_WRAPPERS  the program's own allocation wrappers, found from the
+ *                   stacks (report_wrappers.c, docs/sites.md): +name takes
+ *                   one, -name never, none turns the detection off
  *   TRACKER_FORMAT  text | json | pprof (default text). pprof: each report
  *                   replaces the TRACKER_OUT file with a gzipped pprof
- *                   profile of the heap (tracker/pprof.h), for go tool pprof
+ *                   profile of the heap (tracker/report/pprof.h), for go tool pprof
  *   TRACKER_DEBUGINFO  system: also read separate debug files (libc6-dbg,
  *                   /usr/lib/debug) so system libraries show file:line;
  *                   default: only DWARF inside each module
  *   TRACKER_OFF     set: load but record nothing
  *   TRACKER_RETENTION  1: each report is followed by a retention section:
  *                   which live blocks are lost and which are held, and by
- *                   whom (tracker/retention.c; costs a copy-on-write fork
+ *                   whom (tracker/report/retention.c; costs a copy-on-write fork
  *                   of the program per report); default 0
  *
  * What the library leaves alone in the program (README, "What the preload
@@ -91,6 +95,8 @@ static struct {
     int signo;                /* on-demand signal, 0 = none (the default) */
     int pprof;                /* TRACKER_FORMAT=pprof */
     atomic_int sandboxed;     /* the program installed a seccomp filter (prctl): no more reports */
+    int keep_fd;              /* -1, or this process's report file kept open across a privilege drop */
+    pid_t keep_pid;           /* the process keep_fd was opened by (a forked child's is not its own) */
     int launched;             /* TRACKER_LAUNCHER=1: bin/leak-report tells what was lost, not the program's stderr */
     pid_t pid;                /* this process; a hook seeing another pid runs in a vfork child */
     atomic_int exit_done;     /* the exit report is written (or refused): never twice */
@@ -98,7 +104,7 @@ static struct {
     sem_t wake;               /* signal handler -> reporter thread (no fd needed) */
     tracker_baseline base;    /* last on-demand snapshot, for diffs; report count */
     int retention;            /* TRACKER_RETENTION=1 */
-} preload = { .base = TRACKER_BASELINE_INIT };
+} preload = { .base = TRACKER_BASELINE_INIT, .keep_fd = -1 };
 
 /* ------------------------------------------------------------------ */
 /* Output                                                               */
@@ -143,6 +149,11 @@ static int open_out(char *path, size_t cap)
         }
     }
     path[o] = '\0';
+    if (preload.keep_fd >= 0 && preload.keep_pid == getpid()) {
+        int fd = fcntl(preload.keep_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd >= 0) return fd;
+        preload.keep_fd = -1; /* the program closed it (closefrom): by path, as the others */
+    }
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         /* Created by root, the file is made writable by all: servers that
@@ -196,10 +207,13 @@ static void write_pprof(void)
 
 /* ---- TRACKER_RETENTION=1 (added by the retention helper) ---- */
 
+/* Where the program's stack of the reporting thread ends: write_report's
+ * report_call, which holds the program's registers (swapcontext saved
+ * them). The report's own stack is not the program's. */
+static TRACKER_TLS const void *retention_stack_from;
+
 /* The retention section after a report: text under its own heading, or
- * one line of JSON {"retention": ...} after the report's object. The
- * report's frame (stack_from: its buffers hold stale words) and ours are
- * not scanned as the program's stack. */
+ * one line of JSON {"retention": ...} after the report's object. */
 static void write_retention(int fd, const void *stack_from)
 {
     int json = preload.opts.format == TRACKER_FORMAT_JSON;
@@ -252,7 +266,7 @@ static void write_report_here(const char *why, tracker_baseline_mode mode)
         int hn = snprintf(head, sizeof head, "== tracker report %d (pid %ld, %s) ==\n", no, (long)getpid(), why);
         if (text && preload.opts.format != TRACKER_FORMAT_JSON) write_all(fd, head, (size_t)hn);
         if (text) write_all(fd, text, len);
-        if (text && preload.retention) write_retention(fd, __builtin_frame_address(0));
+        if (text && preload.retention) write_retention(fd, retention_stack_from);
         if (!text) {
             static const char oom[] = "tracker: out of memory while making the report\n";
             write_all(fd, oom, sizeof oom - 1);
@@ -305,6 +319,7 @@ static void write_report(const char *why, tracker_baseline_mode mode)
     c.run.uc_link = &c.back;
     uintptr_t a = (uintptr_t)&c;
     makecontext(&c.run, (void (*)(void))report_trampoline, 2, (unsigned)(a & 0xffffffffu), (unsigned)(a >> 32));
+    retention_stack_from = &c; /* TRACKER_RETENTION: the program's stack, from here up */
     swapcontext(&c.back, &c.run);
     munmap(stack, REPORT_STACK);
     errno = saved;
@@ -323,14 +338,36 @@ static atomic_uint signal_requested; /* our handler ran */
 static atomic_uint signal_written;   /* on-demand reports written */
 static atomic_int signal_taken_said; /* the "taken" line is written once */
 
-static void signal_count_request(void) { atomic_fetch_add(&signal_requested, 1); } /* lock-free: signal-safe */
-static void signal_count_written(void) { atomic_fetch_add(&signal_written, 1); }
+static pid_t signal_counted_pid;    /* the process the counts are of */
+
+/* A forked child starts its own counts (preload.pid is its own by then). */
+static void signal_same_process(void)
+{
+    if (signal_counted_pid == preload.pid) return;
+    atomic_store(&signal_requested, 0);
+    atomic_store(&signal_written, 0);
+    atomic_store(&signal_taken_said, 0);
+    signal_counted_pid = preload.pid;
+}
+
+static void signal_count_request(void) /* lock-free: signal-safe */
+{
+    signal_same_process();
+    atomic_fetch_add(&signal_requested, 1);
+}
+
+static void signal_count_written(void)
+{
+    signal_same_process();
+    atomic_fetch_add(&signal_written, 1);
+}
 
 /* Called at each on-demand report and at exit: one line when the action of
  * our signal is no longer our handler; at exit, the counts. */
 static void signal_account(int at_exit)
 {
     if (!preload.signo) return;
+    signal_same_process();
     struct sigaction cur;
     char what[192];
     int taken = sigaction(preload.signo, NULL, &cur) == 0 && cur.sa_handler != on_signal;
@@ -500,6 +537,62 @@ __attribute__((visibility("default"))) int prctl(int option, ...)
     return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
 }
 
+/* A root process that drops its privileges (memcached -u, nginx's and
+ * lighttpd's workers, any setuid after start) or chroots could no longer
+ * reach its report file: the folder's parents may be closed to the new
+ * user (a 0700 home or mktemp -d), or outside the jail. So just before
+ * such a call the file is opened and kept, close-on-exec, at fd 512 or
+ * above (the program's own numbering is untouched); reports then go
+ * through it. Only processes that make these calls as root keep an fd.
+ * The calls themselves are glibc's, unchanged. */
+static void keep_report_fd(void)
+{
+    if (!preload.out[0] || geteuid() != 0 || (preload.keep_fd >= 0 && preload.keep_pid == getpid())) return;
+    char path[PATH_MAX];
+    int saved = errno, fd = open_out(path, sizeof path);
+    if (fd >= 0) {
+        int hi = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+        close(fd);
+        if (hi >= 0) {
+            preload.keep_fd = hi;
+            preload.keep_pid = getpid();
+        }
+    }
+    errno = saved;
+}
+
+/* The next definition of name (glibc's), looked up once. */
+static void *next_fn(void *_Atomic *slot, const char *name)
+{
+    void *f = atomic_load_explicit(slot, memory_order_acquire);
+    if (!f) {
+        int g = tracker_guard_enter();
+        f = dlsym(RTLD_NEXT, name);
+        if (g) tracker_guard_leave();
+        atomic_store_explicit(slot, f, memory_order_release);
+    }
+    return f;
+}
+
+#define KEEP_BEFORE(ret, name, params, args)                                              \
+    __attribute__((visibility("default"))) ret name params                               \
+    {                                                                                     \
+        static void *_Atomic next_##name;                                                 \
+        ret (*f) params = (ret (*) params)next_fn(&next_##name, #name);                   \
+        if (!f) { errno = ENOSYS; return -1; }                                            \
+        keep_report_fd();                                                                 \
+        return f args;                                                                    \
+    }
+KEEP_BEFORE(int, setuid, (uid_t u), (u))
+KEEP_BEFORE(int, seteuid, (uid_t u), (u))
+KEEP_BEFORE(int, setreuid, (uid_t r, uid_t e), (r, e))
+KEEP_BEFORE(int, setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+KEEP_BEFORE(int, setgid, (gid_t g), (g))
+KEEP_BEFORE(int, setegid, (gid_t g), (g))
+KEEP_BEFORE(int, setregid, (gid_t r, gid_t e), (r, e))
+KEEP_BEFORE(int, setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+KEEP_BEFORE(int, chroot, (const char *dir), (dir))
+
 /* TRACKER_FATAL=1 (opt-in, bin/leak-report -f): a report when a fatal
  * signal ends the process. Installed only for the signals whose action is
  * the default at load (an ignored or already handled one is left alone);
@@ -591,6 +684,10 @@ static void set_out(const char *tmpl)
 /* A forked child: its own pid, no on-demand report inherited, a line. */
 static void preload_atfork_child(void)
 {
+    if (preload.keep_fd >= 0) { /* the parent's file: not this process's */
+        close(preload.keep_fd);
+        preload.keep_fd = -1;
+    }
     preload.pid = getpid();
     preload.thread = 0; /* not in the child */
     atomic_store(&preload.exit_done, 0); /* its own exit report, even if forked from an atexit handler */
@@ -600,6 +697,10 @@ static void preload_atfork_child(void)
 
 __attribute__((constructor(200))) static void preload_init(void)
 {
+    if (!tracker_hooks_interposed()) { /* dlopen'ed: no malloc of the program reaches us */
+        atomic_store(&preload.exit_done, 1);
+        return;
+    }
     int g = tracker_guard_enter();
     int saved = errno;
     tracker_init();

@@ -181,11 +181,19 @@ const char *report_key_name(tracker_key k);
 
 /* ---- report_text.c and report_json.c: the whole report for one grouping ---- */
 
-/* t0: when the report started (tracker_now), for its own timing line. */
+/* t0: when the report started (tracker_now), for its own timing line;
+ * rss_prev: the snapshot RSS growth is measured from (prev, or an absolute
+ * report's previous one), NULL for none. */
 void report_text(strbuf *sb, const grouping *g, const tracker_snapshot *now, const tracker_snapshot *prev,
-                 report_mode mode, const tracker_report_opts *opts, double t0);
+                 const tracker_snapshot *rss_prev, report_mode mode, const tracker_report_opts *opts, double t0);
 void report_json(strbuf *sb, const grouping *g, const tracker_snapshot *now, const tracker_snapshot *prev,
-                 report_mode mode, const tracker_report_opts *opts, double t0);
+                 const tracker_snapshot *rss_prev, report_mode mode, const tracker_report_opts *opts, double t0);
+
+/* tracker_report, with since: for an absolute report (prev NULL), the
+ * previous report's snapshot, which its "# rss:" line compares with (the
+ * preload's exit report after on-demand ones). */
+char *report_since(const tracker_snapshot *now, const tracker_snapshot *prev, const tracker_snapshot *since,
+                   const tracker_report_opts *opts, size_t *len);
 
 /* "# wrappers: ..." (nothing when none was taken): which functions the
  * sites skipped as the program's allocation wrappers. */

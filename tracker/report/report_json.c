@@ -104,8 +104,8 @@ static void json_group(strbuf *sb, const grouping *gr, const group *g, report_mo
     json_frame_fields(sb, own, name);
     sb_append(sb, ",\"via\":", 7);
     sb_json_string(sb, site.via[0] ? site.via : NULL);
-    sb_printf(sb, ",\"wrapper\":%s,\"own_code\":%s,\"source\":", site.wrapped ? "true" : "false",
-              site.own ? "true" : "false");
+    sb_printf(sb, ",\"own_code\":%s,\"wrapper\":%s,\"source\":", site.own ? "true" : "false",
+              site.wrapped ? "true" : "false");
     sb_json_string(sb, src[0] ? src : NULL);
     sb_printf(sb, ",\"size\":%llu,\"count\":%llu", (unsigned long long)g->size, (unsigned long long)g->count);
     if (mode == REPORT_DIFF)
@@ -119,7 +119,7 @@ static void json_group(strbuf *sb, const grouping *gr, const group *g, report_mo
 }
 
 void report_json(strbuf *sb, const grouping *gr, const tracker_snapshot *now, const tracker_snapshot *prev,
-                 report_mode mode, const tracker_report_opts *opts, double t0)
+                 const tracker_snapshot *rss_prev, report_mode mode, const tracker_report_opts *opts, double t0)
 {
     size_t shown = gr->ngroups < (size_t)opts->top ? gr->ngroups : (size_t)opts->top;
     const tracker_totals *tt = &now->totals;
@@ -135,7 +135,7 @@ void report_json(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
     sb_printf(sb, "\"total\":{\"size\":%llu,\"count\":%llu,\"size_diff\":%lld,\"count_diff\":%lld},",
               (unsigned long long)tt->live_bytes, (unsigned long long)tt->live_blocks, dsize, dcount);
     report_rss r;
-    report_rss_of(now, diff ? prev : opts->since, &r);
+    report_rss_of(now, rss_prev, &r);
     sb_printf(sb, "\"rss\":{\"bytes\":%llu,\"anon_bytes\":%llu,\"threads\":%u", (unsigned long long)r.rss,
               (unsigned long long)r.anon, r.threads);
     if (r.have_prev) sb_printf(sb, ",\"bytes_diff\":%lld,\"heap_diff\":%lld", r.drss, r.dheap);

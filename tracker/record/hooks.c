@@ -4,6 +4,7 @@
 #include "tracker_internal.h"
 
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <errno.h>
 #include <stdio.h>
@@ -71,7 +72,7 @@ extern void *__libc_pvalloc(size_t size);
 int tracker_hooks_linked(void) { return 1; }
 
 /* The hooks are the only symbols bin/libtracker.so exports (with
- * -fvisibility=hidden and tracker/libtracker.map); a program's own
+ * -fvisibility=hidden and tracker/preload/libtracker.map); a program's own
  * tracker_init or report can then never be bound to ours, nor ours to it. */
 #define TRACKER_EXPORT __attribute__((visibility("default")))
 
@@ -110,6 +111,7 @@ static struct {
     size_t (*usable)(void *);
 } next;
 static char mode_why[256]; /* the mode in words, for the report file */
+static int not_interposed; /* our malloc is not the program's: the library was dlopen'ed */
 
 /* glibc's tcache key (glibc >= 2.34 writes it into the second word of a
  * block in its tcache): a block of ours freed twice has it where our
@@ -169,6 +171,10 @@ static int mode_decide(void)
     NEXT(memalign); NEXT(aligned_alloc); NEXT(posix_memalign); NEXT(valloc); NEXT(pvalloc);
 #undef NEXT
     next.usable = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    if (def == (void *)__libc_malloc) { /* glibc's own comes first: we were loaded after it */
+        not_interposed = 1;
+        return MODE_ASIDE;
+    }
     if (def && module_of(def) != self && defines(def, "malloc")) {
         snprintf(mode_why, sizeof mode_why, "the program defines malloc itself (%s): recording nothing, every call "
                  "forwarded", module_name(def));
@@ -179,8 +185,11 @@ static int mode_decide(void)
         return MODE_GLIBC;
     }
     const void *m = module_of((void *)next.malloc);
+    /* glibc's, in glibc's module: mimalloc also defines __libc_malloc & co.,
+     * and then our references to them are its functions. */
     if ((void *)next.malloc == (void *)__libc_malloc && (void *)next.free == (void *)__libc_free &&
-        (void *)next.realloc == (void *)__libc_realloc && (void *)next.calloc == (void *)__libc_calloc) {
+        (void *)next.realloc == (void *)__libc_realloc && (void *)next.calloc == (void *)__libc_calloc &&
+        m == module_of((void *)gnu_get_libc_version)) {
         void *a = __libc_malloc(24);
         if (a) {
             __libc_free(a);
@@ -218,6 +227,12 @@ static inline int mode_now(void)
 {
     int m = atomic_load_explicit(&hooks_mode, memory_order_acquire);
     return __builtin_expect(m >= MODE_GLIBC, 1) ? m : mode_resolve();
+}
+
+int tracker_hooks_interposed(void)
+{
+    mode_now();
+    return !not_interposed;
 }
 
 const char *tracker_hooks_mode(void)

@@ -45,6 +45,8 @@ typedef struct ret_wire_head {
     uint64_t edges;              /* pointers between blocks (and from roots) followed */
     uint64_t interior_blocks;    /* reachable blocks reached only by interior pointers */
     double enum_ms, mark_ms, dom_ms; /* the child's phases */
+    uint64_t child_private_kb;   /* the child's own pages at its end (smaps_rollup Private_*):
+                                    its arrays, and the pages the program wrote since the clone */
 } ret_wire_head;
 
 typedef struct ret_wire_site {
@@ -71,6 +73,12 @@ enum ret_child_reason {
     RET_FAIL_MAPS = 2,   /* /proc/self/maps unreadable */
     RET_FAIL_PARENT = 3  /* the parent's message did not come */
 };
+
+/* retention_objects.c: the extents of the sized global objects in the
+ * modules' writable segments, sorted, not overlapping (malloc'ed; *n of
+ * them). Parent only: libelf allocates. */
+typedef struct ret_object { uintptr_t lo, hi; } ret_object;
+ret_object *tracker_retention_objects(size_t *n);
 
 /* tracker.c (its retention block): the address table's locks, all held
  * (1) or released (0); and every block of the table, read without its

@@ -4,7 +4,7 @@
 
 /*
  * A thread holding a lock may take only locks of a higher rank. The fork
- * prepare handler (tracker.c) takes them all in this order, so a path
+ * prepare handler (base.c) takes them all in this order, so a path
  * that took them in another could deadlock with a fork. Built with
  * -DTRACKER_LOCK_CHECK (the O0 variant: the unit tests), each take checks
  * the rank against the ones this thread holds and aborts with a message
@@ -16,9 +16,10 @@ enum tracker_lock_rank {
     LOCK_REPORT = 1, /* baseline.c: a whole report */
     LOCK_CFI,        /* cfi.c: a rule-cache miss, the module list */
     LOCK_SYMBOLS,    /* symbolize.c: the symbol cache */
-    LOCK_INTERN,     /* tracker.c: adding a stack */
+    LOCK_INTERN,     /* tracker.c: adding a stack; its fork handler also takes the shards and big */
     LOCK_SHARD,      /* tracker.c: one address-table shard (fork takes all 32 in index order) */
     LOCK_BIG,        /* tracker.c: blocks of >= 4 GiB, under a shard */
+    LOCK_RANKS
 };
 
 #ifdef TRACKER_LOCK_CHECK

@@ -103,6 +103,7 @@ int tracker_retention_build(tracker_retention *r, const ret_wire_head *h, const 
     r->heap_bytes_read = h->heap_bytes_read;
     r->edges = h->edges;
     r->interior_blocks = h->interior_blocks;
+    r->child_private_kb = h->child_private_kb;
     r->root_data_bytes = h->data_bytes;
     r->root_stack_bytes = h->stack_bytes;
     r->root_tls_bytes = h->tls_bytes;
@@ -321,12 +322,15 @@ char *tracker_retention_format(const tracker_retention *r, int top, int json, si
             sb_printf(&sb, ",\"reason\":");
             sb_json_string(&sb, r->reason);
         } else {
-            sb_printf(&sb, ",\"pause_ms\":%.3f,\"scan_ms\":%.3f,\"total_ms\":%.3f,\"blocks_scanned\":%llu,"
+            sb_printf(&sb, ",\"pause_ms\":%.3f,\"scan_ms\":%.3f,\"enum_ms\":%.3f,\"mark_ms\":%.3f,\"dom_ms\":%.3f",
+                      r->pause_ms, r->scan_ms, r->enum_ms, r->mark_ms, r->dom_ms);
+            sb_printf(&sb, ",\"child_private_kb\":%llu", (unsigned long long)r->child_private_kb);
+            sb_printf(&sb, ",\"total_ms\":%.3f,\"blocks_scanned\":%llu,"
                            "\"bytes_scanned\":%llu,\"table_blocks\":%llu,\"heap_bytes_read\":%llu,\"edges\":%llu,"
                            "\"interior_blocks\":%llu,\"roots\":{\"data_ranges\":%u,\"data_bytes\":%llu,"
                            "\"stacks\":%u,\"stacks_exact\":%u,\"stacks_whole\":%u,\"stack_bytes\":%llu,"
                            "\"tls_bytes\":%llu}",
-                      r->pause_ms, r->scan_ms, r->total_ms, (unsigned long long)r->blocks_scanned,
+                      r->total_ms, (unsigned long long)r->blocks_scanned,
                       (unsigned long long)r->bytes_scanned, (unsigned long long)r->table_blocks,
                       (unsigned long long)r->heap_bytes_read, (unsigned long long)r->edges,
                       (unsigned long long)r->interior_blocks, r->data_ranges,
@@ -351,6 +355,8 @@ char *tracker_retention_format(const tracker_retention *r, int top, int json, si
                        "roots: %u data ranges (%s), %u stacks (%s; %u from their stack pointer, %u whole)\n",
                   r->pause_ms, r->scan_ms, r->total_ms, (unsigned long long)r->blocks_scanned, a, r->data_ranges, b,
                   r->threads, c, r->stacks_exact, r->stacks_whole);
+        format_size(a, sizeof a, (double)r->child_private_kb * 1024, 0);
+        sb_printf(&sb, "# memory: %s of the child's own (its arrays, and pages the program wrote during the scan)\n", a);
     }
     char *out = NULL;
     if (sb.oom) free(sb.buf);

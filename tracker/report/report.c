@@ -32,6 +32,12 @@ int tracker_key_parse(const char *s, tracker_key *out)
 char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
                      const tracker_report_opts *opts_in, size_t *len)
 {
+    return report_since(now, prev, NULL, opts_in, len);
+}
+
+char *report_since(const tracker_snapshot *now, const tracker_snapshot *prev, const tracker_snapshot *since,
+                   const tracker_report_opts *opts_in, size_t *len)
+{
     int g = tracker_guard_enter();
     double t0 = tracker_now();
     tracker_report_opts opts = *opts_in;
@@ -46,8 +52,9 @@ char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
         report_folded(&sb, now, prev, &opts);
         sb_append(&sb, "", 0); /* nothing grew: an empty report, not NULL */
     } else if (report_group(now, prev, mode, &opts, &gr) == 0) {
-        if (opts.format == TRACKER_FORMAT_JSON) report_json(&sb, &gr, now, prev, mode, &opts, t0);
-        else report_text(&sb, &gr, now, prev, mode, &opts, t0);
+        const tracker_snapshot *rss_prev = prev ? prev : since;
+        if (opts.format == TRACKER_FORMAT_JSON) report_json(&sb, &gr, now, prev, rss_prev, mode, &opts, t0);
+        else report_text(&sb, &gr, now, prev, rss_prev, mode, &opts, t0);
         report_group_free(&gr);
     } else {
         sb.oom = 1;

@@ -7,9 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* Thread-local state in the initial-exec model: no allocation, no lock,
- * usable from inside malloc (a preloaded library gets static TLS too). */
-#define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
+#include "base.h"
+#include "unwind.h"
 
 /* tracker.c: set up the tables. Idempotent; run by a constructor before main(). */
 void tracker_init(void);
@@ -78,12 +77,6 @@ static inline __attribute__((always_inline)) void tracker_row_add_all(tracker_ro
     }
 }
 
-/* stackwalk.c: the walk memo. tracker_stackwalk_known: the stack id when a
- * walk from hook_frame would give the stack this thread last interned from
- * there (checked, not guessed), else -1; tracker_stackwalk_learn: the id of
- * the stack of this thread's last tracker_stackwalk. */
-int64_t tracker_stackwalk_known(void *hook_frame);
-void tracker_stackwalk_learn(uint32_t id);
 
 /* The paths of the two below that the inlined fast paths leave to tracker.c. */
 uint32_t tracker_record_alloc_slow(size_t size, void *frame);
@@ -133,25 +126,15 @@ int tracker_table_find(const void *ptr, size_t *size, uint32_t *id);
 /* Count a block that could not be recorded. */
 void tracker_count_lost(void);
 
-/* Thread-local recursion guard shared with the hooks: while it is set, the
- * calling thread's allocations are not recorded (the tracker's own, libdw's). */
-extern TRACKER_TLS int tracker_in_tracker; /* tracker.c: the guard itself */
-/* tracker.c: this thread runs between the tracker's fork handlers and
- * holds all its locks (another library's atfork handler allocating). */
-extern TRACKER_TLS int tracker_in_fork;
-static inline int tracker_guard_enter(void) /* returns 0 if already inside (do nothing) */
-{
-    if (tracker_in_tracker) return 0;
-    tracker_in_tracker = 1;
-    return 1;
-}
-static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
 
 /* ---- for the tracker's own tests ---- */
 
 /* hooks.c: the allocator the hooks forward to, in words, when it is not
  * glibc's (another allocator, or the hooks stepped aside), else NULL. */
 const char *tracker_hooks_mode(void);
+/* hooks.c: 0 when the program's malloc is not ours at all (the library
+ * was dlopen'ed, not preloaded): nothing is recorded, nothing reported. */
+int tracker_hooks_interposed(void);
 
 /* hooks.c: look up a live block (never a freed one: its memory is read):
  * its size and stack id. Returns 0 if not tracked. */
@@ -161,19 +144,6 @@ int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id);
  * fail, as if the system had no memory left. */
 void tracker_debug_fail_bookkeeping(int n);
 
-/* stackwalk.c: fill out[] with up to max return addresses, innermost first,
- * starting at the frame of a hook (its __builtin_frame_address(0)), by the
- * modules' CFI. Reads only inside the stack the caller runs on. Returns the
- * number of frames (>= 1). */
-int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max);
-
-/* stackwalk.c: notice modules loaded or unloaded (rule-cache misses do it
- * too). Must not run inside a hook; called by tracker_snapshot_take. */
-void tracker_stackwalk_refresh(void);
-
-/* stackwalk.c: once, at init: the CFI rule cache and module list, the
- * calling (main) thread's stack bounds. */
-void tracker_stackwalk_init(void);
 
 /* hooks.c: a report asked for from a signal handler (preload.c sets the
  * flag, async-signal-safe); the next hook that holds the recursion guard,
@@ -185,30 +155,5 @@ extern void (*tracker_hooks_deferred)(void);
  * the preload calls it after each report. */
 void tracker_symbolize_release(void);
 
-/* fork(): each module's locks, taken by tracker.c's atfork prepare handler
- * in the one order documented there, and released on both sides. */
-void tracker_baseline_fork_lock(void);
-void tracker_baseline_fork_unlock(void);
-void tracker_stackwalk_fork_lock(void);
-void tracker_stackwalk_fork_unlock(void);
-void tracker_symbolize_fork_lock(void);
-void tracker_symbolize_fork_unlock(void);
-
-/* tracker.c: seconds on CLOCK_MONOTONIC. */
-double tracker_now(void);
-
-/* symtab.c, cuindex.c: room for one more element in a malloc'ed array
- * arr of *cap elements of elem bytes, n of them in use: arr itself when
- * there is room, else the array grown to twice (at first, to first
- * elements; *cap updated), or NULL when realloc fails (arr unchanged).
- * Report time only, inside the recursion guard. */
-static inline void *tracker_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
-{
-    if (n < *cap) return arr;
-    size_t c = *cap ? *cap * 2 : first;
-    void *p = realloc(arr, c * elem);
-    if (p) *cap = c;
-    return p;
-}
 
 #endif /* TRACKER_INTERNAL_H */

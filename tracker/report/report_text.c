@@ -66,7 +66,7 @@ static void text_group(strbuf *sb, const grouping *gr, const group *g, report_mo
 }
 
 void report_text(strbuf *sb, const grouping *gr, const tracker_snapshot *now, const tracker_snapshot *prev,
-                 report_mode mode, const tracker_report_opts *opts, double t0)
+                 const tracker_snapshot *rss_prev, report_mode mode, const tracker_report_opts *opts, double t0)
 {
     size_t shown = gr->ngroups < (size_t)opts->top ? gr->ngroups : (size_t)opts->top;
     for (size_t i = 0; i < shown; i++) text_group(sb, gr, &gr->groups[i], mode, opts);
@@ -90,7 +90,7 @@ void report_text(strbuf *sb, const grouping *gr, const tracker_snapshot *now, co
     sb_printf(sb, "# total: size=%s (%s), count=%llu (%+lld)\n", tsize, tdiff,
               (unsigned long long)tt->live_blocks, dcount);
     report_rss r;
-    report_rss_of(now, diff ? prev : opts->since, &r);
+    report_rss_of(now, rss_prev, &r);
     if (r.rss) {
         char rss[32], drss[32] = "", dheap[32] = "";
         format_size(rss, sizeof rss, (double)r.rss, 0);

@@ -95,7 +95,8 @@ int report_frame_is_system(const tracker_frame_info *f, const report_system *sys
     if (is_allocator_entry(f->function)) return 1;
     for (int i = 0; i < sys->n; i++) {
         const char *e = sys->entry[i];
-        if (e[0] == '/' ? has_prefix(f->module_path, e) || (f->file && has_prefix(f->file, e))
+        if (e[0] == '/' ? has_prefix(f->module_path, e) || (f->file && has_prefix(f->file, e)) ||
+                              (f->path && has_prefix(f->path, e))
                         : has_prefix(f->module, e))
             return 1;
     }

@@ -280,8 +280,10 @@ void report_wrappers_find(report_system *sys, const char *spec)
     tracker_get_totals(&tt);
     char stext[1024];
     system_text(sys, stext, sizeof stext);
-    pthread_mutex_lock(&cache.lock);
-    if (cache.valid && cache.nstacks == tt.stacks && strcmp(cache.system, stext) == 0 &&
+    /* trylock: a thread forked while another held the lock must not wait
+     * for ever; without the lock the set is found afresh and not kept. */
+    int locked = pthread_mutex_trylock(&cache.lock) == 0;
+    if (locked && cache.valid && cache.nstacks == tt.stacks && strcmp(cache.system, stext) == 0 &&
         strcmp(cache.spec, spec ? spec : "") == 0) {
         sys->wr = cache.wr;
         pthread_mutex_unlock(&cache.lock);
@@ -300,6 +302,7 @@ void report_wrappers_find(report_system *sys, const char *spec)
     }
     table_free(&t);
     qsort(sys->wr.w, (size_t)sys->wr.n, sizeof sys->wr.w[0], by_callers); /* the report lists the busiest first */
+    if (!locked) return;
     cache.valid = 1;
     cache.nstacks = tt.stacks;
     snprintf(cache.system, sizeof cache.system, "%s", stext);

@@ -1,7 +1,8 @@
 /* cfi.c - unwind rules per code address from the modules' .eh_frame (elfutils libdw), cached in a lock-free table. */
 
 #include "tracker.h"
-#include "tracker_internal.h"
+#include "base.h"
+#include "unwind.h"
 #include "lockorder.h"
 #include "cfi.h"
 
@@ -440,8 +441,12 @@ uint64_t tracker_cfi_miss(uintptr_t addr)
     return r;
 }
 
+static void cfi_fork_lock(void);
+static void cfi_fork_unlock(void);
+
 void tracker_cfi_init(void)
 {
+    tracker_fork_register(LOCK_CFI, cfi_fork_lock, cfi_fork_unlock, NULL);
     elf_version(EV_CURRENT);
     pthread_mutex_lock(&C.lock);
     lock_order_take(LOCK_CFI);
@@ -467,13 +472,13 @@ uint64_t tracker_cfi_bytes(void)
     return atomic_load(&C.bytes);
 }
 
-void tracker_cfi_fork_lock(void)
+static void cfi_fork_lock(void)
 {
     pthread_mutex_lock(&C.lock);
     lock_order_take(LOCK_CFI);
 }
 
-void tracker_cfi_fork_unlock(void)
+static void cfi_fork_unlock(void)
 {
     lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);

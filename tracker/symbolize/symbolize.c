@@ -23,8 +23,8 @@
  * Symbolizing happens at report time only, never in a hook. Everything
  * here runs under the tracker's recursion guard, so libdw's own
  * allocations are not recorded. Results are cached by address for the
- * life of the process (the cache is what makes a capture cost ~25 ns a
- * frame after the first one: the first lookup loads the DWARF, ~0.7 ms).
+ * life of the process: the first lookup of a module loads its DWARF, the
+ * later ones are a table probe (docs/perf.md).
  *
  * One return address can stand for several frames: where the compiler
  * inlined calls, the line table gives the innermost one's file:line, and
@@ -145,9 +145,9 @@ static void end_session_unlocked(void)
  * address is in no module: a JIT page, the vDSO). A new session, not the
  * new modules reported into this one: libdwfl may drop, at
  * dwfl_report_end, a module it had (one whose new report does not match
- * the old), and the indexes above kept DIEs inside it. That crashed libdw
- * in the next lookup of an address of the program (tests/unit/
- * test_unwind.c's dlopen case: 6 of 100 runs). */
+ * the old), and the indexes above kept DIEs inside it: libdw crashed in
+ * the next lookup of an address of the program (tests/unit/test_unwind.c's
+ * dlopen case). */
 static int restart_session_unlocked(void)
 {
     unsigned long long c[2];
@@ -581,10 +581,21 @@ void tracker_symbolize_release(void)
     if (g) tracker_guard_leave();
 }
 
-void tracker_symbolize_fork_lock(void) { pthread_mutex_lock(&symbols.lock);
-    lock_order_take(LOCK_SYMBOLS); }
-void tracker_symbolize_fork_unlock(void) { lock_order_drop(LOCK_SYMBOLS);
-    pthread_mutex_unlock(&symbols.lock); }
+static void symbolize_fork_lock(void)
+{
+    pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS);
+}
+static void symbolize_fork_unlock(void)
+{
+    lock_order_drop(LOCK_SYMBOLS);
+    pthread_mutex_unlock(&symbols.lock);
+}
+/* Registered at load, before any report can hold the lock. */
+__attribute__((constructor)) static void symbolize_fork_register(void)
+{
+    tracker_fork_register(LOCK_SYMBOLS, symbolize_fork_lock, symbolize_fork_unlock, NULL);
+}
 
 void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len)
 {

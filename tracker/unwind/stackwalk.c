@@ -1,7 +1,8 @@
 /* stackwalk.c - call stacks from the call-frame information: each step applies the cached CFI rule of its address, inside the bounds of the stack the hook runs on. */
 
 #include "tracker.h"
-#include "tracker_internal.h"
+#include "base.h"
+#include "unwind.h"
 #include "cfi.h"
 
 #include <emmintrin.h>
@@ -22,7 +23,7 @@
  * the caller's frame (the CFA) is and where the return address and the
  * saved registers were stored. Debian builds nothing with frame pointers,
  * so that is the only way to get through libc, libstdc++, libgcc_s,
- * libmicrohttpd or a program built with plain -O2. tracker/cfi.c reduces
+ * libmicrohttpd or a program built with plain -O2. tracker/unwind/cfi.c reduces
  * libdw's answer for an address to a cached 64-bit rule; this file applies
  * the rules, one per frame, starting from the hook's own frame (ours, with
  * a frame pointer: frame 0 is exact). Frame pointers are used only where
@@ -47,11 +48,8 @@
  * interrupted code may run on another stack than the handler (sigaltstack):
  * its bounds are found again for its %rsp.
  *
- * Cost (make bench, tests/bench/unwind_cost.c, 16 frames, 2 shared cores):
- * 6.5-7.9 ns a frame with every rule cached (2026-12-07; 9-15 ns on busier
- * runs before), about what glibc's backtrace() and libunwind's
- * unw_backtrace() take measured alike (7.2-8.5 ns; a bare frame-pointer
- * walk: 0.8-1.0 ns, and wrong or cut short through libc).
+ * A frame costs about what glibc's backtrace() and libunwind's
+ * unw_backtrace() take (docs/perf.md has the figures of make bench).
  * Most allocations skip the walk: the memo below answers them with one
  * check of the 5-20 stack words the last walk from the same place read,
  * two at a time in an SSE2 register (memo_words_fit).
@@ -248,8 +246,6 @@ void tracker_stackwalk_refresh(void)
     tracker_cfi_refresh();
 }
 
-void tracker_stackwalk_fork_lock(void) { tracker_cfi_fork_lock(); }
-void tracker_stackwalk_fork_unlock(void) { tracker_cfi_fork_unlock(); }
 
 /* ---- the walk ---- */
 
@@ -292,19 +288,14 @@ static inline uint64_t walk_rule(const regs *r, uintptr_t a)
  * stack's top, so reading them again is safe. The ways are forgotten all at
  * once when the CFI generation changes (a module went away).
  */
-/* One set of 32 ways per thread: sqlite3 allocates everything through one
- * wrapper (one call site) from ~4 callers at the same depth, in turn. 16
- * sets of 2 ways answered 73% of its walks; 4 sets of 8 answered 99.97% or
- * 65%, depending on where ASLR put the stack (two busy call sites in one
- * set evict each other); all 32 in one set: 99.97% in every run. A lookup
- * first checks the way that came after the last 3 ways hit, the last time
- * they came in that order (pred: the same way in a loop, the next caller's
- * in sqlite3's turns), else the way last hit from this start (hint), then
- * the way with the same first words (hint2), then scans the 32 tags (4
- * cache lines). sqlite3 inserts a row with a cycle of 26 lookups in which
- * some ways come twice, followed by another each time: the way that came
- * after the last one alone was right for 73% of its lookups, after the
- * last 3 for 99.9%. */
+/* One set of 32 ways per thread, fully associative: programs that allocate
+ * through one wrapper from a few callers in turn (sqlite3) keep one busy
+ * start with several walks, which smaller sets evicted. A lookup first
+ * checks the way that came after the last 3 ways hit, the last time they
+ * came in that order (pred: the same way in a loop, the next caller's in
+ * turns), else the way last hit from this start (hint), then the way with
+ * the same first words (hint2), then scans the 32 tags (4 cache lines).
+ * docs/perf.md has the hit rates that chose this. */
 #define MEMO_WAYS  32 /* walks remembered per thread */
 #define MEMO_WORDS 32 /* 16 frames with a frame pointer read two words each */
 
@@ -460,8 +451,8 @@ static uintptr_t read_word(memo *pending, uintptr_t at)
  * (its pc0 and sp0: the caller checked them, so the words lie on this
  * stack), with %rbp bp and the rules of generation gen? Independent loads
  * without a loop (a jump into a run of one step per pair of words) and one
- * branch at the end: the first guess is right for 99.9% of sqlite3's
- * lookups, so an early exit on the first words only cost the right ones. */
+ * branch at the end: the first guess is almost always right, so an early
+ * exit on the first words would only cost the right ones. */
 static inline __attribute__((always_inline)) int memo_words_fit(const memo *m, uintptr_t sp, uintptr_t bp, uint32_t gen)
 {
     const uintptr_t *s = (const uintptr_t *)sp;

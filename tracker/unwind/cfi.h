@@ -1,4 +1,4 @@
-/* cfi.h - unwind rules per code address (tracker/cfi.c), the encoding shared with the stack walk. */
+/* cfi.h - unwind rules per code address (tracker/unwind/cfi.c), the encoding shared with the stack walk. */
 #ifndef TRACKER_CFI_H
 #define TRACKER_CFI_H
 
@@ -124,8 +124,5 @@ void tracker_loader_counts(unsigned long long c[2]);
 /* Bytes of rule tables mapped. */
 uint64_t tracker_cfi_bytes(void);
 
-/* For the tracker's pthread_atfork handlers: hold the miss lock across fork. */
-void tracker_cfi_fork_lock(void);
-void tracker_cfi_fork_unlock(void);
 
 #endif /* TRACKER_CFI_H */

@@ -119,9 +119,9 @@ typedef struct prep {
     unsigned nth;
     int threads_missed; /* more threads than RET_MAX_THREADS */
     uintptr_t self_sp;  /* the calling thread's stack pointer at the clone */
-    uintptr_t self_from; /* where its stack is scanned from: the caller's frames, and the
-                            registers tracker_retention_scan's prologue saved for it; the
-                            scan's own frames below hold only stale words of the program */
+    uintptr_t self_from; /* where its stack is scanned from, up to the end of that mapping:
+                            the caller's frames and saved registers; the scan's own
+                            frames below hold only stale words of the program */
     uintptr_t main_tcb; /* the main thread's thread pointer (its static TLS is below it) */
     uintptr_t tls_bytes; /* the modules' PT_TLS segments, each rounded up to its alignment */
     /* The tracker's own TLS when it is a module of its own (the preload):
@@ -133,6 +133,8 @@ typedef struct prep {
     uint32_t *site_of;  /* stack id -> site key, for ids < nsite_of */
     uint32_t nsite_of;
     uint32_t nstacks;   /* stack ids in use at the clone: a header's id must be below */
+    ret_object *obj;    /* the globals' extents (retention_objects.c), by address */
+    size_t nobj;
 } prep;
 
 static uintptr_t main_tcb; /* set by the constructor below, on the main thread */
@@ -260,6 +262,7 @@ typedef struct child {
     vec root_addr;  /* uint64: per root node, its owner (RET_OWNER) */
     uintptr_t lo, hi; /* lowest block start, highest block end */
     range skip[RET_MAX_THREADS + 3]; /* the tracker's TLS in each thread whose thread pointer is known */
+    uint32_t *obj_node; /* per global object: its root node, 0 before its first pointer */
     unsigned nskip;
     uint32_t vroot;   /* node id of the virtual root: nblocks; root nodes follow */
     ret_wire_head head;
@@ -388,8 +391,9 @@ static uint32_t *arena_u32(size_t n)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* LSD radix sort of the blocks by address (16 bits a pass over addr >> 4:
- * user space addresses have 47 bits). No qsort: glibc's may malloc. */
+/* LSD radix sort of the blocks by address (16 bits a pass over addr >> 3:
+ * blocks are 8-aligned at least, user space addresses have 47 bits). No
+ * qsort: glibc's may malloc. */
 static int sort_blocks(child *c)
 {
     size_t n = c->blocks.n;
@@ -399,7 +403,7 @@ static int sort_blocks(child *c)
     uint32_t *count = arena_u32(65536);
     if (!count) return -1;
     for (int pass = 0; pass < 3; pass++) {
-        int shift = 4 + 16 * pass;
+        int shift = 3 + 16 * pass;
         memset(count, 0, 65536 * sizeof *count);
         for (size_t i = 0; i < n; i++) count[(a[i].addr >> shift) & 0xffff]++;
         uint32_t sum = 0;
@@ -458,16 +462,27 @@ static void skip_tls(child *c, uintptr_t tp)
     c->skip[c->nskip++] = (range){ lo, lo + c->pr->own_tls_len };
 }
 
-/* A thread's thread pointer in the top of its stack mapping [lo, hi), where
- * glibc puts its descriptor: the 64-aligned word that points at itself,
- * with the descriptor's "self" (two words on) pointing there too. */
-static uintptr_t find_tp(uintptr_t lo, uintptr_t hi)
+/* The thread pointer of the thread whose stack holds [from, hi): glibc
+ * puts its descriptor right above the thread's frames, the first
+ * 64-aligned word above them that points at itself, with the descriptor's
+ * "self" (two words on) pointing there too. 0 when there is none (the
+ * main thread's stack). */
+static uintptr_t find_tp(uintptr_t from, uintptr_t hi)
 {
-    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= lo && hi - a <= 65536; a -= 64) {
+    for (uintptr_t a = (from + 63) & ~(uintptr_t)63; a + 24 <= hi; a += 64) {
         const uintptr_t *w = (const uintptr_t *)a;
         if (w[0] == a && w[2] == a) return a;
     }
     return 0;
+}
+
+/* Where a thread's stack ends in a mapping that ends at hi: its
+ * descriptor's end (the kernel may have merged the mapping with the one
+ * above it: a heap), else hi. */
+static uintptr_t stack_end(uintptr_t from, uintptr_t hi)
+{
+    uintptr_t tp = find_tp(from, hi);
+    return tp && tp + 4096 < hi ? tp + 4096 : hi;
 }
 
 /* Mark what the words of [lo, hi) point at, as node src (record: keep the
@@ -515,13 +530,33 @@ static int64_t root_node(child *c, uint64_t owner)
 
 /* Scan the data words one at a time: each word that points into a block
  * is a root node of its own (a global's address names it). */
+/* The global object holding data word w (pr->obj), or -1. */
+static int64_t object_of(const prep *pr, uintptr_t w)
+{
+    size_t lo = 0, hi = pr->nobj;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (pr->obj[mid].lo <= w) lo = mid + 1; else hi = mid;
+    }
+    return lo && w < pr->obj[lo - 1].hi ? (int64_t)(lo - 1) : -1;
+}
+
+/* Scan the data words one at a time: a word that points into a block is
+ * a root node, one per global object (named by its address) or, outside
+ * any object the symbols tell, per word. */
 static int scan_data(child *c, uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     for (const uintptr_t *w = (const uintptr_t *)lo; (uintptr_t)(w + 1) <= hi; w++) {
         uintptr_t v = *w;
         if (v < c->lo || v >= c->hi || find_block(c, v) < 0) continue;
-        int64_t node = root_node(c, RET_OWNER(RET_OWN_DATA, (uintptr_t)w));
+        int64_t k = c->obj_node ? object_of(c->pr, (uintptr_t)w) : -1, node;
+        if (k >= 0 && c->obj_node[k]) {
+            node = c->obj_node[k];
+        } else {
+            node = root_node(c, RET_OWNER(RET_OWN_DATA, k >= 0 ? c->pr->obj[k].lo : (uintptr_t)w));
+            if (k >= 0 && node > 0) c->obj_node[k] = (uint32_t)node;
+        }
         if (node < 0 || scan_words(c, (uintptr_t)w, (uintptr_t)(w + 1), (uint32_t)node, 1, 0) != 0) return -1;
     }
     c->head.data_bytes += hi - lo;
@@ -550,6 +585,7 @@ static mapping *stack_map(child *c, uintptr_t sp)
 
 static int scan_stack(child *c, uintptr_t lo, uintptr_t hi, unsigned thread)
 {
+    hi = stack_end(lo, hi);
     int64_t node = root_node(c, RET_OWNER(RET_OWN_STACK, thread));
     if (node < 0) return -1;
     c->head.stacks++;
@@ -567,7 +603,7 @@ static int mark(child *c, const uint8_t *exact)
     skip_tls(c, pr->main_tcb);
     for (unsigned i = 0; i < pr->nth; i++) {
         mapping *s = pr->th[i].sp ? stack_map(c, pr->th[i].sp) : NULL;
-        if (s) skip_tls(c, find_tp(s->lo, s->hi));
+        if (s) skip_tls(c, find_tp(pr->th[i].sp, s->hi));
     }
     for (unsigned i = 0; i < pr->ndata; i++) {
         const range *r = &pr->data[i];
@@ -576,10 +612,9 @@ static int mark(child *c, const uint8_t *exact)
         if (drain(c) != 0) return -1;
     }
     /* the caller: from its stack pointer (its registers are spilled above it) */
-    mapping *m = stack_map(c, pr->self_sp);
+    mapping *m = stack_map(c, pr->self_from);
     if (m) {
-        uintptr_t from = pr->self_from > pr->self_sp && pr->self_from < m->hi ? pr->self_from : pr->self_sp;
-        if (scan_stack(c, from, m->hi, 0) != 0) return -1;
+        if (scan_stack(c, pr->self_from, m->hi, 0) != 0) return -1;
         c->head.stacks_exact++;
     }
     int unknown = 0;
@@ -813,6 +848,24 @@ static int report(child *c, uint32_t *idom, int fd)
     return 0;
 }
 
+/* Private_Clean + Private_Dirty of the child, in kB (0 when unreadable). */
+static uint64_t child_private_kb(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    uint64_t kb = 0;
+    for (const char *p = buf; (p = strstr(p, "Private_")) != NULL; p++) {
+        const char *colon = strchr(p, ':');
+        if (colon) kb += strtoull(colon + 1, NULL, 10);
+    }
+    return kb;
+}
+
 static void child_fail(int fd, int why)
 {
     ret_wire_head h;
@@ -851,6 +904,7 @@ static __attribute__((noreturn, noinline)) void child_main(const prep *pr, int o
         blk *b = &VAT(c.blocks, blk, i);
         b->site = site_key(pr, b->id);
     }
+    c.obj_node = pr->nobj ? arena_u32(pr->nobj) : NULL;
     c.state = (uint8_t *)arena_u32(n / 4 + 1);
     c.start = (uint8_t *)arena_u32(n / 4 + 1);
     if (!c.state || !c.start) child_fail(out, RET_FAIL_MEMORY);
@@ -872,6 +926,7 @@ static __attribute__((noreturn, noinline)) void child_main(const prep *pr, int o
     c.head.mark_ms = t2 - t1;
     c.head.dom_ms = t3 - t2;
     c.head.edges = c.edges.n;
+    c.head.child_private_kb = child_private_kb();
     if (report(&c, idom, out) != 0) child_fail(out, RET_FAIL_MEMORY);
     syscall(SYS_exit_group, 0);
     __builtin_unreachable();
@@ -995,10 +1050,11 @@ tracker_retention *tracker_retention_scan(const char *system, double timeout_s, 
     pid_t pid = -1;
     char *buf = NULL;
     if (!r || !pr) { free(r); r = NULL; goto done; }
-    /* the frame base the caller named (else this function's), less the
-     * callee-saved registers its prologue pushed right below it (up to 5
-     * with %rbp: the values of the frames above) */
-    pr->self_from = (uintptr_t)(stack_from ? stack_from : __builtin_frame_address(0)) - 48;
+    /* from where the caller said (its stack may be another mapping than
+     * the one it runs on now), else from this function's frame base, less
+     * the callee-saved registers its prologue pushed right below it (up to
+     * 5 with %rbp: the values of the frames above) */
+    pr->self_from = stack_from ? (uintptr_t)stack_from & ~(uintptr_t)7 : (uintptr_t)__builtin_frame_address(0) - 48;
 #if !defined(__x86_64__) || !defined(__linux__)
     unavailable(r, "%s", "the retention scan is written for x86-64 Linux");
     goto done;
@@ -1006,6 +1062,7 @@ tracker_retention *tracker_retention_scan(const char *system, double timeout_s, 
     if (!tracker_hooks_linked()) { unavailable(r, "%s", "no allocation hooks in this build: no block is recorded"); goto done; }
     if (name_sites(pr, system, &names, &nnames) != 0) { unavailable(r, "%s", "out of memory naming the sites"); goto done; }
     dl_iterate_phdr(add_segment, pr);
+    pr->obj = tracker_retention_objects(&pr->nobj);
     pr->main_tcb = main_tcb;
     tracker_totals tot;
     tracker_get_totals(&tot);
@@ -1061,6 +1118,9 @@ tracker_retention *tracker_retention_scan(const char *system, double timeout_s, 
     tids[0] = (pid_t)syscall(SYS_gettid);
     for (unsigned i = 0; i < pr->nth; i++) tids[i + 1] = pr->th[i].tid;
     r->scan_ms = h.enum_ms + h.mark_ms + h.dom_ms;
+    r->enum_ms = h.enum_ms;
+    r->mark_ms = h.mark_ms;
+    r->dom_ms = h.dom_ms;
     if (tracker_retention_build(r, &h, (const ret_wire_site *)buf,
                                 (const ret_wire_pair *)(buf + (size_t)h.nsites * sizeof(ret_wire_site)), names,
                                 nnames, system, tids, pr->nth + 1) != 0)
@@ -1080,7 +1140,7 @@ done:
     free(buf);
     if (names) for (uint32_t i = 0; i < nnames; i++) free(names[i]);
     free(names);
-    if (pr) free(pr->site_of);
+    if (pr) { free(pr->site_of); free(pr->obj); }
     free(pr);
     if (r) r->total_ms = now_ms() - t_start;
     if (g) tracker_guard_leave();

@@ -1,0 +1,57 @@
+/* base.h - the tracker's leaf: the recursion guard, the fork-lock registry, the clock, a growable array; every stage may use it, it uses none. */
+#ifndef TRACKER_BASE_H
+#define TRACKER_BASE_H
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "lockorder.h"
+
+/* Thread-local state in the initial-exec model: no allocation, no lock,
+ * usable from inside malloc (a preloaded library gets static TLS too). */
+#define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* The recursion guard: while it is set, the calling thread's allocations
+ * are not recorded (the tracker's own, libdw's). */
+extern TRACKER_TLS int tracker_in_tracker;
+static inline int tracker_guard_enter(void) /* returns 0 if already inside (do nothing) */
+{
+    if (tracker_in_tracker) return 0;
+    tracker_in_tracker = 1;
+    return 1;
+}
+static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
+
+/* Set between this thread's fork prepare and parent/child handlers: it
+ * holds every lock of the tracker then, so an atfork handler of another
+ * library that runs meanwhile and allocates must not wait for one. */
+extern TRACKER_TLS int tracker_in_fork;
+
+/* fork(): a lock held by another thread at that moment would stay locked
+ * forever in the child. Each stage registers its locks under its rank
+ * (lockorder.h) when it sets up; the prepare handler takes them in rank
+ * order, both sides release them in reverse, and the child then runs each
+ * stage's child function. Registering twice under a rank is harmless (the
+ * same functions). tracker_fork_install: once, by the first stage set up. */
+void tracker_fork_register(enum tracker_lock_rank rank, void (*lock)(void), void (*unlock)(void),
+                           void (*child)(void));
+void tracker_fork_install(void);
+
+/* Seconds on CLOCK_MONOTONIC. */
+double tracker_now(void);
+
+/* Room for one more element in a malloc'ed array arr of *cap elements of
+ * elem bytes, n of them in use: arr itself when there is room, else the
+ * array grown to twice (at first, to first elements; *cap updated), or
+ * NULL when realloc fails (arr unchanged). Report time only, inside the
+ * recursion guard. */
+static inline void *tracker_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap) return arr;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(arr, c * elem);
+    if (p) *cap = c;
+    return p;
+}
+
+#endif /* TRACKER_BASE_H */
