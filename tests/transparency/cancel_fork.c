@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tp.h"
+
 typedef unsigned (*work_fn)(unsigned);
 
 static void *worker(void *arg)
@@ -37,18 +39,6 @@ static int copy_file(const char *from, const char *to)
     return ok;
 }
 
-static int reap(pid_t pid)
-{
-    for (int i = 0; i < 1000; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
 
 int main(int argc, char **argv)
 {
@@ -74,7 +64,7 @@ int main(int argc, char **argv)
             free(p);
             exit(0);
         }
-        int k = reap(pid);
+        int k = tp_reap(pid);
         ok += k == 1;
         hung += k < 0;
         unlink(path);

@@ -11,19 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tp.h"
+
 static atomic_int stop;
 
-static void *busy(void *arg)
-{
-    (void)arg;
-    void *keep[32] = { 0 };
-    for (unsigned i = 0; !atomic_load(&stop); i++) {
-        free(keep[i % 32]);
-        keep[i % 32] = malloc(8 + i % 1000);
-    }
-    for (int i = 0; i < 32; i++) free(keep[i]);
-    return NULL;
-}
 
 static __attribute__((noinline)) void grandchild(int fd)
 {
@@ -37,7 +28,7 @@ static __attribute__((noinline)) void grandchild(int fd)
 int main(void)
 {
     pthread_t t[3];
-    for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, busy, NULL);
+    for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, tp_busy, &stop);
     int n = 150, ok = 0, fds[2];
     if (pipe(fds)) return 1;
     for (int i = 0; i < n; i++) {

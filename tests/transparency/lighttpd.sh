@@ -3,7 +3,7 @@
 # binding), static files served; prints the replies and its exit status after SIGTERM.
 set -u
 # TP_WRAP (tests/test_transparency.sh): a command the server is started under (the preload, the launcher).
-. "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/driver.sh"
 pick_port || exit 1
 P=$PICKED
 chmod 711 "$LAB_TMP"
@@ -27,15 +27,10 @@ CONF
 ${TP_WRAP:-} lighttpd -D -f "$LAB_TMP/lighttpd.conf" </dev/null &
 pid=$!
 started "$pid"
-get() { curl -s --max-time 10 -w " %{http_code}\n" "http://127.0.0.1:$P$1"; }
-for _ in $(seq 1 100); do
-    curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$P/" && break
-    proc_gone "$pid" && break
-    sleep 0.1
-done
-get /
-get /numbers.txt | tail -n 2
-get /missing | tail -c 4
+wait_up "$pid" curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$P/"
+get "$P" /
+get "$P" /numbers.txt | tail -n 2
+get "$P" /missing | tail -c 4
 rc=0
 kill -TERM "$pid"
 wait "$pid" || rc=$?

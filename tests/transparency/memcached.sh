@@ -3,7 +3,7 @@
 # serving a few commands; prints the replies and its exit status after SIGTERM.
 set -u
 # TP_WRAP (tests/test_transparency.sh): a command the server is started under (the preload, the launcher).
-. "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/driver.sh"
 pick_port || exit 1
 P=$PICKED
 user=()
@@ -11,11 +11,7 @@ user=()
 ${TP_WRAP:-} memcached "${user[@]}" -l 127.0.0.1 -p "$P" -U 0 -t 2 -m 64 </dev/null &
 pid=$!
 started "$pid"
-for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break
-    proc_gone "$pid" && break
-    sleep 0.1
-done
+wait_up "$pid" bash -c "exec 3<>/dev/tcp/127.0.0.1/$P"
 # mc: send stdin and a quit on one connection, print the reply.
 mc() {
     (exec 3<>"/dev/tcp/127.0.0.1/$P" && { cat; printf 'quit\r\n'; } >&3 && timeout 5 cat <&3) | tr -d '\r'

@@ -4,7 +4,7 @@
 # error log's alert/crit/emerg lines and lines not nginx's own (its workers' stderr goes there).
 set -u
 # TP_WRAP (tests/test_transparency.sh): a command the server is started under (the preload, the launcher).
-. "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/driver.sh"
 pick_port || exit 1
 P=$PICKED
 chmod 711 "$LAB_TMP"
@@ -37,16 +37,11 @@ CONF
 ${TP_WRAP:-} nginx -p "$LAB_TMP" -c "$LAB_TMP/nginx.conf" -g 'daemon off;' </dev/null &
 pid=$!
 started "$pid"
-get() { curl -s --max-time 10 -w " %{http_code}\n" "http://127.0.0.1:$P$1"; }
-for _ in $(seq 1 100); do
-    curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$P/hello" && break
-    proc_gone "$pid" && break
-    sleep 0.1
-done
-get /hello
-get /via-proxy
-get /numbers.txt | tail -n 2
-get /missing | tail -c 20
+wait_up "$pid" curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$P/hello"
+get "$P" /hello
+get "$P" /via-proxy
+get "$P" /numbers.txt | tail -n 2
+get "$P" /missing | tail -c 20
 rc=0
 kill -QUIT "$(cat "$LAB_TMP/nginx.pid")" # the master's own pid ($pid may be a launcher's)
 wait "$pid" || rc=$?

@@ -3,7 +3,7 @@
 # allocator and figures as the data grows and goes; prints what a user sees, the exit status last.
 set -u
 # TP_WRAP (tests/test_transparency.sh): a command the server is started under (the preload, the launcher).
-. "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/driver.sh"
 pick_port || exit 1
 P=$PICKED
 ${TP_WRAP:-} redis-server --port "$P" --bind 127.0.0.1 --save '' --appendonly no --dir "$LAB_TMP" \
@@ -11,11 +11,7 @@ ${TP_WRAP:-} redis-server --port "$P" --bind 127.0.0.1 --save '' --appendonly no
 pid=$!
 started "$pid"
 cli() { redis-cli -p "$P" "$@"; }
-for _ in $(seq 1 100); do
-    [ "$(cli ping 2>/dev/null)" = PONG ] && break
-    proc_gone "$pid" && break
-    sleep 0.1
-done
+wait_up "$pid" cli ping
 cli set greeting hello
 cli get greeting
 cli incrby counter 41
