@@ -8,10 +8,14 @@ cd "$TEST_ROOT"
 # the first difference told in one line. A case that cannot run here (a package
 # missing: scripts/deps.sh test installs them) is a `# skip` line.
 # TRANSPARENCY_ONLY=REGEX runs only the cases whose name matches;
-# TRANSPARENCY_KEEP=DIR keeps every run's output and reports there (DIR/runs).
+# TRANSPARENCY_KEEP=DIR keeps every run's output and reports there (DIR/runs);
+# TRANSPARENCY_LIB=PATH runs the cases against another build of the library
+# (an older commit's, for the matrix's "before" column).
+
 # Every verdict also goes to results/transparency.tsv (case, verdict, cause,
 # plain ms, preloaded ms): docs/transparency.md's matrix is made from it.
-PAIR_LIB=$TEST_ROOT/bin/libtracker.so
+PAIR_LIB=${TRANSPARENCY_LIB:-$TEST_ROOT/bin/libtracker.so}
+export LEAK_REPORT_LIB=$PAIR_LIB # the launcher's cases too
 TP=$TEST_ROOT/build/transparency
 SRC=$TEST_ROOT/tests/transparency
 R=$TEST_TMP/runs           # outputs and reports of every run

@@ -7,7 +7,8 @@ set -eu
 echo "| case | before | cause before | after | cause after |"
 echo "|---|---|---|---|---|"
 awk -F'\t' '
-    function cell(s) { gsub(/\|/, "\\|", s); return s }
+    # (a run'"'"'s temporary folder is not worth keeping: DIR)
+    function cell(s) { gsub(/\|/, "\\|", s); gsub(/\/tmp\/leaklab\.[A-Za-z0-9]+\/runs\//, "DIR/", s); return s }
     NR == FNR { v0[$1] = $2; c0[$1] = $3; if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 } next }
     { v1[$1] = $2; c1[$1] = $3; if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 } }
     END {
