@@ -1,4 +1,8 @@
 /* preload.c - LD_PRELOAD glue: writes a tracker report of any program at exit, and on a signal the user names. */
+/* Long on purpose: everything the library does in a program besides
+ * recording (report files, signals, exits, the calls it interposes for
+ * privilege drops and seccomp) is here, so what it may change in a program
+ * (docs/preload.md) is read in one file. */
 
 #include "pprof.h"
 #include "tracker.h"

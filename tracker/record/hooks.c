@@ -1,4 +1,7 @@
 /* hooks.c - the malloc-family entry points: glibc's allocator with a 16-byte record in front of each block, and the tracker told. */
+/* Long on purpose: every entry point is written out for its three modes
+ * (glibc's with a header, another allocator's, stepped aside), side by
+ * side, so a reader checks each call for each mode in one place. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
@@ -277,12 +280,14 @@ static inline uint64_t hdr_mix(const void *user, uint64_t s)
     return (((uint64_t)(uintptr_t)user ^ s) * 0x9e3779b97f4a7c15ULL) | 1;
 }
 
-static inline uint64_t hdr_check(const void *user)
+/* The secret, made at the first header. */
+static inline uint64_t secret_now(void)
 {
     uint64_t s = atomic_load_explicit(&secret, memory_order_relaxed);
-    if (__builtin_expect(!s, 0)) s = secret_init();
-    return hdr_mix(user, s);
+    return __builtin_expect(s != 0, 1) ? s : secret_init();
 }
+
+static inline uint64_t hdr_check(const void *user) { return hdr_mix(user, secret_now()); }
 
 /* The header in front of ptr, or NULL when ptr has none. */
 static inline block_hdr *hdr_of(const void *ptr)
@@ -294,14 +299,21 @@ static inline block_hdr *hdr_of(const void *ptr)
 static inline uint32_t hdr_id(const block_hdr *h) { return (uint32_t)(h->info & TRACKER_UNTRACKED); }
 static inline size_t hdr_size(const block_hdr *h) { return (size_t)(h->info >> TRACKER_STACK_BITS); }
 
-/* Fill h's header for a block of size recorded as id; the caller's pointer. */
+/* Write h's header (the secret s known) for a block of size recorded as
+ * id; the caller's pointer. */
+static inline __attribute__((always_inline)) void *hdr_write(block_hdr *h, size_t size, uint64_t id, uint64_t s)
+{
+    h->check = hdr_mix(h + 1, s);
+    h->info = (uint64_t)size << TRACKER_STACK_BITS | id;
+    return h + 1;
+}
+
+/* hdr_write with the secret made if need be; an unrecorded block's size
+ * is never read, so it is 0. */
 static inline void *hdr_set(block_hdr *h, size_t size, uint32_t id)
 {
-    void *user = h + 1;
-    if (id == TRACKER_UNTRACKED) size = 0; /* an unrecorded block's size is never read */
-    h->check = hdr_check(user);
-    h->info = (uint64_t)size << TRACKER_STACK_BITS | id;
-    return user;
+    if (id == TRACKER_UNTRACKED) size = 0;
+    return hdr_write(h, size, id, secret_now());
 }
 
 /* size + HDR, or 0 (and ENOMEM) when it does not fit a size_t. */
@@ -318,7 +330,7 @@ static inline size_t with_hdr(size_t size)
  * forwarded untouched (its blocks not recorded), and finds the guard taken
  * if it calls _exit. Recording never changes errno: a successful call
  * leaves it as glibc did. */
-#define HOOK_BEGIN int g_ = tracker_guard_enter()
+static inline __attribute__((always_inline)) int hook_begin(void) { return tracker_guard_enter(); }
 
 /* The stack id of a new block of size (TRACKER_UNTRACKED inside the
  * tracker), for the code whose frames start at frame. The tracker keeps
@@ -414,41 +426,41 @@ static int other_forget(int m, void *ptr, size_t *size, uint32_t *id)
 static __attribute__((noinline)) void *other_malloc(int m, size_t size, void *frame)
 {
     if (m == MODE_RESOLVING) return boot_alloc(size);
-    HOOK_BEGIN;
-    void *p = other_record(m, g_, next.malloc(size), size, frame);
-    hook_end(g_);
+    int g = hook_begin();
+    void *p = other_record(m, g, next.malloc(size), size, frame);
+    hook_end(g);
     return p;
 }
 
 static __attribute__((noinline)) void other_free(int m, void *ptr)
 {
     if (m == MODE_RESOLVING) return; /* only bootstrap blocks exist yet */
-    HOOK_BEGIN;
+    int g = hook_begin();
     size_t size;
     uint32_t id;
-    if (other_forget(m, ptr, &size, &id)) tracker_record_free(id, size, !g_);
+    if (other_forget(m, ptr, &size, &id)) tracker_record_free(id, size, !g);
     next.free(ptr);
-    hook_end(g_);
+    hook_end(g);
 }
 
 static __attribute__((noinline)) void *other_realloc(int m, void *ptr, size_t size, void *frame)
 {
     if (m == MODE_RESOLVING) { errno = ENOMEM; return NULL; }
-    HOOK_BEGIN;
+    int g = hook_begin();
     size_t old_size;
     uint32_t old_id;
     int had = other_forget(m, ptr, &old_size, &old_id);
     void *p = next.realloc(ptr, size);
     if (had) {
         if (p || size == 0) { /* moved, resized, or freed (realloc(p, 0)) */
-            tracker_record_free(old_id, old_size, !g_);
+            tracker_record_free(old_id, old_size, !g);
         } else if (tracker_table_put(ptr, old_size, old_id) != 0) { /* failed: still live */
-            tracker_record_free(old_id, old_size, !g_);
+            tracker_record_free(old_id, old_size, !g);
             tracker_count_lost();
         }
     }
-    other_record(m, g_, p, size, frame);
-    hook_end(g_);
+    other_record(m, g, p, size, frame);
+    hook_end(g);
     return p;
 }
 
@@ -461,9 +473,9 @@ static __attribute__((noinline)) void *malloc_slow(size_t size, void *frame)
 {
     int m = mode_now();
     if (m != MODE_GLIBC) return other_malloc(m, size, frame);
-    HOOK_BEGIN;
-    void *p = hdr_malloc(g_, size, frame);
-    hook_end(g_);
+    int g = hook_begin();
+    void *p = hdr_malloc(g, size, frame);
+    hook_end(g);
     return p;
 }
 
@@ -489,17 +501,12 @@ TRACKER_EXPORT void *malloc(size_t size)
     if (h) {
         int64_t id;
         uint64_t s;
-        /* tracker_rows and secret are read after the memo's call: held
-         * across it, they took two more registers. secret is 0 only until
-         * the first header is written. */
-        if (__builtin_expect(tracker_rows && size <= TRACKER_SIZE_MAX &&
-                                 atomic_load_explicit(&tracker_enabled, memory_order_relaxed), 1) &&
-            (id = tracker_stackwalk_known(__builtin_frame_address(0))) >= 0 &&
+        /* secret is read after the memo's call (held across it, it took
+         * a register); it is 0 only until the first header is written. */
+        if ((id = tracker_record_fast(size, __builtin_frame_address(0))) >= 0 &&
             (s = atomic_load_explicit(&secret, memory_order_relaxed)) != 0) {
-            tracker_row_add_all(tracker_rows + id, size, 1, 1, 0);
-            h->check = hdr_mix(h + 1, s);
-            h->info = (uint64_t)size << TRACKER_STACK_BITS | (uint64_t)id;
-            p = h + 1;
+            tracker_record_fast_add(id, size);
+            p = hdr_write(h, size, (uint64_t)id, s);
         } else {
             p = malloc_record(h, size, __builtin_frame_address(0));
         }
@@ -518,15 +525,15 @@ TRACKER_EXPORT void *calloc(size_t count, size_t size)
     int m = mode_now();
     if (m == MODE_RESOLVING) return boot_alloc(bytes); /* .bss: already zero */
     if (m != MODE_GLIBC) {
-        HOOK_BEGIN;
-        void *p = other_record(m, g_, next.calloc(count, size), bytes, __builtin_frame_address(0));
-        hook_end(g_);
+        int g = hook_begin();
+        void *p = other_record(m, g, next.calloc(count, size), bytes, __builtin_frame_address(0));
+        hook_end(g);
         return p;
     }
     if (!(n = with_hdr(bytes))) return NULL;
-    HOOK_BEGIN;
-    void *p = hdr_block(g_, __libc_calloc(1, n), bytes, __builtin_frame_address(0));
-    hook_end(g_);
+    int g = hook_begin();
+    void *p = hdr_block(g, __libc_calloc(1, n), bytes, __builtin_frame_address(0));
+    hook_end(g);
     return p;
 }
 
@@ -541,8 +548,8 @@ static __attribute__((noinline)) void free_slow(void *ptr)
         other_free(m, ptr);
         return;
     }
-    HOOK_BEGIN;
-    block_hdr *h = forget(ptr, g_);
+    int g = hook_begin();
+    block_hdr *h = forget(ptr, g);
     if (h) {
         h->check = 0;
         __libc_free(h);
@@ -553,7 +560,7 @@ static __attribute__((noinline)) void free_slow(void *ptr)
     } else {
         __libc_free(ptr);
     }
-    hook_end(g_);
+    hook_end(g);
 }
 
 /* The common case, a recorded block freed by a thread with its own row,
@@ -598,16 +605,16 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
     int m = mode_now();
     if (m != MODE_GLIBC) return other_realloc(m, ptr, size, frame);
     if (!ptr) {
-        HOOK_BEGIN;
-        void *p = hdr_malloc(g_, size, frame);
-        hook_end(g_);
+        int g = hook_begin();
+        void *p = hdr_malloc(g, size, frame);
+        hook_end(g);
         return p;
     }
     if (size == 0) { /* glibc 2.36: frees the block, returns NULL */
         free(ptr);
         return NULL;
     }
-    HOOK_BEGIN;
+    int g = hook_begin();
     void *p = NULL;
     block_hdr *h = hdr_of(ptr);
     if (h) {
@@ -618,8 +625,8 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
         h->check = 0; /* if the block moves, its old place must not look like a block */
         block_hdr *nh = n ? __libc_realloc(h, n) : NULL;
         if (nh) {
-            tracker_record_free(old_id, old_size, !g_);
-            p = hdr_set(nh, size, hook_record(g_, size, frame));
+            tracker_record_free(old_id, old_size, !g);
+            p = hdr_set(nh, size, hook_record(g, size, frame));
         } else {
             h->check = check; /* failed: the old block is untouched, and still ours */
         }
@@ -630,15 +637,15 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
         int had = tracker_table_take(ptr, &old_size, &old_id);
         p = __libc_realloc(ptr, size);
         if (had && !p && tracker_table_put(ptr, old_size, old_id) != 0) { /* still live: put it back */
-            tracker_record_free(old_id, old_size, !g_);
+            tracker_record_free(old_id, old_size, !g);
             tracker_count_lost();
         }
         if (had && p) {
-            tracker_record_free(old_id, old_size, !g_);
-            table_record(g_, p, size, frame);
+            tracker_record_free(old_id, old_size, !g);
+            table_record(g, p, size, frame);
         }
     }
-    hook_end(g_);
+    hook_end(g);
     return p;
 }
 
@@ -659,13 +666,13 @@ enum { AL_MEMALIGN, AL_ALIGNED_ALLOC, AL_VALLOC, AL_PVALLOC };
 static __attribute__((noinline)) void *other_aligned(int m, int kind, size_t align, size_t size, void *frame)
 {
     if (m == MODE_RESOLVING) { errno = ENOMEM; return NULL; }
-    HOOK_BEGIN;
+    int g = hook_begin();
     void *p = kind == AL_MEMALIGN        ? (next.memalign ? next.memalign(align, size) : NULL)
             : kind == AL_ALIGNED_ALLOC ? (next.aligned_alloc ? next.aligned_alloc(align, size) : NULL)
             : kind == AL_VALLOC        ? (next.valloc ? next.valloc(size) : NULL)
                                        : (next.pvalloc ? next.pvalloc(size) : NULL);
-    other_record(m, g_, p, size, frame);
-    hook_end(g_);
+    other_record(m, g, p, size, frame);
+    hook_end(g);
     return p;
 }
 
@@ -673,11 +680,11 @@ static __attribute__((noinline)) void *other_aligned(int m, int kind, size_t ali
  * rounded up, > SIZE_MAX/2+1 is EINVAL), and in 2.36 aligned_alloc is the
  * same function (no alignment check of its own). Up to 16, glibc's
  * memalign is its malloc: so is ours, with a header. */
-static inline __attribute__((always_inline)) void *aligned(int g_, size_t align, size_t size, void *frame)
+static inline __attribute__((always_inline)) void *aligned(int g, size_t align, size_t size, void *frame)
 {
-    if (align <= 16) return hdr_malloc(g_, size, frame);
+    if (align <= 16) return hdr_malloc(g, size, frame);
     void *p = __libc_memalign(align, size);
-    table_record(g_, p, size, frame);
+    table_record(g, p, size, frame);
     return p;
 }
 
@@ -685,9 +692,9 @@ TRACKER_EXPORT void *memalign(size_t align, size_t size)
 {
     int m = mode_now();
     if (m != MODE_GLIBC) return other_aligned(m, AL_MEMALIGN, align, size, __builtin_frame_address(0));
-    HOOK_BEGIN;
-    void *p = aligned(g_, align, size, __builtin_frame_address(0));
-    hook_end(g_);
+    int g = hook_begin();
+    void *p = aligned(g, align, size, __builtin_frame_address(0));
+    hook_end(g);
     return p;
 }
 
@@ -695,9 +702,9 @@ TRACKER_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
     int m = mode_now();
     if (m != MODE_GLIBC) return other_aligned(m, AL_ALIGNED_ALLOC, align, size, __builtin_frame_address(0));
-    HOOK_BEGIN;
-    void *p = aligned(g_, align, size, __builtin_frame_address(0));
-    hook_end(g_);
+    int g = hook_begin();
+    void *p = aligned(g, align, size, __builtin_frame_address(0));
+    hook_end(g);
     return p;
 }
 
@@ -709,18 +716,18 @@ TRACKER_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     int m = mode_now();
     if (m == MODE_FOREIGN || m == MODE_ASIDE) {
         if (!next.posix_memalign) return ENOMEM;
-        HOOK_BEGIN;
+        int g = hook_begin();
         int rc = next.posix_memalign(out, align, size);
-        if (rc == 0) other_record(m, g_, *out, size, __builtin_frame_address(0));
-        hook_end(g_);
+        if (rc == 0) other_record(m, g, *out, size, __builtin_frame_address(0));
+        hook_end(g);
         return rc;
     }
     if (align == 0 || align % sizeof(void *) != 0 || ((align / sizeof(void *)) & (align / sizeof(void *) - 1)) != 0)
         return EINVAL;
     if (m == MODE_RESOLVING) return ENOMEM;
-    HOOK_BEGIN;
-    void *p = aligned(g_, align, size, __builtin_frame_address(0));
-    hook_end(g_);
+    int g = hook_begin();
+    void *p = aligned(g, align, size, __builtin_frame_address(0));
+    hook_end(g);
     if (!p) return ENOMEM;
     *out = p;
     return 0;
@@ -730,10 +737,10 @@ TRACKER_EXPORT void *valloc(size_t size)
 {
     int m = mode_now();
     if (m != MODE_GLIBC) return other_aligned(m, AL_VALLOC, 0, size, __builtin_frame_address(0));
-    HOOK_BEGIN;
+    int g = hook_begin();
     void *p = __libc_valloc(size);
-    table_record(g_, p, size, __builtin_frame_address(0));
-    hook_end(g_);
+    table_record(g, p, size, __builtin_frame_address(0));
+    hook_end(g);
     return p;
 }
 
@@ -741,10 +748,10 @@ TRACKER_EXPORT void *pvalloc(size_t size)
 {
     int m = mode_now();
     if (m != MODE_GLIBC) return other_aligned(m, AL_PVALLOC, 0, size, __builtin_frame_address(0));
-    HOOK_BEGIN;
+    int g = hook_begin();
     void *p = __libc_pvalloc(size);
-    table_record(g_, p, size, __builtin_frame_address(0));
-    hook_end(g_);
+    table_record(g, p, size, __builtin_frame_address(0));
+    hook_end(g);
     return p;
 }
 

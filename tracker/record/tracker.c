@@ -1,4 +1,7 @@
 /* tracker.c - the tracker's tables: interned call stacks, live totals per stack, live blocks by address. */
+/* Long on purpose: the stacks table, the rows and the address table share
+ * one set of locks and one fork order (lockorder.h), kept in one file so
+ * that every place that takes them is seen together. */
 
 #include "tracker.h"
 #include "tracker_internal.h"
@@ -111,8 +114,8 @@ static struct {
     char *arena;                       /* stack_rec storage, arena_reserve bytes */
     size_t arena_used;                 /* bytes, under intern_lock */
 
-    /* totals: stack id's row of slot i at sites[i * max_stacks + id] */
-    tracker_row *sites;
+    /* totals: stack id's row of slot i at rows[i * max_stacks + id] */
+    tracker_row *rows;
     _Atomic uint32_t slots_owned;      /* bit i: slot i taken by a live thread (never bit 0) */
     pthread_key_t slot_key;            /* its destructor gives a thread's slot back */
     int slot_key_ok;
@@ -267,7 +270,7 @@ static __attribute__((noinline)) unsigned slot_claim(void)
         }
     }
     t_slot = (uint8_t)s;
-    tracker_rows = s < NSLOTS ? &tables.sites[(size_t)s * tables.max_stacks] : NULL;
+    tracker_rows = s < NSLOTS ? &tables.rows[(size_t)s * tables.max_stacks] : NULL;
     errno = e;
     return s;
 }
@@ -344,8 +347,8 @@ void tracker_init(void)
          * fewest cache lines for its busy stacks). Reserved, touched as
          * used. */
         reserve_size();
-        tables.sites = bk_map((size_t)tables.max_stacks * NSLOTS * sizeof(tracker_row), 1);
-        int sites_ok = tables.sites != NULL;
+        tables.rows = bk_map((size_t)tables.max_stacks * NSLOTS * sizeof(tracker_row), 1);
+        int sites_ok = tables.rows != NULL;
         for (unsigned i = 0; i < NSHARDS; i++) {
             VG_LOCK_CREATE(&tables.shards[i].lock);
             VG_ATOMIC_RANGE(&tables.shards[i].count, sizeof tables.shards[i].count); /* also read by collect() */
@@ -446,7 +449,7 @@ static int intern_add(uint64_t h, const uintptr_t *f, int n, uint32_t *id)
     s->nframes = (uint32_t)n;
     memcpy(s->frames, f, (size_t)n * sizeof(uintptr_t));
     tables.stacks[nst] = s;
-    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.sites[(size_t)i * tables.max_stacks + nst], sizeof(tracker_row));
+    for (unsigned i = 0; i < NSLOTS; i++) VG_ATOMIC_RANGE(&tables.rows[(size_t)i * tables.max_stacks + nst], sizeof(tracker_row));
     atomic_store(&tables.nstacks, nst + 1);
     intern_put_unlocked(t, h, nst + 1);
     *id = nst;
@@ -478,7 +481,7 @@ static __attribute__((noinline)) void row_move_slow(uint32_t id, uint64_t bytes,
 {
     if (!nested && t_slot == 0) slot_claim();
     if (!nested && tracker_rows) tracker_row_add_all(tracker_rows + id, bytes, blocks, fresh, 0);
-    else tracker_row_add_all(&tables.sites[id], bytes, blocks, fresh, 1);
+    else tracker_row_add_all(&tables.rows[id], bytes, blocks, fresh, 1);
 }
 
 /* Move stack id's live totals by bytes and blocks (a free passes -size and
@@ -496,14 +499,14 @@ static inline __attribute__((always_inline)) void row_move(uint32_t id, uint64_t
  * row (all fields but stack_id). The rows are read a moment apart while
  * threads run: a block counted in one slot and freed in another may be
  * seen freed only, so a sum below zero is shown as zero. */
-static void site_sum(uint32_t id, tracker_site_stat *row)
+static void stack_sum(uint32_t id, tracker_site_stat *row)
 {
     memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSLOTS; i++) {
-        const tracker_row *st = &tables.sites[(size_t)i * tables.max_stacks + id];
+        const tracker_row *st = &tables.rows[(size_t)i * tables.max_stacks + id];
         row->size += atomic_load_explicit(&st->size, memory_order_relaxed);
         row->count += atomic_load_explicit(&st->count, memory_order_relaxed);
-        row->alloc_bytes += atomic_load_explicit(&st->alloc_size, memory_order_relaxed);
+        row->alloc_bytes += atomic_load_explicit(&st->alloc_bytes, memory_order_relaxed);
         row->alloc_count += atomic_load_explicit(&st->alloc_count, memory_order_relaxed);
     }
     if ((int64_t)row->size < 0 || (int64_t)row->count < 0) row->size = row->count = 0;
@@ -788,7 +791,7 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
     memset(out, 0, sizeof *out);
     for (uint32_t i = 0; i < n; i++) {
         tracker_site_stat row;
-        site_sum(i, &row);
+        stack_sum(i, &row);
         row.stack_id = i;
         out->live_bytes += row.size;
         out->live_blocks += row.count;

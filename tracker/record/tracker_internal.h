@@ -35,7 +35,7 @@ void tracker_init(void);
 typedef struct tracker_row {
     _Atomic uint64_t size;        /* live bytes from this stack, this slot's share */
     _Atomic uint64_t count;       /* live blocks from this stack, this slot's share */
-    _Atomic uint64_t alloc_size;  /* bytes ever allocated from it (since start), never decreases */
+    _Atomic uint64_t alloc_bytes;  /* bytes ever allocated from it (since start), never decreases */
     _Atomic uint64_t alloc_count; /* blocks ever allocated from it (since start), never decreases */
 } tracker_row;
 
@@ -72,7 +72,7 @@ static inline __attribute__((always_inline)) void tracker_row_add_all(tracker_ro
     tracker_row_add(&st->size, bytes, shared);
     tracker_row_add(&st->count, blocks, shared);
     if (fresh) {
-        tracker_row_add(&st->alloc_size, bytes, shared);
+        tracker_row_add(&st->alloc_bytes, bytes, shared);
         tracker_row_add(&st->alloc_count, 1, shared);
     }
 }
@@ -82,21 +82,34 @@ static inline __attribute__((always_inline)) void tracker_row_add_all(tracker_ro
 uint32_t tracker_record_alloc_slow(size_t size, void *frame);
 void tracker_record_free_slow(uint32_t id, size_t size, int nested);
 
-/* Record a new block of size bytes allocated by the code whose frame
- * chain starts at frame (the hook's __builtin_frame_address(0)): its
- * stack id (or TRACKER_UNTRACKED), already added to the live and
- * cumulative totals. Inline, so a malloc whose stack the memo knows makes
- * one call (the memo's check) beside glibc's: the common case is this
- * thread's own row, a known stack and four adds. */
+/* The fast path of recording a new block of size bytes allocated by the
+ * code whose frame chain starts at frame (the hook's
+ * __builtin_frame_address(0)): the stack id the memo knows, when this
+ * thread has its own row and the tracker is on; else -1, and the slow
+ * path (tracker_record_alloc_slow) decides. One call, the memo's check. */
+static inline __attribute__((always_inline)) int64_t tracker_record_fast(size_t size, void *frame)
+{
+    if (__builtin_expect(!tracker_rows || size > TRACKER_SIZE_MAX ||
+                         !atomic_load_explicit(&tracker_enabled, memory_order_relaxed), 0))
+        return -1;
+    return tracker_stackwalk_known(frame);
+}
+
+/* ... and its four adds to this thread's own row (tracker_rows is read
+ * again after the memo's call: held across it, it took a register). */
+static inline __attribute__((always_inline)) void tracker_record_fast_add(int64_t id, size_t size)
+{
+    tracker_row_add_all(tracker_rows + id, size, 1, 1, 0);
+}
+
+/* Record a new block: its stack id (or TRACKER_UNTRACKED), already added
+ * to the live and cumulative totals; the fast path inline, the rest out
+ * of line. */
 static inline __attribute__((always_inline)) uint32_t tracker_record_alloc(size_t size, void *frame)
 {
-    tracker_row *rows = tracker_rows;
-    int64_t id;
-    if (__builtin_expect(!rows || size > TRACKER_SIZE_MAX ||
-                         !atomic_load_explicit(&tracker_enabled, memory_order_relaxed), 0) ||
-        (id = tracker_stackwalk_known(frame)) < 0)
-        return tracker_record_alloc_slow(size, frame);
-    tracker_row_add_all(rows + id, size, 1, 1, 0);
+    int64_t id = tracker_record_fast(size, frame);
+    if (__builtin_expect(id < 0, 0)) return tracker_record_alloc_slow(size, frame);
+    tracker_record_fast_add(id, size);
     return (uint32_t)id;
 }
 

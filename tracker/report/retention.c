@@ -1,4 +1,8 @@
 /* retention.c - which live blocks are lost and which are held, and by whom: a conservative mark of a copy-on-write snapshot of the process. */
+/* Long on purpose: the snapshot (clone, no malloc in the child), the
+ * block enumeration and the mark run in the copy with their own mmap'ed
+ * arena and no calls out of this file, which is what makes the child safe
+ * to run; the naming and formatting are in retention_report.c. */
 
 #include "retention.h"
 #include "tracker.h"

@@ -1,4 +1,7 @@
 /* symbolize.c - return address -> its source frames (function, file:line; inlined calls expanded, C++ demangled) with elfutils' libdw, cached. */
+/* A little over 600 lines: the libdw session, its cache and the
+ * separate-debug-file search depend on each other's invariants (a session
+ * replaced, not re-reported into); split, they would share private state. */
 
 #include "tracker.h"
 #include "tracker_internal.h"

@@ -1,4 +1,8 @@
 /* stackwalk.c - call stacks from the call-frame information: each step applies the cached CFI rule of its address, inside the bounds of the stack the hook runs on. */
+/* Long on purpose: the walk, its memo and the stack bounds it reads
+ * within are one contract (a remembered walk is reused only where the
+ * bounds proved its words safe to read again); apart, that proof would
+ * span three files. */
 
 #include "tracker.h"
 #include "base.h"
