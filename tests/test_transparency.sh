@@ -164,7 +164,7 @@ else tskip rust-threads "rustc failed: $(head -n 1 "$TEST_TMP/rustc.err")"; fi
 if have_cmd go go-cgo golang-go; then
     # Go's os.Exit is a raw exit_group system call, not libc's exit: no report at exit to expect.
     if (cd "$W" && CGO_ENABLED=1 GOCACHE=$TEST_ROOT/build/transparency/gocache GOPATH=$W/gopath GOPROXY=off \
-        GOFLAGS= GO111MODULE=off go build -o "$W/cgo" "$SRC/cgo.go") 2>"$TEST_TMP/go.err"; then
+        GOFLAGS='' GO111MODULE=off go build -o "$W/cgo" "$SRC/cgo.go") 2>"$TEST_TMP/go.err"; then
         tcase go-cgo -n "$W/cgo"
     else tskip go-cgo "go build failed: $(head -n 1 "$TEST_TMP/go.err")"; fi
 fi
