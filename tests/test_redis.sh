@@ -10,6 +10,19 @@ LR=$TEST_ROOT/bin/leak-report
 # type, expiry, INFO's memory figures, memory efficiency and jemalloc's active
 # defragmentation); REDIS_UNITS="unit/info unit/expire" runs fewer.
 UNITS=${REDIS_UNITS:-"unit/type/hash unit/type/incr unit/type/list-2 unit/type/list-3 unit/type/list-common unit/type/list unit/type/set unit/type/stream-cgroups unit/type/stream unit/type/string unit/type/zset unit/expire unit/info unit/memefficiency"}
+# Left out to stay within tests/run.sh's 600 s on 2 busy cores (both runs at
+# once): the longest stress and fuzz tests (10-35 s each plain, 150 s of the
+# suite's 316): three of the five active-defrag tests ("Active defrag" and "...
+# big keys" still run), the ziplist/XRANGE fuzzers, the #3343 stress testers.
+# REDIS_SKIP="" runs them all.
+SKIP=${REDIS_SKIP-"Active defrag big list
+Active defrag edge case
+Active defrag eval scripts
+XRANGE fuzzing
+ziplist implementation: encoding stress testing
+ziplist implementation: value encoding and backlink
+/^Stress tester for #3343-alike bugs
+SRANDMEMBER with a dict containing long chain"}
 SUITE_SECONDS=${REDIS_SUITE_SECONDS:-420} # each run of the suite (both run at once)
 MIN_OK=500 MIN_SERVERS=10 # what the default units give at least (1065 ok, ~100 servers started)
 [ -z "${REDIS_UNITS:-}" ] || MIN_OK=1 MIN_SERVERS=1
@@ -105,6 +118,7 @@ results() {
 }
 args=()
 for u in $UNITS; do args+=(--single "$u"); done
+while IFS= read -r t; do [ -z "$t" ] || args+=(--skiptest "$t"); done <<<"$SKIP"
 suite_copy "$TEST_TMP/plain"
 suite_copy "$TEST_TMP/tracked"
 mkdir -p "$TEST_TMP/suite-reports"
@@ -123,7 +137,11 @@ wait "$p_tracked" || rc_tracked=$?
 results "$TEST_TMP/suite-plain.log" >"$TEST_TMP/plain.set"
 results "$TEST_TMP/suite-tracked.log" >"$TEST_TMP/tracked.set"
 echo "# redis's suite ($(echo "$UNITS" | wc -w) units): $((SECONDS - start)) s; plain: $(grep -c '^ok' "$TEST_TMP/plain.set") ok, $(grep -vc '^ok' "$TEST_TMP/plain.set") other; preloaded: $(grep -c '^ok' "$TEST_TMP/tracked.set") ok, $(grep -vc '^ok' "$TEST_TMP/tracked.set") other"
-check_range "redis's suite ran plain to the end (ok verdicts; runtest exit $rc_plain)" "$MIN_OK" 100000 "$(grep -c '^ok' "$TEST_TMP/plain.set")"
+if [ "$rc_plain" -eq 124 ] || [ "$rc_plain" -eq 137 ]; then
+    fail "redis's suite ran plain to the end" "within $SUITE_SECONDS s" "timed out (REDIS_SUITE_SECONDS)"
+else
+    check_range "redis's suite ran plain to the end (ok verdicts; runtest exit $rc_plain)" "$MIN_OK" 100000 "$(grep -c '^ok' "$TEST_TMP/plain.set")"
+fi
 check_eq "... under the preload: the same runtest exit status" "$rc_plain" "$rc_tracked"
 d=$(diff "$TEST_TMP/plain.set" "$TEST_TMP/tracked.set" | grep '^[<>]' | head -n 3 | tr '\n' ';')
 check_eq "... the same pass/fail set, test by test ($(wc -l <"$TEST_TMP/plain.set") verdicts)" "" "$d"
