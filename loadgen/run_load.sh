@@ -94,7 +94,7 @@ while :; do
         if [ "$tty" = 1 ] || [ "$ab_done" = 1 ] || [ $((us - shown)) -ge 1000000 ]; then
             shown=$us
             printf -v line '[%s] %d.%d s  requests %d/%d  RSS %s' "$label" $((us / 1000000)) $((us / 100000 % 10)) \
-                $((req - base)) "$requests" "$(mb "$rss")"
+                $((req - base)) "$requests" "$(mib "$rss")"
             if [ "$tty" = 1 ]; then printf '\r%s\033[K' "$line" >&2; else echo "$line" >&2; fi
         fi
     else

@@ -75,7 +75,7 @@ rm -f "$RESULTS"/rss.csv "$RESULTS"/rss.png "$RESULTS"/summary.md "$RESULTS"/ab-
 for mode in leaky fixed; do
     start_mode "$mode"
     idle_kb[$mode]=$(stats_field rss_kb) || die "GET /stats on port $PORT gave no rss_kb"
-    say "$mode server: ready (pid $SERVER_PID), idle RSS $(mb "${idle_kb[$mode]}")"
+    say "$mode server: ready (pid $SERVER_PID), idle RSS $(mib "${idle_kb[$mode]}")"
 
     if [ "$mode" = leaky ]; then
         capture_to "$RESULTS/capture-before.txt"
@@ -85,7 +85,7 @@ for mode in leaky fixed; do
     # Growth is measured from here: the first /capture (leaky) grows RSS by itself.
     start_kb[$mode]=$(stats_field rss_kb) || die "GET /stats on port $PORT gave no rss_kb"
     start_req[$mode]=$(stats_field requests) || die "GET /stats on port $PORT gave no requests count"
-    say "$mode server: ab -n $REQUESTS -c $CONCURRENCY, RSS $(mb "${start_kb[$mode]}") at the start, sampled every 100 ms"
+    say "$mode server: ab -n $REQUESTS -c $CONCURRENCY, RSS $(mib "${start_kb[$mode]}") at the start, sampled every 100 ms"
     load_rc=0
     bash loadgen/run_load.sh --port "$PORT" --pid "$SERVER_PID" --requests "$REQUESTS" \
         --concurrency "$CONCURRENCY" --label "$mode" --csv "$RESULTS/rss.csv" \
@@ -98,8 +98,8 @@ for mode in leaky fixed; do
 
     final_kb[$mode]=$(stats_field rss_kb) || die "GET /stats on port $PORT gave no rss_kb after the load"
     final_req[$mode]=$(stats_field requests) || die "GET /stats gave no requests count after the load"
-    say "$mode server: final RSS $(mb "${final_kb[$mode]}") after $((final_req[$mode] - start_req[$mode])) requests" \
-        "(+$(mb $((final_kb[$mode] - start_kb[$mode]))))"
+    say "$mode server: final RSS $(mib "${final_kb[$mode]}") after $((final_req[$mode] - start_req[$mode])) requests" \
+        "(+$(mib $((final_kb[$mode] - start_kb[$mode]))))"
 
     if [ "$mode" = leaky ]; then
         capture_to "$RESULTS/capture-after.txt"
@@ -144,13 +144,13 @@ fi
         served=$((final_req[$mode] - start_req[$mode]))
         growth=$(awk -v d=$((final_kb[$mode] - start_kb[$mode])) -v n="$served" \
             'BEGIN { if (n > 0) printf "%.0f B", d * 1024 / n; else print "-" }')
-        echo "| $mode | $(mb "${idle_kb[$mode]}") | $(mb "${start_kb[$mode]}") | $(mb "${final_kb[$mode]}") | $growth" \
+        echo "| $mode | $(mib "${idle_kb[$mode]}") | $(mib "${start_kb[$mode]}") | $(mib "${final_kb[$mode]}") | $growth" \
              "| $(ab_field "$RESULTS/ab-$mode.txt" 'Requests per second:')" \
              "| $(ab_field "$RESULTS/ab-$mode.txt" 'Failed requests:')" \
              "| $(ab_field "$RESULTS/ab-$mode.txt" 'Non-2xx responses:') |"
     done
     echo
-    echo "RSS from GET /stats (VmRSS); MB = kB/1000. Growth per request = (final RSS - RSS at load start) in kB"
+    echo "RSS from GET /stats (VmRSS); MiB = kB/1024, as /capture and the dashboard print it. Growth per request = (final RSS - RSS at load start) in kB"
     echo "x 1024 / requests served. In leaky mode the load starts after the first GET /capture, which itself"
     echo "grows RSS (idle -> load start)."
     echo

@@ -189,8 +189,9 @@ rss_kb() {
     done 2>/dev/null <"/proc/$1/status"
 }
 
-# mb KB: KB as "N.N MB" (MB = kB/1000, the seed's convention).
-mb() { awk -v kb="$1" 'BEGIN { printf "%.1f MB", kb / 1000 }'; }
+# mib KB: KB as "N.N MiB": the unit of every screen of the lab (/capture, /leaks,
+# the dashboard print 1024-based sizes, as tracemalloc and /proc count).
+mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
 
 # bytes_of "N UNIT": a size as the tracker's report prints it (a sign, decimals,
 # B KiB MiB GiB) in bytes, rounded; nothing when the text is not of that form.

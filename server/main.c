@@ -13,12 +13,12 @@
 
 #include <microhttpd.h>
 
-#include "capture.h"
+#include "http/capture.h"
 #include "decimal.h"
-#include "history.h"
-#include "exercise.h"
+#include "analysis/history.h"
+#include "exercises/exercise.h"
 #include "routes.h"
-#include "stats.h"
+#include "http/stats.h"
 #include "tracker.h"
 #include "user_directory.h"
 
@@ -83,7 +83,7 @@ static void usage(FILE *out)
             "  --threads N       worker threads, 1..%u (default %u)\n"
             "  --no-tracker      do not record allocations (/capture answers 503)\n"
             "  --exercise N      a workshop exercise (docs/exercises/N.md), 1..%u, or\n"
-            "                    random: one of them, not told which; GET / is the\n"
+            "                    random: one of 1..5, not told which; GET / is the\n"
             "                    exercise's, the rest of the server is the same\n"
             "  --ballast-blocks N  hold N small live blocks from start, 0..%u (benchmarks:\n"
             "                    /capture cost against the number of live blocks)\n"

@@ -7,50 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
-#include "dashboard.h"
+#include "http/capture.h"
+#include "http/dashboard.h"
 #include "decimal.h"
-#include "exercise.h"
+#include "exercises/exercise.h"
 #include "fetch_user_data.h"
-#include "http_reply.h"
-#include "leaks.h"
-#include "metrics.h"
-#include "pprof_http.h"
+#include "http/http_reply.h"
+#include "analysis/leaks.h"
+#include "http/metrics.h"
+#include "http/pprof_http.h"
 #include "profile_cache.h"
-#include "retention_http.h"
-#include "stats.h"
+#include "http/retention_http.h"
+#include "http/stats.h"
 #include "user_directory.h"
+#include "user_pick.h"
 
 /* ------------------------------------------------------------ GET / */
-
-static _Atomic uint32_t next_user; /* round-robin position for requests without ?user= */
-
-uint32_t routes_pick_user(struct MHD_Connection *conn, char *err, size_t errlen)
-{
-    const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "user");
-    uint32_t count = user_directory_count();
-    unsigned long id;
-    char shown[48];
-
-    if (s == NULL) {
-        /* No ?user=: walk the directory in turn, over the ids with as many
-         * digits as the last one (10000..36000), so every answer has the same
-         * length: ab counts a change of length as a "failed request". */
-        uint32_t first = 1;
-
-        while (first * 10 <= count)
-            first *= 10;
-        return first + atomic_fetch_add_explicit(&next_user, 1, memory_order_relaxed) %
-                           (count - first + 1);
-    }
-
-    if (decimal_parse(s, count, &id) != 0 || id == 0 || id > count) { /* not a number: as out of range */
-        snprintf(err, errlen, "user must be a number from 1 to %u, got '%s'", (unsigned)count,
-                 http_printable(s, shown, sizeof shown));
-        return 0;
-    }
-    return (uint32_t)id;
-}
 
 /* THE THIRD LESSON (--leak=response): the reply is sent as http_reply sends
  * it, minus its last step, MHD_destroy_response. libmicrohttpd drops its
@@ -75,7 +47,7 @@ static enum MHD_Result handle_hello(struct MHD_Connection *conn, const routes_co
     uint32_t id;
     int n, leaks = cfg->leak == ROUTES_LEAK_DROP || cfg->leak == ROUTES_LEAK_CACHE;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
 

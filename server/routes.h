@@ -45,11 +45,6 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *conn, const char
  * called once per GET / answered with 200. Weak and undefined in bin/server,
  * where it is never called. */
 void routes_test_hook(void) __attribute__((weak));
-/* The user a GET / asks for: ?user=ID (1..user count), or without ?user= the
- * next one in turn among the ids as long as the last one (every answer then
- * has the same length). Returns the id, or 0 with a one-line reason in err
- * (size errlen) for a bad ?user=. Thread-safe. */
-uint32_t routes_pick_user(struct MHD_Connection *conn, char *err, size_t errlen);
 
 /* MHD_UnescapeCallback for MHD_OPTION_UNESCAPE_CALLBACK (cls unused): decodes
  * %XX in the path and in query names and values in place, as libmicrohttpd's

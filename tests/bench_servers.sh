@@ -11,7 +11,8 @@ usage() {
     echo "is the median over ROUNDS rounds (default 5), each round running the three one after" >&2
     echo "the other, so that a spell of a busy machine hits all three alike." >&2
     echo "Env: ROUNDS, REQUESTS (redis-benchmark -n, default 100000), SECONDS_EACH (memaslap -t," >&2
-    echo "default 5), TOOLS (default 'plain ours heaptrack'), SERVERS (default 'redis memcached')." >&2
+    echo "default 5), TOOLS (default 'plain ours heaptrack'), SERVERS (default 'redis redis-debian" >&2
+    echo "memcached'; redis-debian: Debian's redis-server, which keeps its jemalloc under the tracker)." >&2
     exit 2
 }
 [ $# -eq 0 ] || usage
@@ -22,7 +23,7 @@ ROUNDS=${ROUNDS:-5}
 REQUESTS=${REQUESTS:-100000}
 SECONDS_EACH=${SECONDS_EACH:-5}
 TOOLS=${TOOLS:-plain ours heaptrack}
-SERVERS=${SERVERS:-redis memcached}
+SERVERS=${SERVERS:-redis redis-debian memcached}
 OUT=results/bench.md
 B="$LAB_TMP/bench_servers"
 mkdir -p results "$B"
@@ -35,6 +36,8 @@ for t in $TOOLS; do
     esac
 done
 REDIS=$(bash tests/realcode/build.sh redis default) || { echo "bench_servers: redis did not build" >&2; exit 1; }
+REDIS_SERVER=$REDIS/src/redis-server REDIS_BENCH=$REDIS/src/redis-benchmark
+DEBIAN_REDIS=$(command -v redis-server || true)
 MEMCACHED=$(command -v memcached || true)
 MEMASLAP=$(command -v memcaslap || command -v memaslap || true)
 
@@ -63,8 +66,8 @@ redis_round() {
     local tool=$1 p=$2 port
     pick_port
     port=$PICKED
-    start "$tool" "$port" "$REDIS/src/redis-server" --port "$port" --bind 127.0.0.1 --save '' --appendonly no
-    "$REDIS/src/redis-benchmark" -p "$port" -t set,get,lpush,hset -n "$REQUESTS" -P "$p" -r 100000 --csv 2>/dev/null |
+    start "$tool" "$port" "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no
+    "$REDIS_BENCH" -p "$port" -t set,get,lpush,hset -n "$REQUESTS" -P "$p" -r 100000 --csv 2>/dev/null |
         awk -F'"' '$2 ~ /^(SET|GET|LPUSH|HSET)$/ { v[$2] = $4 } END { print v["SET"], v["GET"], v["LPUSH"], v["HSET"] }'
     stop
 }
@@ -113,6 +116,23 @@ for p in 1 16; do
     c=1
     for op in SET GET LPUSH HSET; do row "redis $op -P $p" "$c"; c=$((c + 1)); done
 done
+fi
+if [[ " $SERVERS " == *" redis-debian "* ]] && [ -n "$DEBIAN_REDIS" ]; then
+    # Debian's build links libjemalloc.so.2: the tracker forwards to jemalloc and
+    # keeps its records in the address table (docs/preload.md).
+    REDIS_SERVER=$DEBIAN_REDIS
+    say ""
+    say "Debian's redis-server $("$DEBIAN_REDIS" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p') (jemalloc kept under the tracker), same load, requests/s:"
+    say ""
+    header
+    for p in 1 16; do
+        for t in $TOOLS; do : >"$B/R.$t"; done
+        for _ in $(seq 1 "$ROUNDS"); do
+            for t in $TOOLS; do redis_round "$t" "$p" >>"$B/R.$t"; done
+        done
+        c=1
+        for op in SET GET LPUSH HSET; do row "Debian redis $op -P $p" "$c"; c=$((c + 1)); done
+    done
 fi
 if [[ " $SERVERS " != *" memcached "* ]]; then
     :

@@ -4,9 +4,9 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TEST_ROOT" || exit 1
 
-# Which file is exercise N comes from server/exercise.h ("/* N: exercise_x.c */"),
+# Which file is exercise N comes from server/exercises/exercise.h ("/* N: exercise_x.c */"),
 # the line to find from its EXERCISE-SITE comment: never a literal here.
-ex_file() { sed -n "s|.*/\* $1: \(exercise_[a-z_]*\.c\) \*/.*|\1|p" server/exercise.h; }
+ex_file() { sed -n "s|.*/\* $1: \(exercise_[a-z_]*\.c\) \*/.*|exercises/\1|p" server/exercises/exercise.h; }
 ex_line() { grep -n 'EXERCISE-SITE' "server/$1" | head -n 1 | cut -d: -f1; }
 
 # load N URLPATH: ab -n N -c 8 on the current server; prints ab's complete and non-2xx counts.
@@ -25,7 +25,7 @@ spread() { for _ in $(seq 1 "$1"); do load 1000 / >/dev/null; sleep 0.6; done; }
 line_of() { grep -m 1 -F "server/$1:" "$2" | grep -F "server/$1: " || true; }
 
 
-for n in 1 2 3 4 5; do
+for n in 1 2 3 4 5 6 7 8 9; do
     f=$(ex_file "$n")
     check "exercise $n has a file ($f) with an EXERCISE-SITE line" test -n "$f" -a -n "$(ex_line "${f:-none}")"
 done
@@ -48,6 +48,9 @@ case "$top" in "server/$site: "*) pass "exercise 1: the top growth is $site (the
     *) fail "exercise 1: the top growth is the EXERCISE-SITE line" "server/$site: ..." "$top" ;; esac
 case "$top" in *"size="*" (+"[1-9]*"), count=1 (+0),"*) pass "exercise 1: one block, count=1 (+0), whose size grew: $top" ;;
     *) fail "exercise 1: one block whose size grew" "size=... (+N...), count=1 (+0)" "$top" ;; esac
+cap "?key=traceback&frames=6&top=1" >"$TEST_TMP/c1t"
+grep -q "^    #[0-9]* server/$site in " "$TEST_TMP/c1t"
+check_eq "exercise 1: the traceback step's top stack has the EXERCISE-SITE line" 0 $?
 check_range "exercise 1: RSS grew with the load (kB over 8000 requests)" 2000 999999 $(($(rss_kb "$SERVER_PID") - rss0))
 # The buffer doubles: between two enlargements it is as flat as a full cache,
 # and only a rise after a flat stretch tells them apart (docs/leaks.md). The
@@ -72,12 +75,9 @@ cap "?top=1" >"$TEST_TMP/c2l"
 top=$(head -n 1 "$TEST_TMP/c2l")
 case "$top" in "server/$site (via "*"): "*"count=2000 (+2000)"*) pass "exercise 2: the top growth is the program's own line, through the library: $top" ;;
     *) fail "exercise 2: the top growth is the EXERCISE-SITE line, via the library call" "server/$site (via ...): ... count=2000 (+2000)" "$top" ;; esac
-stop_server
-# The traceback of the same leak shows libc's frames too (stacks come from the CFI, by default).
-start_server --exercise 2 || exit 1
-cap "" >/dev/null
-load 2000 / >/dev/null
-cap "?key=traceback&frames=4&top=1" >"$TEST_TMP/c2"
+# The sheet's next step on the same server: the traceback, compared to the same
+# capture as the one before, shows libc's frames too (stacks come from the CFI).
+cap "?key=traceback&frames=6&top=1" >"$TEST_TMP/c2"
 grep -q "^    #[0-9] server/$site in " "$TEST_TMP/c2"
 check_eq "exercise 2: its stack (key=traceback) has the EXERCISE-SITE line $site as a frame" 0 $?
 grep -q '^    #[0-9] \[libc' "$TEST_TMP/c2"
@@ -99,6 +99,9 @@ cap "" >"$TEST_TMP/c3b"
 top=$(head -n 1 "$TEST_TMP/c3b")
 case "$top" in "server/$site: "*"count=2000 (+2000)"*) pass "exercise 3: after bad requests the top growth is $site, +2000" ;;
     *) fail "exercise 3: after bad requests the top growth is the EXERCISE-SITE line" "server/$site: ... count=2000 (+2000)" "$top" ;; esac
+cap "?key=traceback&frames=6&top=1" >"$TEST_TMP/c3t"
+grep -q "^    #[0-9]* server/$site in " "$TEST_TMP/c3t"
+check_eq "exercise 3: the traceback step's top stack has the EXERCISE-SITE line" 0 $?
 stop_server
 
 # ---------------------------------------------------------------- 4: a bounded cache: not a leak
@@ -156,6 +159,99 @@ g_default=$G5
 MALLOC_ARENA_MAX=1 rss_growth || exit 1
 check_range "exercise 5: MALLOC_ARENA_MAX=1 cuts that growth to under half ($G5 kB vs $g_default kB)" -99999 $((g_default / 2)) "$G5"
 
+# ---------------------------------------------------------------- the harder four, as their sheets run them
+# tb_has SITE FILE: the top stack of a key=traceback capture has SITE as a frame.
+tb_has() { grep -q "^    #[0-9]* server/$1 in " "$2"; }
+
+# 6: a leak through xmalloc, a wrapper with many callers: the growth is at the
+# wrapper's line (or, where the tracker skips wrappers, at a caller's), and the
+# top stack by growth goes through the EXERCISE-SITE line.
+f=$(ex_file 6); site="$f:$(ex_line "$f")"
+start_server --exercise 6 || exit 1
+cap "" >/dev/null
+load 20000 / >/dev/null
+cap "?top=3" >"$TEST_TMP/c6"
+top=$(head -n 1 "$TEST_TMP/c6")
+case "$top" in server/exercises/xalloc.c:*" (+"[1-9]*"), count="*" (+"[1-9]*|"server/$site"*" (+"[1-9]*) pass "exercise 6: the top growth is at the wrapper (or its caller): $top" ;;
+    *) fail "exercise 6: the top growth is at the wrapper" "server/exercises/xalloc.c:N: ... (+N)" "$top" ;; esac
+cap "?key=traceback&frames=6&top=1" >"$TEST_TMP/c6t"
+tb_has "$site" "$TEST_TMP/c6t"
+check_eq "exercise 6: the sheet's traceback step: the top stack goes through $site" 0 $?
+per=$(echo "$top" | sed -n 's/.*count=[0-9]* (+\([0-9]*\)).*/\1/p')
+check_range "exercise 6: 1 to 6 blocks lost per request (of 20000 requests; got ${per:-?} blocks)" 20000 120000 "${per:-0}"
+stop_server
+
+# 7: reachable growth: the generic list_push line grows, the traceback names
+# the call that adds to the list that holds it.
+f=$(ex_file 7); site="$f:$(ex_line "$f")"
+holder=$(grep -n 'list_push(&watch.watchers' "server/$f" | head -n 1 | cut -d: -f1)
+start_server --exercise 7 || exit 1
+cap "" >/dev/null
+load 20000 / >/dev/null
+cap "?top=1" >"$TEST_TMP/c7"
+top=$(head -n 1 "$TEST_TMP/c7")
+case "$top" in "server/$site: "*"count="*" (+"2[0-9][0-9][0-9][0-9]")"*) pass "exercise 7: the top growth is $site, one node per request: $top" ;;
+    *) fail "exercise 7: the top growth is the EXERCISE-SITE line" "server/$site: ... (+2xxxx)" "$top" ;; esac
+cap "?key=traceback&frames=4&top=1" >"$TEST_TMP/c7t"
+tb_has "$f:$holder" "$TEST_TMP/c7t"
+check_eq "exercise 7: the top stack's caller is the push onto the watchers list ($f:$holder)" 0 $?
+# Who holds it: /retention names the global the lists live in (its name read from the source).
+global=$(sed -n 's/^} \([a-z_]*\) = { \.lock.*/\1/p' "server/$f" | head -n 1)
+verdict=$(curl -s --max-time 60 "$(url "/retention?top=20")" | grep -A1 -F "server/$site: " | sed -n 's/^ *verdict: //p')
+case "$verdict" in "held by global $global "*) pass "exercise 7: /retention: the line's nodes are held by the global '$global' ($verdict)" ;;
+    *) fail "exercise 7: /retention names the holder" "held by global $global ..." "${verdict:-no verdict}" ;; esac
+stop_server
+
+# 8: a leak only under concurrency: at -c 1 the line holds the writer's 16
+# batches and the current one, and stays there; at -c 8 it keeps growing.
+f=$(ex_file 8); site="$f:$(ex_line "$f")"
+keep=$(sed -n 's/^#define WRITTEN_KEEP \([0-9]*\).*/\1/p' "server/$f")
+count8() { sed -n "s|^server/$site: .*count=\([0-9]*\) .*|\1|p" "$1" | head -n 1; }
+start_server --exercise 8 || exit 1
+cap "" >/dev/null
+LOAD_C=1 load 20000 / >/dev/null
+cap "" >"$TEST_TMP/c8a"
+check_eq "exercise 8: at -c 1 the batches are bounded (the writer's $keep and the current one)" $((keep + 1)) "$(count8 "$TEST_TMP/c8a")"
+stop_server
+start_server --exercise 8 || exit 1
+cap "" >/dev/null
+load 20000 / >/dev/null
+cap "" >"$TEST_TMP/c8b"
+n8=$(count8 "$TEST_TMP/c8b")
+check_range "exercise 8: at -c 8 more batches live than the bound allows (raced ones lost; got ${n8:-?})" $((keep + 4)) 99999 "${n8:-0}"
+top=$(head -n 1 "$TEST_TMP/c8b")
+case "$top" in "server/$site: "*) pass "exercise 8: ... the top growth: $top" ;;
+    *) fail "exercise 8: the top growth is the EXERCISE-SITE line" "server/$site: ..." "$top" ;; esac
+stop_server
+
+# 9: threads never joined: RSS grows, the heap hardly; the RSS explanation puts it in the stacks.
+f=$(ex_file 9); site="$f:$(ex_line "$f")"
+start_server --exercise 9 || exit 1
+cap "" >/dev/null
+r0=$(rss_kb "$SERVER_PID")
+load 5000 / >/dev/null
+g9=$(($(rss_kb "$SERVER_PID") - r0))
+cap "" >"$TEST_TMP/c9"
+heap9=$(total_growth "$TEST_TMP/c9")
+check_range "exercise 9: RSS grew by >= 40 MB over 5000 requests (kB)" 40000 9999999 "$g9"
+check_range "exercise 9: ... while the tracked heap grew by under a tenth of it (bytes)" -1048576 $((g9 * 1024 / 10)) "${heap9:-x}"
+top=$(head -n 1 "$TEST_TMP/c9")
+case "$top" in "server/$site (via pthread_create): "*) pass "exercise 9: the capture's small growth is at the EXERCISE-SITE line, via pthread_create: $top" ;;
+    *) fail "exercise 9: the capture's growth is at the EXERCISE-SITE line" "server/$site (via pthread_create): ..." "$top" ;; esac
+# the RSS explanation: a fresh smaps walk is made every 10 s
+for _ in $(seq 1 24); do
+    rss=$(curl -s --max-time 10 "$(url /stats)" | grep -o '"rss":{[^}]*}')
+    awk -v a="$(json_field "$rss" maps_age_s)" 'BEGIN { exit !(a != "" && a < 1.0) }' && \
+        [ "$(json_field "$rss" thread_stacks)" -gt $((g9 * 1024 / 2)) ] 2>/dev/null && break
+    sleep 0.5
+done
+stk=$(json_field "$rss" thread_stacks) thr=$(json_field "$rss" threads)
+check_range "exercise 9: the RSS explanation puts at least half the growth in thread stacks ($stk bytes, for $thr running threads)" \
+    $((g9 * 1024 / 2)) 99999999999 "${stk:-0}"
+check_range "... unexplained within 2% (%)" -2 2 "$(json_field "$rss" unexplained_pct | cut -d. -f1)"
+check_range "... while only the pool's threads run" 2 20 "${thr:-0}"
+stop_server
+
 # ---------------------------------------------------------------- random: one of them, not told which
 # GET / answers the same whichever exercise runs; a capture after a load
 # names the exercise's file. Eight starts: with a uniform pick all eight
@@ -183,7 +279,7 @@ check_range "--exercise random: 8 starts ran more than one exercise (the file a 
 help=$(bin/server --help)
 case "$help" in *exercise_*|*journal*|*asprintf*|*lookup*|*badge*|*fragment*|*realloc*|*cache\ slot*) fail "--help names no exercise" "none" "$help" ;;
     *) pass "--help names no exercise" ;; esac
-bin/server --exercise 6 >/dev/null 2>"$TEST_TMP/e6"; rc=$?
-check_eq "--exercise 6: exit 2 and one line ($(head -c 80 "$TEST_TMP/e6"))" "2 1" "$rc $(wc -l <"$TEST_TMP/e6")"
+bin/server --exercise 10 >/dev/null 2>"$TEST_TMP/e10"; rc=$?
+check_eq "--exercise 10: exit 2 and one line ($(head -c 80 "$TEST_TMP/e10"))" "2 1" "$rc $(wc -l <"$TEST_TMP/e10")"
 
 done_testing

@@ -292,4 +292,10 @@ char *tracker_retention_verdict(const tracker_retention *r, const char *site);
 
 void tracker_retention_free(tracker_retention *r);
 
+/* The calling thread's allocations between begin and end are not recorded (a
+ * consumer's own bookkeeping, e.g. the server's per-site history, kept out of
+ * the sites it reports). Nests: pass end what begin returned. */
+int tracker_untracked_begin(void);
+void tracker_untracked_end(int begun);
+
 #endif /* TRACKER_H */

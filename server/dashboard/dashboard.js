@@ -9,7 +9,7 @@
   const CAPTURE_TIMEOUT_MS = 15000;
   const MAX_POINTS = 2000;      // per series; past it every other point is dropped
   const CAPTURE_TOP = 8;        // rows of the table, reused
-  const LEAKS_EVERY = 2;         // /leaks on every 2nd /stats poll
+  const LEAKS_EVERY = 1;         // /leaks with every /stats poll: the sites keep up with the RSS line
   const LEAKS_TOP = 5;           // sites stacked under the RSS line
   const LEAKS_POINTS = 200;      // points per site series
   // This page's own /capture baseline (kept across reloads), so it never
@@ -288,6 +288,15 @@
       kids.push(el('polyline', { class: 'curve old', points: pts(st.previous) }));
     if (st.series.length > 0) {
       kids.push(el('polyline', { class: 'curve', points: pts(st.series) }));
+      // The sites come from the server's samples (every 500 ms), the RSS line
+      // from /stats: the stretch of the line past the newest sample is drawn
+      // pale, so that the sites and the solid line always end at the same request.
+      const sampled = top.length ? top[top.length - 1].x : null;
+      const ahead = sampled === null ? [] : st.series.filter((p) => p.x >= sampled);
+      if (ahead.length > 1 || (ahead.length === 1 && ahead[0].x > sampled)) {
+        const from = st.series.filter((p) => p.x <= sampled).slice(-1);
+        kids.push(el('polyline', { class: 'ahead', points: pts(from.concat(ahead)) }));
+      }
       const p = st.series[st.series.length - 1];
       kids.push(el('circle', { class: 'last', cx: sx(p.x), cy: sy(p.y), r: 8 }));
       const right = sx(p.x) > W - R - 200;

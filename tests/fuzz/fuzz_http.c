@@ -13,7 +13,7 @@
 #include <microhttpd.h>
 
 #include "../../server/routes.h"
-#include "../../server/stats.h"
+#include "../../server/http/stats.h"
 #include "../../server/user_directory.h"
 
 /*

@@ -1,11 +1,11 @@
-/* fuzz_query.c - libFuzzer target: server/capture.c's capture_parse_query on query strings split from the input. */
+/* fuzz_query.c - libFuzzer target: server/http/capture.c's capture_parse_query on query strings split from the input. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../server/capture.h"
+#include "../../server/http/capture.h"
 
 /*
  * The input is a query string as libmicrohttpd hands it over, already split:

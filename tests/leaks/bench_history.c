@@ -1,6 +1,6 @@
 /* bench_history.c - `make bench`: the history sampler's CPU and memory with 10000 live allocation sites, and leaks_suspects' time. */
 /*
- * Linked with the tracker (hooks included), server/history.c, leaks.c and
+ * Linked with the tracker (hooks included), server/analysis/history.c, leaks.c and
  * rss.c, and build/gen/sites10k.c: 10000 functions, each calling malloc on
  * its own line, so the tracker sees 10000 distinct sites. Prints one
  * Markdown table row. Usage: bench_history [SAMPLES]
@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../server/history.h"
-#include "../../server/leaks.h"
+#include "../../server/analysis/history.h"
+#include "../../server/analysis/leaks.h"
 
 extern void *(*const bench_sites[])(void);
 extern const int bench_nsites;

@@ -1,6 +1,6 @@
-/* test_leaks.c - unit tests of /leaks' classifier (server/leaks_classify.c) on made-up series: leak, plateau, steady, unknown. */
+/* test_leaks.c - unit tests of /leaks' classifier (server/analysis/leaks_classify.c) on made-up series: leak, plateau, steady, unknown. */
 
-#include "../../server/leaks.h"
+#include "../../server/analysis/leaks.h"
 
 #include <string.h>
 

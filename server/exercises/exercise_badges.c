@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 
 #define BADGE_BYTES 8192      /* one rendered badge, every byte written */
 #define BADGE_CACHE_SLOTS 4096 /* badges kept; the oldest goes when a new one comes */
@@ -85,7 +85,7 @@ enum MHD_Result exercise_badges(struct MHD_Connection *conn)
     char err[128], line[160], body[96];
     uint32_t id;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     if (badge_first_line(user_directory_get(id), line, sizeof line) != 0)

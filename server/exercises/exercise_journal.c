@@ -12,10 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 
 #define JOURNAL_FIRST_CAP 4096 /* bytes of the journal's first buffer */
 
@@ -65,7 +65,7 @@ enum MHD_Result exercise_journal(struct MHD_Connection *conn)
     uint32_t id;
     int n, len;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     u = user_directory_get(id);

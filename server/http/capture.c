@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "decimal.h"
+#include "../decimal.h"
 #include "http_reply.h"
 
 /* ------------------------------------------------------------ query parsing (pure) */

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "tracker.h"
-#include "history.h"
-#include "rss.h"
+#include "../analysis/history.h"
+#include "../analysis/rss.h"
 
 /* ------------------------------------------------------------ module state */
 
@@ -95,7 +95,7 @@ int stats_format_json(char *buf, size_t len)
     uptime = (double)(now.tv_sec - st.started.tv_sec) +
              (double)(now.tv_nsec - st.started.tv_nsec) / 1e9;
     history_get_info(&hi);
-    if (rss_explain(&rp) != 0 || rss_format_json(&rp, rss, sizeof rss) < 0)
+    if (rss_explain(&rp, hi.memory_bytes) != 0 || rss_format_json(&rp, rss, sizeof rss) < 0)
         snprintf(rss, sizeof rss, "null");
     n = snprintf(buf, len,
                  "{\"requests\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64

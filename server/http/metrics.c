@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "http_reply.h"
-#include "leaks.h"
+#include "../analysis/leaks.h"
 #include "stats.h"
 #include "tracker.h"
 

@@ -1,7 +1,7 @@
 /* leaks.c - GET /leaks: each site's history over the window, classified (leaks_classify.c), ranked and answered as text or JSON (method in leaks.h and docs/leaks.md). */
-/* tracker_guard_enter/leave: the history is the tracker's working memory in effect
+/* tracker_untracked_begin/end: the history is the tracker's working memory in effect
  * (like its snapshots), kept out of /capture's sites on purpose. */
-#include "tracker_internal.h"
+#include "tracker.h"
 #include "leaks.h"
 
 #include <inttypes.h>
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decimal.h"
+#include "../decimal.h"
 #include "history.h"
-#include "http_reply.h"
+#include "../http/http_reply.h"
 #include "rss.h"
 
 #define LEAKS_TOP_MAX ((int)HISTORY_SERIES)
@@ -90,12 +90,12 @@ int leaks_suspects(double window_s, leaks_suspect *out, size_t max)
 {
     history_view v;
     if (take_window(window_s, &v) != 0) return -1;
-    int g = tracker_guard_enter();
+    int g = tracker_untracked_begin();
     leaks_suspect *all = rank(&v);
     int n = all ? (int)v.nseries : -1;
     for (size_t i = 0; all && i < v.nseries && i < max; i++) out[i] = all[i];
     free(all);
-    if (g) tracker_guard_leave();
+    tracker_untracked_end(g);
     history_view_free(&v);
     return n;
 }
@@ -298,7 +298,7 @@ enum MHD_Result leaks_handle(struct MHD_Connection *conn)
         return http_reply_reason(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                  "no history yet: the sampler is not running or has no sample "
                                  "(the tracker off, or out of memory at start)");
-    int g = tracker_guard_enter(); /* the answer's own memory is not a site */
+    int g = tracker_untracked_begin(); /* the answer's own memory is not a site */
     double t0 = 0;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -308,7 +308,9 @@ enum MHD_Result leaks_handle(struct MHD_Connection *conn)
     if (f) {
         for (size_t i = 0; i < v.nseries; i++) counts[all[i].kind]++;
         size_t shown = v.nseries < (size_t)q.top ? v.nseries : (size_t)q.top;
-        rss_explain(&r);
+        history_info hi;
+        history_get_info(&hi);
+        rss_explain(&r, hi.memory_bytes);
         if (q.json) write_json(f, &v, all, shown, counts, &r, &q);
         else write_text(f, &v, all, shown, counts, &r);
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -319,7 +321,7 @@ enum MHD_Result leaks_handle(struct MHD_Connection *conn)
     }
     free(all);
     history_view_free(&v);
-    if (g) tracker_guard_leave();
+    tracker_untracked_end(g);
     if (!body)
         return http_reply_reason(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory while ranking the sites");
     return http_reply(conn, MHD_HTTP_OK, q.json ? HTTP_REPLY_JSON : HTTP_REPLY_TEXT, body, len,

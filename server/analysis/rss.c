@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "tracker.h"
-#include "history.h"
 
 #define GUARD_MAX (64u * 1024u) /* a ---p mapping this small right below an rw-p one is a thread's stack guard */
 /* glibc reserves each heap of a non-main arena as HEAP_MAX_SIZE bytes aligned to that size
@@ -257,10 +256,9 @@ void rss_refresh_maps(void)
     pthread_mutex_unlock(&maps.lock);
 }
 
-int rss_explain(rss_parts *p)
+int rss_explain(rss_parts *p, uint64_t history_bytes)
 {
     tracker_totals tt;
-    history_info hi;
     status_rss st;
     smaps_sum sm;
     double at;
@@ -277,13 +275,12 @@ int rss_explain(rss_parts *p)
 
     struct mallinfo2 mi = mallinfo2();
     tracker_get_totals(&tt);
-    history_get_info(&hi);
     read_status(&st);
 
     p->vm_rss = st.vm_rss > 0 ? (uint64_t)st.vm_rss * 1024u : 0;
     uint64_t in_use = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
     p->tracked_live = tt.live_bytes;
-    p->history = hi.memory_bytes;
+    p->history = history_bytes;
     uint64_t known = p->tracked_live + p->history + tt.heap_bookkeeping_bytes; /* headers: in the heap, counted as bookkeeping */
     p->heap_untracked = in_use > known ? in_use - known : 0; /* counters read a moment apart */
     p->heap_free = mi.fordblks;

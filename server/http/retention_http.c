@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decimal.h"
+#include "../decimal.h"
 #include "http_reply.h"
 #include "tracker.h"
 

@@ -1,7 +1,7 @@
 /* history.c - the sampler thread and the bounded per-site history it keeps (see history.h). */
-/* tracker_guard_enter/leave: the history is the tracker's working memory in effect
+/* tracker_untracked_begin/end: the history is the tracker's working memory in effect
  * (like its snapshots), kept out of /capture's sites on purpose. */
-#include "tracker_internal.h"
+#include "tracker.h"
 #include "history.h"
 
 #include <errno.h>
@@ -216,7 +216,7 @@ static void assign_slot_unlocked(uint32_t i, size_t *smallest, int *evictions)
 void history_sample_now(void)
 {
     if (!H.started) return;
-    int g = tracker_guard_enter(); /* the history's memory is not a site of /capture */
+    int g = tracker_untracked_begin(); /* the history's memory is not a site of /capture */
     double c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
     pthread_mutex_lock(&H.sample_lock);
     tracker_snapshot *snap = tracker_snapshot_take();
@@ -285,7 +285,7 @@ done:;
                    H.hash_cap * sizeof(uint32_t) + H.stack_cap * sizeof(uint32_t);
     pthread_mutex_unlock(&H.lock);
     pthread_mutex_unlock(&H.sample_lock);
-    if (g) tracker_guard_leave();
+    tracker_untracked_end(g);
 }
 
 static void *sampler_main(void *arg)
@@ -343,10 +343,10 @@ static void free_all(void)
 
 int history_start(unsigned period_ms, uint64_t (*requests)(void))
 {
-    int failed = 0, g = tracker_guard_enter(), err;
+    int failed = 0, g = tracker_untracked_begin(), err;
     pthread_condattr_t ca;
     if (H.started || period_ms < HISTORY_PERIOD_MS_MIN || period_ms > HISTORY_PERIOD_MS_MAX) {
-        if (g) tracker_guard_leave();
+        tracker_untracked_end(g);
         errno = EINVAL;
         return -1;
     }
@@ -358,7 +358,7 @@ int history_start(unsigned period_ms, uint64_t (*requests)(void))
     H.rss_tail = fixed_alloc(HISTORY_TAIL, sizeof *H.rss_tail, &failed);
     H.no_tail = fixed_alloc(HISTORY_TAIL, sizeof *H.no_tail, &failed);
     for (size_t k = 0; k < HISTORY_SERIES; k++) H.slots[k].site = NO_SITE; /* rings on first use */
-    if (g) tracker_guard_leave();
+    tracker_untracked_end(g);
     if (failed) {
         free_all();
         errno = ENOMEM;
@@ -394,9 +394,9 @@ void history_stop(void)
     pthread_mutex_lock(&H.sample_lock);
     pthread_mutex_lock(&H.lock);
     H.started = 0;
-    int g = tracker_guard_enter();
+    int g = tracker_untracked_begin();
     free_all();
-    if (g) tracker_guard_leave();
+    tracker_untracked_end(g);
     pthread_mutex_unlock(&H.lock);
     pthread_mutex_unlock(&H.sample_lock);
     pthread_cond_destroy(&H.wake);
@@ -406,7 +406,7 @@ void history_stop(void)
 
 void history_view_free(history_view *v)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_untracked_begin();
     for (size_t i = 0; i < v->nseries; i++) {
         free(v->series[i].site);
         free(v->series[i].bytes);
@@ -414,12 +414,12 @@ void history_view_free(history_view *v)
     }
     free(v->series); free(v->t); free(v->requests); free(v->rss_kb);
     memset(v, 0, sizeof *v);
-    if (g) tracker_guard_leave();
+    tracker_untracked_end(g);
 }
 
 int history_view_take(double window_s, history_view *v)
 {
-    int g = tracker_guard_enter(), rc = -1;
+    int g = tracker_untracked_begin(), rc = -1;
     memset(v, 0, sizeof *v);
     pthread_mutex_lock(&H.sample_lock); /* site names stay put while copied */
     pthread_mutex_lock(&H.lock);
@@ -474,7 +474,7 @@ done:
     pthread_mutex_unlock(&H.lock);
     pthread_mutex_unlock(&H.sample_lock);
     if (rc != 0) history_view_free(v);
-    if (g) tracker_guard_leave();
+    tracker_untracked_end(g);
     return rc;
 }
 

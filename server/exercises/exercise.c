@@ -6,16 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "decimal.h"
-#include "http_reply.h"
-#include "splitmix.h"
+#include "../decimal.h"
+#include "../splitmix.h"
 
-static int picked_at_random; /* set once by exercise_pick, before the daemon starts */
-static const char random_body[] = "ok\n";
 
 /* The handlers, indexed by exercise number - 1. */
 static enum MHD_Result (*const handlers[EXERCISE_COUNT])(struct MHD_Connection *) = {
     exercise_journal, exercise_card, exercise_lookup, exercise_badges, exercise_report,
+    exercise_tags,    exercise_watch, exercise_batch,  exercise_export,
 };
 
 unsigned exercise_pick(const char *arg)
@@ -31,8 +29,8 @@ unsigned exercise_pick(const char *arg)
          * mixed by splitmix64 so that every bit of them reaches the remainder
          * (a plain xor of them kept a coarse clock's pattern). */
         seed = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ ((uint64_t)getpid() << 40);
-        picked_at_random = 1;
-        return 1u + (unsigned)(splitmix64_next(&seed) % EXERCISE_COUNT);
+        exercise_reply_plain();
+        return 1u + (unsigned)(splitmix64_next(&seed) % EXERCISE_RANDOM);
     }
     if (decimal_parse(arg, EXERCISE_COUNT, &n) != 0 || n < 1 || n > EXERCISE_COUNT)
         return 0;
@@ -42,13 +40,4 @@ unsigned exercise_pick(const char *arg)
 enum MHD_Result exercise_handle(unsigned n, struct MHD_Connection *conn)
 {
     return handlers[n - 1](conn); /* n was checked by exercise_pick */
-}
-
-enum MHD_Result exercise_reply(struct MHD_Connection *conn, const char *body, size_t len)
-{
-    if (picked_at_random) {
-        body = random_body;
-        len = sizeof random_body - 1;
-    }
-    return http_reply(conn, MHD_HTTP_OK, HTTP_REPLY_TEXT, body, len, MHD_RESPMEM_MUST_COPY);
 }

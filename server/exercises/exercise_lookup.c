@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 
 #define LOOKUP_ARGS_BYTES 8192 /* room for a copy of the query arguments */
 
@@ -50,7 +50,7 @@ enum MHD_Result exercise_lookup(struct MHD_Connection *conn)
     memset(l, 0, sizeof *l);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, copy_arg, l);
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
 

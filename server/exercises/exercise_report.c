@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 
 #define REPORT_ROW_BYTES (64 * 1024) /* one row of the report, every byte written */
 #define REPORT_ROWS_MIN 16           /* rows of a report: 16..64, by user */
@@ -52,7 +52,7 @@ enum MHD_Result exercise_report(struct MHD_Connection *conn)
     uint32_t id;
     int n;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     u = user_directory_get(id);

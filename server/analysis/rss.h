@@ -44,10 +44,12 @@ typedef struct rss_parts {
     double maps_age_s;       /* seconds since that walk (-1: none) */
 } rss_parts;
 
-/* Fill *p. Returns 0, or -1 when /proc/self/status or smaps cannot be read
- * (*p then holds what could be measured, zeros elsewhere). Cheap (well
- * under a millisecond) except the very first call, which walks smaps. */
-int rss_explain(rss_parts *p);
+/* Fill *p; history_bytes is the per-site history's memory (history_get_info:
+ * given by the caller, so that the history may use this file and not the
+ * other way round). Returns 0, or -1 when /proc/self/status or smaps cannot
+ * be read (*p then holds what could be measured, zeros elsewhere). Cheap
+ * (well under a millisecond) except the very first call, which walks smaps. */
+int rss_explain(rss_parts *p, uint64_t history_bytes);
 
 /* Walk /proc/self/smaps now for the parts only it tells (a page-table walk:
  * ~15 ms at 400 MB of RSS). Thread-safe; allocates nothing. */

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "http_reply.h"
-#include "routes.h"
-#include "stats.h"
-#include "user_directory.h"
+#include "../http/http_reply.h"
+#include "../user_pick.h"
+#include "../http/stats.h"
+#include "../user_directory.h"
 
 /* The card of u, as a malloc'ed string (asprintf); its length in *len.
  * Every field is padded to a fixed width, so all cards have one length
@@ -36,7 +36,7 @@ enum MHD_Result exercise_card(struct MHD_Connection *conn)
     uint32_t id;
     int len;
 
-    id = routes_pick_user(conn, err, sizeof err);
+    id = user_pick(conn, err, sizeof err);
     if (id == 0)
         return http_reply_reason(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
     card = format_card(user_directory_get(id), &len);
