@@ -102,20 +102,25 @@ header() {
 
 say ""
 say "## Real servers: tracker on vs off ($(date -u +%Y-%m-%d), $(nproc) cores, $ROUNDS interleaved rounds)"
-if [[ " $SERVERS " == *" redis "* ]]; then
-say ""
-say "redis 7.0.15 (MALLOC=libc, -O2 -g) under redis-benchmark -n $REQUESTS -r 100000, requests/s;"
-say "ratios: median of the rounds' ratios to plain, Q1-Q3 beside."
-say ""
-header
-for p in 1 16; do
-    for t in $TOOLS; do : >"$B/R.$t"; done
-    for _ in $(seq 1 "$ROUNDS"); do
-        for t in $TOOLS; do redis_round "$t" "$p" >>"$B/R.$t"; done
+# redis_rows LABEL: the four commands at -P 1 and -P 16, REDIS_SERVER under each tool.
+redis_rows() {
+    local label=$1 p t c op
+    header
+    for p in 1 16; do
+        for t in $TOOLS; do : >"$B/R.$t"; done
+        for _ in $(seq 1 "$ROUNDS"); do
+            for t in $TOOLS; do redis_round "$t" "$p" >>"$B/R.$t"; done
+        done
+        c=1
+        for op in SET GET LPUSH HSET; do row "$label $op -P $p" "$c"; c=$((c + 1)); done
     done
-    c=1
-    for op in SET GET LPUSH HSET; do row "redis $op -P $p" "$c"; c=$((c + 1)); done
-done
+}
+if [[ " $SERVERS " == *" redis "* ]]; then
+    say ""
+    say "redis 7.0.15 (MALLOC=libc, -O2 -g) under redis-benchmark -n $REQUESTS -r 100000, requests/s;"
+    say "ratios: median of the rounds' ratios to plain, Q1-Q3 beside."
+    say ""
+    redis_rows redis
 fi
 if [[ " $SERVERS " == *" redis-debian "* ]] && [ -n "$DEBIAN_REDIS" ]; then
     # Debian's build links libjemalloc.so.2: the tracker forwards to jemalloc and
@@ -124,15 +129,7 @@ if [[ " $SERVERS " == *" redis-debian "* ]] && [ -n "$DEBIAN_REDIS" ]; then
     say ""
     say "Debian's redis-server $("$DEBIAN_REDIS" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p') (jemalloc kept under the tracker), same load, requests/s:"
     say ""
-    header
-    for p in 1 16; do
-        for t in $TOOLS; do : >"$B/R.$t"; done
-        for _ in $(seq 1 "$ROUNDS"); do
-            for t in $TOOLS; do redis_round "$t" "$p" >>"$B/R.$t"; done
-        done
-        c=1
-        for op in SET GET LPUSH HSET; do row "Debian redis $op -P $p" "$c"; c=$((c + 1)); done
-    done
+    redis_rows "Debian redis"
 fi
 if [[ " $SERVERS " != *" memcached "* ]]; then
     :

@@ -272,7 +272,9 @@ static const char *root_of(Dwfl_Module *mod, const char *mname)
         if (!root) break;
     }
     if (root) root[len] = '\0';
-    if (root && len == 0) { free(root); root = NULL; } /* only "/" in common */
+    /* Only "/" or one directory in common ("/tmp", "/home": a library built
+     * from a file outside the project's tree) is no source root. */
+    if (root && (len == 0 || !strchr(root + 1, '/'))) { free(root); root = NULL; }
     source_root *grown = tracker_grow(roots, nroots, &caproots, sizeof *grown, 8);
     char *kept = strdup(mname);
     if (!grown || !kept) { free(root); free(kept); return NULL; } /* asked again next time */

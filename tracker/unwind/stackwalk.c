@@ -8,6 +8,7 @@
 #include "base.h"
 #include "unwind.h"
 #include "cfi.h"
+#include "vg_annotate.h"
 
 #include <emmintrin.h>
 #include <errno.h>
@@ -377,8 +378,10 @@ static void memo_release(void *v)
     t_memo = MEMO_DEAD;
     if (!s || s == MEMO_DEAD) return;
     if (!atomic_flag_test_and_set_explicit(&pool.lock, memory_order_acquire)) {
+        VG_LOCK_ACQUIRED(&pool.lock);
         s->next_free = pool.free;
         pool.free = s;
+        VG_LOCK_RELEASED(&pool.lock);
         atomic_flag_clear_explicit(&pool.lock, memory_order_release);
     } else {
         munmap(s, sizeof *s);
@@ -394,7 +397,9 @@ static __attribute__((noinline)) memo_set *memo_get(void)
     if (!pool.key_ok) return NULL;
     int e = errno;
     if (!atomic_flag_test_and_set_explicit(&pool.lock, memory_order_acquire)) {
+        VG_LOCK_ACQUIRED(&pool.lock);
         if ((s = pool.free)) pool.free = s->next_free;
+        VG_LOCK_RELEASED(&pool.lock);
         atomic_flag_clear_explicit(&pool.lock, memory_order_release);
     }
     if (s) {
@@ -785,6 +790,7 @@ int tracker_stackwalk(void *hook_frame, uintptr_t *out, int max)
 void tracker_stackwalk_init(void)
 {
     tracker_cfi_init();
+    VG_LOCK_CREATE(&pool.lock);
     pool.key_ok = pthread_key_create(&pool.key, memo_release) == 0;
     stack_bounds_init();
 }
