@@ -348,7 +348,8 @@ bench:
 	$(call step,demo bench,all bench-progs,bash tests/bench.sh && bash tests/bench_tracker.sh && bash tests/bench_servers.sh)
 # The unit tests and the core tests of the tracker, through prove (TAP), in
 # under 2 minutes; make test runs everything.
-CHECK_TESTS = tests/test_layers.sh tests/test_server_layout.sh tests/test_stacks.sh tests/test_leak_kinds.sh tests/test_capture.sh
+CHECK_TESTS = tests/test_layers.sh tests/test_server_layout.sh tests/test_stacks.sh tests/test_leak_kinds.sh tests/test_capture.sh \
+              tests/test_report_cost.sh
 check:
 	$(call step,test,all unit,prove --exec 'bash tests/tap_exec.sh' $$(ls build/unit/test_* | grep -v '\.') $(CHECK_TESTS))
 # The tracker's stages use only their own and lower ones (tests/test_layers.sh runs it in make test).

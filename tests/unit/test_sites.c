@@ -1,9 +1,13 @@
 /* test_sites.c - unit tests of the site rule's pure parts: what counts as system code, and the short names of "(via ...)". */
 
 #include "report_internal.h"
+#include "symtab.h"
 
+#include <elfutils/libdwfl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The rule on whole stacks is tested end to end by tests/test_stacks.sh
  * (the battery under the preload and valgrind); here, the parts that take
@@ -142,11 +146,78 @@ static void test_wrappers(void)
     CHECK(report_wrapper_of(&wr, &f) == NULL, "Pool::free is not");
 }
 
+/* symtab.c answers "no symbol" without libdw's scan of the whole table
+ * where it is sure libdw finds none: every answer must agree with libdw's
+ * (a name or none) at addresses all over real modules: stripped programs
+ * full of static functions nobody here wrote (bash, gcc's cc1), libc, and
+ * this test. Addresses: naddr over each module, and around the starts and
+ * ends of nsym of its symbols (where the rule's edges are). */
+static void symtab_agrees(const char *path, size_t naddr, int nsym)
+{
+    static const Dwfl_Callbacks cb = { .find_elf = dwfl_build_id_find_elf,
+                                       .find_debuginfo = dwfl_standard_find_debuginfo };
+    if (access(path, R_OK) != 0) {
+        printf("ok %d - # SKIP %s is not on this machine\n", ++passed + failed, path);
+        return;
+    }
+    Dwfl *dwfl = dwfl_begin(&cb);
+    Dwfl_Module *mod = dwfl ? dwfl_report_elf(dwfl, path, path, -1, 0, false) : NULL;
+    if (dwfl) dwfl_report_end(dwfl, NULL, NULL);
+    Dwarf_Addr lo = 0, hi = 0;
+    if (mod) dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+    int nsyms = mod ? dwfl_module_getsymtab(mod) : -1;
+    Dwarf_Addr stride = (hi - lo) / naddr + 1;
+    int step = nsyms / nsym + 1;
+    size_t cap = naddr + 4 * (size_t)nsym + 8, n = 0;
+    Dwarf_Addr *at = malloc(cap * sizeof *at);
+    for (Dwarf_Addr a = lo; at && a < hi && n < cap; a += stride) at[n++] = a;
+    for (int i = 1; at && i < nsyms && n + 4 <= cap; i += step) {
+        GElf_Sym s;
+        GElf_Addr v;
+        if (!dwfl_module_getsym_info(mod, i, &s, &v, NULL, NULL, NULL)) continue;
+        at[n++] = v;
+        at[n++] = v - 1;
+        at[n++] = v + s.st_size;
+        at[n++] = v + s.st_size - 1;
+    }
+    size_t none = 0, differ = 0;
+    Dwarf_Addr bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Off off;
+        GElf_Sym sym;
+        int ours = tracker_symtab_name(mod, at[i], NULL) != NULL;
+        int libdw = dwfl_module_addrinfo(mod, at[i], &off, &sym, NULL, NULL, NULL) != NULL;
+        none += !ours;
+        if (ours != libdw && !differ++) bad = at[i];
+    }
+    char first[64] = "";
+    if (differ) snprintf(first, sizeof first, ", the first at +0x%llx", (unsigned long long)(bad - lo));
+    CHECK(mod && n > 0 && differ == 0, "%s: a name where libdw has one, none where it has none, at %zu addresses "
+          "(%zu without a name; %zu differ%s)", path, n, none, differ, first);
+    tracker_symtab_reset();
+    free(at);
+    if (dwfl) dwfl_end(dwfl);
+}
+
+static void test_symtab(void)
+{
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[len > 0 ? len : 0] = '\0';
+    symtab_agrees(self, 2000, 1000);
+    symtab_agrees("/usr/bin/bash", 1000, 500);
+    symtab_agrees("/lib/x86_64-linux-gnu/libc.so.6", 1000, 500);
+    symtab_agrees("/usr/lib/gcc/x86_64-linux-gnu/12/cc1", 500, 250); /* libdw's scan of its 28,900 symbols is slow */
+}
+
 int main(void)
 {
     test_system();
     test_short_names();
     test_wrappers();
+    int g = tracker_guard_enter(); /* libdw's allocations are not the test's */
+    test_symtab();
+    if (g) tracker_guard_leave();
     printf("1..%d\n%d passed, %d failed\n", passed + failed, passed, failed);
     return failed != 0;
 }

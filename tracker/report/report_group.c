@@ -59,6 +59,7 @@ static void system_of(const tracker_report_opts *opts, report_system *sys)
 {
     const char *spec = opts->system ? opts->system : getenv("TRACKER_SYSTEM");
     if (report_system_parse(spec, sys) != 0) report_system_parse(NULL, sys);
+    report_memo_start(sys);
     report_wrappers_find(sys, NULL);
 }
 
@@ -68,6 +69,7 @@ char *tracker_site_key(uint32_t stack_id, const tracker_report_opts *opts, track
     report_system sys;
     system_of(opts, &sys);
     char *key = make_key(stack_id, opts, &sys, site);
+    report_memo_end(&sys);
     if (g) tracker_guard_leave();
     return key;
 }
@@ -125,6 +127,7 @@ void report_group_free(grouping *g)
     for (size_t i = 0; g->keys && i < g->nkeys; i++) free(g->keys[i]);
     free(g->keys);
     free(g->groups);
+    report_memo_end(&g->system);
     *g = (grouping){ 0 };
 }
 

@@ -3,6 +3,7 @@
 #define REPORT_INTERNAL_H
 
 #include "tracker.h"
+#include "symbolize.h"
 #include "tracker_internal.h"
 
 #include <stddef.h>
@@ -62,6 +63,8 @@ typedef struct report_wrappers {
 } report_wrappers;
 
 /* What counts as "system" code (skipped when choosing a site). */
+typedef struct report_memo report_memo;
+
 typedef struct report_system {
     int on;                             /* 0: "none", the innermost frame is the site */
     int n;                              /* entries */
@@ -69,6 +72,8 @@ typedef struct report_system {
     char buf[1024];                     /* the entries' text */
     size_t used;                        /* bytes of buf used */
     report_wrappers wr;                 /* wrappers skipped too (report_wrappers_find) */
+    report_memo *memo;           /* what each frame is under this rule, kept for one report
+                                           (report_memo_start); NULL: worked out at each ask */
 } report_system;
 
 /* Parse a list as TRACKER_SYSTEM takes it (NULL: the default). Returns 0,
@@ -78,6 +83,18 @@ int report_system_parse(const char *spec, report_system *sys);
 /* 1 when frame f is skipped by the rule: an allocator entry point, or in
  * system code. */
 int report_frame_is_system(const tracker_frame_info *f, const report_system *sys);
+
+/* A report asks the same questions of the same frames (a frame of the
+ * symbolizer's cache is shared by every stack through its address) once
+ * per stack, per wrapper round and per pass: between start and end, sys
+ * keeps each frame's answers (system or not, its short name). Without
+ * memory the answers are worked out at each ask, as without a memo. */
+void report_memo_start(report_system *sys);
+void report_memo_end(report_system *sys);
+
+/* Short name of f->function (as report_short_name, in REPORT_WRAPPER_NAME
+ * bytes): sys's memo's copy, else written into buf. */
+const char *report_frame_short_name(const report_system *sys, const tracker_frame_info *f, char *buf);
 
 /* fn as a reader calls it: without parameters, template arguments or
  * return type ("std::vector<int, std::allocator<int> >::push_back(int
@@ -105,14 +122,36 @@ void report_site_format(const report_site *s, char *buf, size_t len);
 void report_site_name(const report_site *s, char *buf, size_t len);
 
 /* The frames of an interned stack, inlined calls expanded, innermost
- * first, into out (at most max); returns how many. */
+ * first (at most REPORT_FLAT_MAX), looked up as they are asked for: the
+ * site is chosen from the first frames of the program's own code. A
+ * return address in a module without DWARF is exactly one frame without
+ * a line: in a system module (libc, a stripped /usr/lib program) it is
+ * passed over without symbolizing it, in the program's own (a stripped
+ * /usr/bin program) it is symbolized only when pass 2 gets to it. */
 #define REPORT_FLAT_MAX (TRACKER_MAX_FRAMES * 4)
-int report_flat_frames(uint32_t stack_id, const tracker_frame_info **out, int max);
+typedef struct report_frames {
+    const report_system *sys;
+    const uintptr_t *pcs;
+    int npcs, next;                              /* return addresses, the next one to expand */
+    tracker_peek peek[TRACKER_MAX_FRAMES];       /* what is known of each before symbolizing */
+    int n;                                       /* frames so far */
+    const tracker_frame_info *fr[REPORT_FLAT_MAX]; /* NULL: not looked up yet (a module without DWARF) */
+    uintptr_t pc[REPORT_FLAT_MAX];               /* the return address of each frame */
+    unsigned char sys_module[REPORT_FLAT_MAX];   /* 1: in a system module (when fr is NULL) */
+} report_frames;
+
+void report_frames_of(report_frames *f, uint32_t stack_id, const report_system *sys);
+
+/* 1 when the stack has a frame i (expanding it as far as needed). */
+int report_frames_has(report_frames *f, int i);
+
+/* Frame i (which report_frames_has said exists), symbolized. */
+const tracker_frame_info *report_frames_at(report_frames *f, int i);
 
 /* The index of the first frame at or after from that can be a site: not
  * system code, with a source line (pass 1) or only in a known module
  * (pass 2: code without debug info); -1 when none. */
-int report_next_own(const tracker_frame_info *const *fr, int n, int from, int pass, const report_system *sys);
+int report_next_own(report_frames *f, int from, int pass);
 
 /* ---- report_wrappers.c ---- */
 
@@ -124,6 +163,9 @@ void report_wrappers_find(report_system *sys, const char *spec);
 
 /* The wrapper frame f's function is, or NULL. */
 const report_wrapper *report_wrapper_of(const report_wrappers *wr, const tracker_frame_info *f);
+
+/* The same for sys->wr, with sys's memo of short names. */
+const report_wrapper *report_frame_wrapper(const report_system *sys, const tracker_frame_info *f);
 
 /* Parse spec into wr's on/force/never (the found list emptied). Returns 0,
  * or -1 when an entry is too long or there are too many. */

@@ -2,7 +2,9 @@
 
 #include "report_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -78,6 +80,75 @@ static int has_prefix(const char *s, const char *prefix)
     return s && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* ---- the memo of a report's answers per frame (report_memo_start) ---- */
+
+typedef struct report_memo_entry {
+    const tracker_frame_info *f; /* NULL: an empty slot */
+    signed char system;          /* report_frame_is_system's answer, -1: not asked yet */
+    char *name;                  /* report_short_name of f->function (malloc'ed), NULL: not made yet */
+} report_memo_entry;
+
+#define MEMO_MODULES 64
+struct report_memo {
+    report_memo_entry *e; /* open addressing, load <= 1/2 */
+    size_t mask, used;
+    struct {
+        const char *path; /* tracker_symbolize_peek's path of a module (one pointer per module) */
+        int system;
+    } module[MEMO_MODULES];
+    int nmodules;
+};
+
+void report_memo_start(report_system *sys)
+{
+    sys->memo = calloc(1, sizeof *sys->memo); /* NULL: no memo, every answer worked out */
+}
+
+void report_memo_end(report_system *sys)
+{
+    report_memo *m = sys->memo;
+    for (size_t i = 0; m && m->e && i <= m->mask; i++) free(m->e[i].name);
+    if (m) free(m->e);
+    free(m);
+    sys->memo = NULL;
+}
+
+static size_t frame_hash(const tracker_frame_info *f, size_t mask)
+{
+    return (size_t)(((uintptr_t)f * 0x9e3779b97f4a7c15ULL) >> 24) & mask;
+}
+
+static int memo_grow(report_memo *m)
+{
+    size_t slots = m->e ? (m->mask + 1) * 2 : 1024;
+    report_memo_entry *ne = calloc(slots, sizeof *ne);
+    if (!ne) return -1;
+    for (size_t i = 0; m->e && i <= m->mask; i++) {
+        if (!m->e[i].f) continue;
+        size_t j = frame_hash(m->e[i].f, slots - 1);
+        while (ne[j].f) j = (j + 1) & (slots - 1);
+        ne[j] = m->e[i];
+    }
+    free(m->e);
+    m->e = ne;
+    m->mask = slots - 1;
+    return 0;
+}
+
+/* f's entry in m (added), or NULL without a memo or memory. */
+static report_memo_entry *memo_get(report_memo *m, const tracker_frame_info *f)
+{
+    if (!m) return NULL;
+    if ((m->used + 1) * 2 > (m->e ? m->mask + 1 : 0) && memo_grow(m) != 0) return NULL;
+    size_t j = frame_hash(f, m->mask);
+    while (m->e[j].f && m->e[j].f != f) j = (j + 1) & m->mask;
+    if (!m->e[j].f) {
+        m->e[j] = (report_memo_entry){ .f = f, .system = -1 };
+        m->used++;
+    }
+    return &m->e[j];
+}
+
 /* malloc & co. (the names the hooks define) and operator new/new[]. */
 static int is_allocator_entry(const char *fn)
 {
@@ -89,9 +160,8 @@ static int is_allocator_entry(const char *fn)
     return has_prefix(fn, "operator new");
 }
 
-int report_frame_is_system(const tracker_frame_info *f, const report_system *sys)
+static int frame_is_system(const tracker_frame_info *f, const report_system *sys)
 {
-    if (!sys->on) return 0;
     if (is_allocator_entry(f->function)) return 1;
     for (int i = 0; i < sys->n; i++) {
         const char *e = sys->entry[i];
@@ -101,6 +171,24 @@ int report_frame_is_system(const tracker_frame_info *f, const report_system *sys
             return 1;
     }
     return 0;
+}
+
+int report_frame_is_system(const tracker_frame_info *f, const report_system *sys)
+{
+    if (!sys->on) return 0;
+    report_memo_entry *e = memo_get(sys->memo, f);
+    if (!e) return frame_is_system(f, sys);
+    if (e->system < 0) e->system = (signed char)frame_is_system(f, sys);
+    return e->system;
+}
+
+const char *report_frame_short_name(const report_system *sys, const tracker_frame_info *f, char *buf)
+{
+    report_memo_entry *e = memo_get(sys->memo, f);
+    if (e && e->name) return e->name;
+    report_short_name(f->function, buf, REPORT_WRAPPER_NAME);
+    if (e) e->name = strdup(buf); /* NULL when out of memory: made again next time */
+    return buf;
 }
 
 /* fn without parameters, template arguments or return type: what a reader
@@ -148,23 +236,78 @@ void report_short_name(const char *fn, char *buf, size_t len)
     buf[o] = '\0';
 }
 
-int report_flat_frames(uint32_t stack_id, const tracker_frame_info **out, int max)
+void report_frames_of(report_frames *f, uint32_t stack_id, const report_system *sys)
 {
-    int n = 0, k = 0;
-    const uintptr_t *pcs = tracker_stack_frames(stack_id, &n);
-    for (int i = 0; i < n && k < max; i++) {
-        const tracker_frame_info *fr;
-        int m = tracker_symbolize_all(pcs[i], &fr);
-        for (int j = 0; j < m && k < max; j++) out[k++] = &fr[j];
-    }
-    return k;
+    f->sys = sys;
+    f->pcs = tracker_stack_frames(stack_id, &f->npcs);
+    if (f->npcs > TRACKER_MAX_FRAMES) f->npcs = TRACKER_MAX_FRAMES;
+    f->next = f->n = 0;
+    tracker_symbolize_peek(f->pcs, f->npcs, f->peek);
 }
 
-int report_next_own(const tracker_frame_info *const *fr, int n, int from, int pass, const report_system *sys)
+/* A module under a system prefix: every frame in it is system code. */
+static int module_is_system(const char *path, const report_system *sys)
 {
-    for (int i = from; i < n; i++) {
-        if (report_frame_is_system(fr[i], sys)) continue;
-        if (pass == 1 ? fr[i]->file != NULL : fr[i]->module_path != NULL) return i;
+    report_memo *m = sys->memo;
+    for (int i = 0; m && i < m->nmodules; i++)
+        if (m->module[i].path == path) return m->module[i].system;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    int system = 0;
+    for (int i = 0; i < sys->n && !system; i++)
+        system = has_prefix(sys->entry[i][0] == '/' ? path : base, sys->entry[i]);
+    if (m && m->nmodules < MEMO_MODULES) {
+        m->module[m->nmodules].path = path;
+        m->module[m->nmodules++].system = system;
+    }
+    return system;
+}
+
+/* Append the frames of the next return address. */
+static void expand_next(report_frames *f)
+{
+    const tracker_peek *p = &f->peek[f->next];
+    uintptr_t pc = f->pcs[f->next++];
+    const tracker_frame_info *fr = p->frames;
+    int m = p->n;
+    if (m == 0 && p->module && !p->dwarf && f->sys->on) {
+        f->pc[f->n] = pc; /* one frame without a line: looked up when needed */
+        f->sys_module[f->n] = (unsigned char)module_is_system(p->module, f->sys);
+        f->fr[f->n++] = NULL;
+        return;
+    }
+    if (m == 0) m = tracker_symbolize_all(pc, &fr);
+    for (int j = 0; j < m && f->n < REPORT_FLAT_MAX; j++) {
+        f->pc[f->n] = pc;
+        f->fr[f->n++] = &fr[j];
+    }
+}
+
+int report_frames_has(report_frames *f, int i)
+{
+    while (f->n <= i && f->next < f->npcs && f->n < REPORT_FLAT_MAX) expand_next(f);
+    return i < f->n;
+}
+
+const tracker_frame_info *report_frames_at(report_frames *f, int i)
+{
+    if (!f->fr[i]) {
+        const tracker_frame_info *fr;
+        tracker_symbolize_all(f->pc[i], &fr); /* one frame, its module having no DWARF */
+        f->fr[i] = &fr[0];
+    }
+    return f->fr[i];
+}
+
+int report_next_own(report_frames *f, int from, int pass)
+{
+    for (int i = from; report_frames_has(f, i); i++) {
+        /* A frame not looked up has no line: in a system module it is
+         * system code, in the program's own it is for pass 2 only. */
+        if (!f->fr[i] && (f->sys_module[i] || pass == 1)) continue;
+        report_frames_at(f, i);
+        if (report_frame_is_system(f->fr[i], f->sys)) continue;
+        if (pass == 1 ? f->fr[i]->file != NULL : f->fr[i]->module_path != NULL) return i;
     }
     return -1;
 }
@@ -185,33 +328,33 @@ static void set_via(report_site *out, const tracker_frame_info *prev)
  * wrapper then is the "(via ...)". */
 void report_site_of_stack(uint32_t stack_id, const report_system *sys, report_site *out)
 {
-    const tracker_frame_info *fr[REPORT_FLAT_MAX];
-    int n = report_flat_frames(stack_id, fr, REPORT_FLAT_MAX);
+    report_frames f;
+    report_frames_of(&f, stack_id, sys);
     memset(out, 0, sizeof *out);
-    if (n == 0) { /* no frames at all */
+    if (!report_frames_has(&f, 0)) { /* no frames at all */
         static const tracker_frame_info none = { .module = "?" };
         out->innermost = out->site = &none;
         return;
     }
-    out->innermost = out->site = fr[0];
+    out->innermost = out->site = report_frames_at(&f, 0);
     if (!sys->on) return;
     for (int pass = 1; pass <= 2; pass++) {
-        int i = report_next_own(fr, n, 0, pass, sys);
+        int i = report_next_own(&f, 0, pass);
         if (i < 0) continue;
         int wrapper = -1;
-        while (report_wrapper_of(&sys->wr, fr[i])) {
-            int k = report_next_own(fr, n, i + 1, pass, sys);
+        while (report_frame_wrapper(sys, report_frames_at(&f, i))) {
+            int k = report_next_own(&f, i + 1, pass);
             if (k < 0) break; /* no caller of its own: the wrapper stays the site */
             wrapper = i;
             i = k;
         }
-        out->site = fr[i];
+        out->site = report_frames_at(&f, i);
         out->own = 1;
         if (wrapper >= 0) {
-            report_short_name(fr[wrapper]->function, out->via, sizeof out->via);
+            report_short_name(report_frames_at(&f, wrapper)->function, out->via, sizeof out->via);
             out->wrapped = 1;
         } else if (i > 0) {
-            set_via(out, fr[i - 1]);
+            set_via(out, report_frames_at(&f, i - 1));
         }
         return;
     }

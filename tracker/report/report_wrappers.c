@@ -88,14 +88,26 @@ int report_wrappers_parse(const char *spec, report_wrappers *wr)
     return 0;
 }
 
+static const report_wrapper *wrapper_named_in(const report_wrappers *wr, const char *name)
+{
+    for (int i = 0; i < wr->n; i++)
+        if (strcmp(wr->w[i].name, name) == 0) return &wr->w[i];
+    return NULL;
+}
+
 const report_wrapper *report_wrapper_of(const report_wrappers *wr, const tracker_frame_info *f)
 {
     if (!wr->n || !f->function || f->function[0] == '+') return NULL;
     char name[REPORT_WRAPPER_NAME];
     report_short_name(f->function, name, sizeof name);
-    for (int i = 0; i < wr->n; i++)
-        if (strcmp(wr->w[i].name, name) == 0) return &wr->w[i];
-    return NULL;
+    return wrapper_named_in(wr, name);
+}
+
+const report_wrapper *report_frame_wrapper(const report_system *sys, const tracker_frame_info *f)
+{
+    if (!sys->wr.n || !f->function || f->function[0] == '+') return NULL;
+    char buf[REPORT_WRAPPER_NAME];
+    return wrapper_named_in(&sys->wr, report_frame_short_name(sys, f, buf));
 }
 
 /* ---- the evidence, per function ---- */
@@ -192,9 +204,7 @@ static void note_point(candidate *c, const tracker_frame_info *at, const tracker
 
 static report_wrapper *wrapper_named(report_wrappers *wr, const char *name)
 {
-    for (int i = 0; i < wr->n; i++)
-        if (strcmp(wr->w[i].name, name) == 0) return &wr->w[i];
-    return NULL;
+    return (report_wrapper *)wrapper_named_in(wr, name);
 }
 
 static void add_wrapper(report_wrappers *wr, const char *name, unsigned callers, char why)
@@ -213,17 +223,18 @@ static int one_round(report_system *sys, table *t, uint32_t nstacks)
 {
     report_wrappers *wr = &sys->wr;
     for (uint32_t id = 0; id < nstacks; id++) {
-        const tracker_frame_info *fr[REPORT_FLAT_MAX];
-        int n = report_flat_frames(id, fr, REPORT_FLAT_MAX);
+        report_frames f;
+        report_frames_of(&f, id, sys);
         for (int pass = 1; pass <= 2; pass++) {
-            int i = report_next_own(fr, n, 0, pass, sys);
+            int i = report_next_own(&f, 0, pass);
             if (i < 0) continue;
-            while (i >= 0 && report_wrapper_of(wr, fr[i])) i = report_next_own(fr, n, i + 1, pass, sys);
-            if (i >= 0 && i + 1 < n && fr[i]->function && fr[i]->function[0] != '+') {
-                char name[REPORT_WRAPPER_NAME];
-                report_short_name(fr[i]->function, name, sizeof name);
+            while (i >= 0 && report_frame_wrapper(sys, report_frames_at(&f, i))) i = report_next_own(&f, i + 1, pass);
+            const tracker_frame_info *at = i >= 0 ? report_frames_at(&f, i) : NULL;
+            if (at && report_frames_has(&f, i + 1) && at->function && at->function[0] != '+') {
+                char buf[REPORT_WRAPPER_NAME];
+                const char *name = report_frame_short_name(sys, at, buf);
                 candidate *c = name[0] && !named_in(wr->never, wr->nnever, name) ? table_get(t, name) : NULL;
-                if (c) note_point(c, fr[i], fr[i + 1]);
+                if (c) note_point(c, at, report_frames_at(&f, i + 1));
             }
             break;
         }

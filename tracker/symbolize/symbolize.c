@@ -1,9 +1,11 @@
 /* symbolize.c - return address -> its source frames (function, file:line; inlined calls expanded, C++ demangled) with elfutils' libdw, cached. */
-/* A little over 600 lines: the libdw session, its cache and the
- * separate-debug-file search depend on each other's invariants (a session
- * replaced, not re-reported into); split, they would share private state. */
+/* Nearly 800 lines: the libdw session, its cache (with the peeks at an
+ * address's module before it is symbolized) and the separate-debug-file
+ * search depend on each other's invariants (a session replaced, not
+ * re-reported into); split, they would share private state. */
 
 #include "tracker.h"
+#include "symbolize.h"
 #include "tracker_internal.h"
 #include "lockorder.h"
 #include "symtab.h"
@@ -39,10 +41,18 @@
  * walking the whole unit as dwarf_getscopes does.
  */
 
+/* A module as tracker_symbolize_peek tells of it, kept for the life of the
+ * process (the path is the one its frames carry). */
+typedef struct module_note {
+    char *path;
+    int dwarf; /* 1: the module has DWARF */
+} module_note;
+
 typedef struct sym_entry {
     uintptr_t pc;                      /* 0 = empty slot */
-    int nframes;                       /* entries in frames, >= 1 */
+    int nframes;                       /* entries in frames, >= 1; 0: only peeked (note) */
     const tracker_frame_info *frames;  /* inlined calls expanded, innermost first */
+    const module_note *note;           /* when nframes is 0: its module, NULL when none */
 } sym_entry;
 
 static struct {
@@ -524,6 +534,26 @@ static int cache_grow_unlocked(void)
 
 static const tracker_frame_info unknown_frame = { .module = "?" };
 
+/* pc's slot in the cache, or NULL. */
+static sym_entry *cache_find_unlocked(uintptr_t pc)
+{
+    if (!symbols.cache) return NULL;
+    for (size_t i = pc_slot(pc, symbols.mask); symbols.cache[i].pc; i = (i + 1) & symbols.mask)
+        if (symbols.cache[i].pc == pc) return &symbols.cache[i];
+    return NULL;
+}
+
+/* A new slot for pc (its pc set, the rest empty), or NULL without memory. */
+static sym_entry *cache_add_unlocked(uintptr_t pc)
+{
+    if ((symbols.count + 1) * 2 > (symbols.cache ? symbols.mask + 1 : 0) && cache_grow_unlocked() != 0) return NULL;
+    size_t i = pc_slot(pc, symbols.mask);
+    while (symbols.cache[i].pc) i = (i + 1) & symbols.mask;
+    symbols.cache[i] = (sym_entry){ .pc = pc };
+    symbols.count++;
+    return &symbols.cache[i];
+}
+
 int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
 {
     if (pc == 0) { /* 0 marks an empty cache slot: never a return address */
@@ -535,33 +565,104 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
     *frames = &unknown_frame;
     pthread_mutex_lock(&symbols.lock);
     lock_order_take(LOCK_SYMBOLS);
-    if (symbols.cache) {
-        for (size_t i = pc_slot(pc, symbols.mask); symbols.cache[i].pc; i = (i + 1) & symbols.mask)
-            if (symbols.cache[i].pc == pc) {
-                *frames = symbols.cache[i].frames;
-                n = symbols.cache[i].nframes;
-                goto done;
-            }
+    sym_entry *e = cache_find_unlocked(pc);
+    if (e && e->nframes) {
+        *frames = e->frames;
+        n = e->nframes;
+        goto done;
     }
     tracker_frame_info tmp[TRACKER_MAX_INLINE];
     n = lookup_unlocked(pc, tmp, TRACKER_MAX_INLINE);
     tracker_frame_info *kept = malloc((size_t)n * sizeof *kept);
-    if (!kept || ((symbols.count + 1) * 2 > (symbols.cache ? symbols.mask + 1 : 0) && cache_grow_unlocked() != 0)) {
+    if (kept && !e) e = cache_add_unlocked(pc);
+    if (!kept || !e) {
         free(kept); /* out of memory: "unknown" now, looked up again next time */
         n = 1;
         goto done;
     }
     memcpy(kept, tmp, (size_t)n * sizeof *kept);
-    size_t i = pc_slot(pc, symbols.mask);
-    while (symbols.cache[i].pc) i = (i + 1) & symbols.mask;
-    symbols.cache[i] = (sym_entry){ .pc = pc, .nframes = n, .frames = kept };
-    symbols.count++;
+    e->nframes = n;
+    e->frames = kept;
     *frames = kept;
 done:
     lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
     if (g) tracker_guard_leave();
     return n;
+}
+
+/* ---- peeking: the module of an address, before symbolizing it ---- */
+
+static module_note **notes;
+static size_t nnotes, capnotes;
+
+/* The note of mod (named mname), found by its path once per session (then
+ * kept as the module's userdata); NULL when unnamed or out of memory. */
+static const module_note *note_of_unlocked(Dwfl_Module *mod)
+{
+    void **userdata = NULL;
+    const char *mname = dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (userdata && *userdata) return *userdata;
+    if (!mname || !*mname) return NULL;
+    module_note *note = NULL;
+    for (size_t i = 0; i < nnotes && !note; i++)
+        if (strcmp(notes[i]->path, mname) == 0) note = notes[i];
+    if (!note) {
+        module_note **grown = tracker_grow(notes, nnotes, &capnotes, sizeof *grown, 16);
+        if (!grown) return NULL;
+        notes = grown;
+        if (!(note = malloc(sizeof *note)) || !(note->path = strdup(mname))) {
+            free(note);
+            return NULL;
+        }
+        Dwarf_Addr bias;
+        note->dwarf = dwfl_module_getdwarf(mod, &bias) != NULL;
+        notes[nnotes++] = note;
+    }
+    if (userdata) *userdata = note;
+    return note;
+}
+
+static void peek_unlocked(uintptr_t pc, tracker_peek *out)
+{
+    *out = (tracker_peek){ .dwarf = 1 };
+    if (pc == 0) { /* never a return address (0 marks an empty slot) */
+        out->frames = &unknown_frame;
+        out->n = 1;
+        return;
+    }
+    sym_entry *e = cache_find_unlocked(pc);
+    const module_note *note = NULL;
+    if (e && e->nframes) {
+        out->frames = e->frames;
+        out->n = e->nframes;
+        return;
+    }
+    if (e) {
+        note = e->note; /* peeked before */
+    } else if (open_dwfl_unlocked() == 0) {
+        /* The module as lookup_unlocked finds it (a new session when the
+         * loader's list changed since). */
+        Dwfl_Module *mod = dwfl_addrmodule(symbols.dwfl, pc - 1);
+        if (!mod && restart_session_unlocked() == 0) mod = dwfl_addrmodule(symbols.dwfl, pc - 1);
+        note = mod ? note_of_unlocked(mod) : NULL;
+        if ((e = cache_add_unlocked(pc)) != NULL) e->note = note; /* kept, "in no module" too */
+    }
+    if (note) {
+        out->module = note->path;
+        out->dwarf = note->dwarf;
+    }
+}
+
+void tracker_symbolize_peek(const uintptr_t *pcs, int n, tracker_peek *out)
+{
+    int g = tracker_guard_enter();
+    pthread_mutex_lock(&symbols.lock);
+    lock_order_take(LOCK_SYMBOLS);
+    for (int i = 0; i < n; i++) peek_unlocked(pcs[i], &out[i]);
+    lock_order_drop(LOCK_SYMBOLS);
+    pthread_mutex_unlock(&symbols.lock);
+    if (g) tracker_guard_leave();
 }
 
 void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
@@ -621,29 +722,42 @@ typedef struct allocator_scan {
  * the preload's malloc is ever asked: only its own symbols tell it is
  * there. Modules under the system prefixes are passed over: a shared
  * libjemalloc.so comes after the preload and its malloc is seen. */
-static int scan_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+/* 1 (and found filled) when function symbol sym of module name marks an allocator. */
+static int marks_allocator(const char *sym, const char *name, allocator_scan *found)
 {
-    (void)userdata; (void)start;
     static const struct { const char *symbol, *kind; } marks[] = {
         { "je_malloc", "jemalloc" }, { "je_mallctl", "jemalloc" }, { "mallctl", "jemalloc" },
         { "tc_malloc", "tcmalloc" }, { "mi_malloc", "mimalloc" },
     };
+    for (size_t k = 0; k < sizeof marks / sizeof marks[0]; k++)
+        if (strcmp(sym, marks[k].symbol) == 0) {
+            found->kind = marks[k].kind;
+            found->symbol = marks[k].symbol;
+            found->module = keep(base_name(name));
+            return 1;
+        }
+    return 0;
+}
+
+static int scan_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+    (void)userdata; (void)start;
     allocator_scan *found = arg;
     if (!name || strncmp(name, "/lib", 4) == 0 || strncmp(name, "/usr/lib", 8) == 0 || strstr(name, "libtracker"))
         return DWARF_CB_OK;
-    int n = dwfl_module_getsymtab(mod);
+    /* The function names the symbol index keeps (it serves the module's
+     * frames too), else the table itself. */
+    size_t nfn = 0;
+    const char *const *fn = tracker_symtab_functions(mod, &nfn);
+    for (size_t i = 0; fn && i < nfn; i++)
+        if (marks_allocator(fn[i], name, found)) return DWARF_CB_ABORT;
+    int n = fn ? 0 : dwfl_module_getsymtab(mod);
     for (int i = 1; i < n; i++) {
         GElf_Sym s;
         GElf_Addr a;
         const char *sym = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
         if (!sym || s.st_shndx == SHN_UNDEF || GELF_ST_TYPE(s.st_info) != STT_FUNC) continue;
-        for (size_t k = 0; k < sizeof marks / sizeof marks[0]; k++)
-            if (strcmp(sym, marks[k].symbol) == 0) {
-                found->kind = marks[k].kind;
-                found->symbol = marks[k].symbol;
-                found->module = keep(base_name(name));
-                return DWARF_CB_ABORT;
-            }
+        if (marks_allocator(sym, name, found)) return DWARF_CB_ABORT;
     }
     return DWARF_CB_OK;
 }

@@ -17,6 +17,12 @@
  * search. Only an answer the index is sure of is given: the function
  * starting last at or below the address, when its size covers it. Anything
  * else (symbols of size 0, nested ranges) goes back to libdw, as before.
+ *
+ * Most addresses the index cannot name are in a static function of a
+ * stripped program (bash, gcc's cc1: "+0x4e5d2"), where libdw's scan, for
+ * each one, finds nothing after reading every symbol and, for each symbol
+ * of size 0, the section headers. That "nothing" is certain from the index
+ * too (no_symbol_at), so libdw is asked only where it may find a name.
  */
 
 typedef struct sym_range {
@@ -29,6 +35,14 @@ typedef struct module_index {
     Dwfl_Module *mod;
     sym_range *r;      /* sorted by lo, one per lo */
     size_t n;
+    /* Every symbol libdw's scan weighs (below), for no_symbol_at: */
+    GElf_Addr *lo, *reach; /* starts, sorted; reach[i]: the highest end of lo[0..i]'s symbols */
+    size_t nall;
+    GElf_Addr *bare;       /* starts of the symbols of size 0, sorted */
+    size_t nbare;
+    int exact;             /* 0: values libdw may move (function descriptors): no_symbol_at is never sure */
+    const char **fn_names; /* the defined STT_FUNC symbols' names, in the table's order */
+    size_t nfn;
 } module_index;
 
 static module_index *indexes;
@@ -42,45 +56,172 @@ static int alias_rank(const char *name, const GElf_Sym *sym)
     return r;
 }
 
-static int by_start_then_rank(const void *a, const void *b)
+/* A symbol dwfl_module_addrinfo weighs for an address at or above its
+ * value: named, defined, not a section, file or TLS symbol (elfutils'
+ * search_table). Its value is what dwfl_module_getsym_info gives, as
+ * there. */
+static int weighed(const char *name, const GElf_Sym *s)
 {
-    const sym_range *x = a, *y = b;
-    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
-    return (x->rank > y->rank) - (x->rank < y->rank);
+    int type = GELF_ST_TYPE(s->st_info);
+    return name && *name && s->st_shndx != SHN_UNDEF && type != STT_SECTION && type != STT_FILE && type != STT_TLS;
 }
 
-/* Read mod's function symbols into ix (n = 0 when there are none or no memory). */
+/* Where a function symbol's value is a descriptor libdw resolves to the
+ * code (ppc64 ELFv1, ia64, parisc), it also weighs the value unresolved:
+ * no_symbol_at is then never sure. */
+#if defined(__powerpc64__) || defined(__ia64__) || defined(__hppa__)
+#define FUNCTION_DESCRIPTORS 1
+#else
+#define FUNCTION_DESCRIPTORS 0
+#endif
+
+/* Index of the last entry of a[0..n) at or below addr, or n when none is. */
+static size_t last_at_or_below(const GElf_Addr *a, size_t n, GElf_Addr addr)
+{
+    if (!n || a[0] > addr) return n;
+    size_t lo = 0, hi = n; /* the answer lies in [lo, hi) */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] <= addr) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* 1 when libdw's scan is sure to name nothing at addr. It takes a symbol
+ * of size > 0 that covers addr, else one of size 0 at or below addr that
+ * no symbol below addr reaches past (its "min_label": the highest end of
+ * the symbols at or below addr, a symbol of size 0 ending where it
+ * starts). So when no symbol at or below addr reaches past it and none of
+ * size 0 starts at that highest end, it names nothing. */
+static int no_symbol_at(const module_index *ix, GElf_Addr addr)
+{
+    if (!ix->exact) return 0;
+    size_t i = last_at_or_below(ix->lo, ix->nall, addr);
+    if (i == ix->nall) return 1; /* no symbol at or below addr */
+    GElf_Addr top = ix->reach[i];
+    if (top > addr) return 0; /* a symbol covers addr */
+    size_t b = last_at_or_below(ix->bare, ix->nbare, top);
+    return b == ix->nbare || ix->bare[b] != top;
+}
+
+/* A stable order of key[0..n) into perm: LSD radix sort on the bytes in
+ * which the keys differ (3 or 4 for the addresses of one module), where
+ * qsort's calls of a comparison were most of a short program's report.
+ * -1 when out of memory. */
+static int radix_order(const GElf_Addr *key, uint32_t *perm, size_t n)
+{
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp) return -1;
+    GElf_Addr differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        perm[i] = (uint32_t)i;
+        differ |= key[i] ^ key[0];
+    }
+    for (int shift = 0; shift < 64; shift += 8) {
+        if (!((differ >> shift) & 0xff)) continue;
+        size_t at[257] = { 0 };
+        for (size_t i = 0; i < n; i++) at[((key[perm[i]] >> shift) & 0xff) + 1]++;
+        for (int d = 0; d < 256; d++) at[d + 1] += at[d];
+        for (size_t i = 0; i < n; i++) tmp[at[(key[perm[i]] >> shift) & 0xff]++] = perm[i];
+        memcpy(perm, tmp, n * sizeof *perm);
+    }
+    free(tmp);
+    return 0;
+}
+
+/* Read mod's symbols into ix: the function ranges (r: one per start, the
+ * best alias) and the arrays of no_symbol_at. Each part is left empty
+ * when there are no symbols or no memory (lookups then go to libdw). */
 static void build(module_index *ix)
 {
     int n = dwfl_module_getsymtab(ix->mod);
-    ix->r = NULL;
-    ix->n = 0;
+    Dwfl_Module *mod = ix->mod;
+    *ix = (module_index){ .mod = mod };
     if (n <= 1) return;
-    sym_range *r = malloc((size_t)n * sizeof *r);
-    if (!r) return;
-    size_t k = 0;
+    /* Every symbol libdw weighs, in the table's order; the functions of
+     * size > 0 among them (flag fn) are the ranges. */
+    sym_range *all = malloc((size_t)n * sizeof *all);
+    GElf_Addr *key = malloc((size_t)n * sizeof *key);
+    unsigned char *fn = malloc((size_t)n);
+    uint32_t *perm = malloc((size_t)n * sizeof *perm);
+    const char **fn_names = malloc((size_t)n * sizeof *fn_names);
+    size_t k = 0, nfn = 0;
+    if (!all || !key || !fn || !perm || !fn_names) {
+        free(fn_names);
+        goto done;
+    }
     for (int i = 1; i < n; i++) {
         GElf_Sym s;
         GElf_Addr a;
-        const char *name = dwfl_module_getsym_info(ix->mod, i, &s, &a, NULL, NULL, NULL);
+        const char *name = dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
+        if (!weighed(name, &s)) continue;
         int type = GELF_ST_TYPE(s.st_info);
-        if (!name || !*name || s.st_shndx == SHN_UNDEF || s.st_size == 0 || (type != STT_FUNC && type != STT_GNU_IFUNC))
-            continue;
-        r[k++] = (sym_range){ .lo = a, .hi = a + s.st_size, .name = name, .rank = alias_rank(name, &s) };
+        if (type == STT_FUNC) fn_names[nfn++] = name;
+        all[k] = (sym_range){ .lo = a, .hi = a + s.st_size, .name = name, .rank = alias_rank(name, &s) };
+        fn[k] = s.st_size != 0 && (type == STT_FUNC || type == STT_GNU_IFUNC);
+        key[k++] = a;
     }
-    qsort(r, k, sizeof *r, by_start_then_rank);
-    /* One entry per start: the best alias (first after the sort), with the
-     * largest size any alias gives it. */
-    size_t m = 0;
+    /* By start, and at one start by rank, each stably (the table's order
+     * among equals, as glibc's merge sort kept it). */
+    ix->fn_names = fn_names;
+    ix->nfn = nfn;
+    if (radix_order(key, perm, k) != 0) goto done;
+    for (size_t i = 1; i < k; i++) {
+        uint32_t p = perm[i];
+        size_t j = i;
+        while (j > 0 && all[perm[j - 1]].lo == all[p].lo && all[perm[j - 1]].rank > all[p].rank) {
+            perm[j] = perm[j - 1];
+            j--;
+        }
+        perm[j] = p;
+    }
+    sym_range *r = malloc((k ? k : 1) * sizeof *r);
+    GElf_Addr *lo = malloc((k ? k : 1) * sizeof *lo), *reach = malloc((k ? k : 1) * sizeof *reach);
+    GElf_Addr *bare = malloc((k ? k : 1) * sizeof *bare);
+    if (!r || !lo || !reach || !bare) {
+        free(r);
+        free(lo);
+        free(reach);
+        free(bare);
+        goto done;
+    }
+    size_t m = 0, nb = 0;
+    GElf_Addr top = 0;
     for (size_t i = 0; i < k; i++) {
-        if (m && r[m - 1].lo == r[i].lo) {
-            if (r[i].hi > r[m - 1].hi) r[m - 1].hi = r[i].hi;
+        const sym_range *e = &all[perm[i]];
+        if (e->hi == e->lo) bare[nb++] = e->lo;
+        if (e->hi > top) top = e->hi;
+        lo[i] = e->lo;
+        reach[i] = top;
+        if (!fn[perm[i]]) continue;
+        /* One range per start: the best alias (the first), with the
+         * largest size any alias gives it. */
+        if (m && r[m - 1].lo == e->lo) {
+            if (e->hi > r[m - 1].hi) r[m - 1].hi = e->hi;
             continue;
         }
-        r[m++] = r[i];
+        r[m++] = *e;
     }
     ix->r = r;
     ix->n = m;
+    if (!FUNCTION_DESCRIPTORS) {
+        ix->lo = lo;
+        ix->reach = reach;
+        ix->bare = bare;
+        ix->nall = k;
+        ix->nbare = nb;
+        ix->exact = 1;
+    } else {
+        free(lo);
+        free(reach);
+        free(bare);
+    }
+done:
+    free(all);
+    free(key);
+    free(fn);
+    free(perm);
 }
 
 static module_index *index_of(Dwfl_Module *mod)
@@ -97,9 +238,8 @@ static module_index *index_of(Dwfl_Module *mod)
 }
 
 /* The index's answer, or NULL when it is not sure; *start: where the function begins. */
-static const char *indexed_name(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *start)
+static const char *indexed_name(module_index *ix, Dwarf_Addr addr, GElf_Addr *start)
 {
-    module_index *ix = index_of(mod);
     if (!ix || !ix->n || addr < ix->r[0].lo) return NULL;
     size_t lo = 0, hi = ix->n; /* the last entry with r.lo <= addr lies in [lo, hi) */
     while (hi - lo > 1) {
@@ -140,12 +280,27 @@ const char *tracker_symtab_name(Dwfl_Module *mod, Dwarf_Addr addr, GElf_Addr *st
 {
     GElf_Addr ignored;
     if (!start) start = &ignored;
-    const char *name = indexed_name(mod, addr, start);
-    return name ? name : scanned_name(mod, addr, start);
+    module_index *ix = index_of(mod);
+    const char *name = indexed_name(ix, addr, start);
+    if (name || (ix && no_symbol_at(ix, addr))) return name;
+    return scanned_name(mod, addr, start);
 }
 
 void tracker_symtab_reset(void)
 {
-    for (size_t i = 0; i < nindexes; i++) free(indexes[i].r);
+    for (size_t i = 0; i < nindexes; i++) {
+        free(indexes[i].r);
+        free(indexes[i].lo);
+        free(indexes[i].reach);
+        free(indexes[i].bare);
+        free(indexes[i].fn_names);
+    }
     nindexes = 0;
+}
+
+const char *const *tracker_symtab_functions(Dwfl_Module *mod, size_t *n)
+{
+    module_index *ix = index_of(mod);
+    *n = ix ? ix->nfn : 0;
+    return ix && ix->fn_names ? ix->fn_names : NULL;
 }
