@@ -253,6 +253,36 @@ CXX ?= g++
 build/host/threads: tests/host/threads.cpp | build/host
 	$(CXX) -std=c++17 -Wall -Wextra -g -O2 -fno-omit-frame-pointer -pthread -o $@ $<
 
+# ---------------------------------------------------------------- transparency (tests/test_transparency.sh)
+# Small programs with the patterns real software has (tests/transparency/),
+# each run with and without the preload. Three link a foreign allocator
+# (jemalloc, tcmalloc, mimalloc: `scripts/deps.sh test` installs them), so the
+# test builds with `make -k` and skips what did not build; two are libraries:
+# a plugin without frame pointers (dlopen'ed) and one whose constructor
+# registers atfork handlers (linked by atfork_alloc, found through $$ORIGIN).
+TP_DIR   = build/transparency
+TP_PROGS = $(patsubst tests/transparency/%.c,$(TP_DIR)/%,$(filter-out %_lib.c %/plugin.c,$(wildcard tests/transparency/*.c))) \
+           $(TP_DIR)/cxx_exceptions
+.PHONY: transparency-progs
+transparency-progs: $(TP_PROGS) $(TP_DIR)/libtp_plugin.so
+$(TP_DIR):
+	@mkdir -p $@
+$(TP_DIR)/%: build/obj/O2/tests/transparency/%.o | $(TP_DIR)
+	$(LINK) $(TP_LDLIBS)
+$(TP_DIR)/jemalloc_api: TP_LDLIBS = -ljemalloc
+$(TP_DIR)/tcmalloc_api: TP_LDLIBS = -ltcmalloc
+$(TP_DIR)/mimalloc_api: TP_LDLIBS = -lmimalloc
+build/obj/O2/tests/transparency/openmp.o: XFLAGS = -fopenmp
+$(TP_DIR)/openmp: TP_LDLIBS = -fopenmp
+$(TP_DIR)/atfork_alloc: $(TP_DIR)/libtp_atfork.so
+$(TP_DIR)/atfork_alloc: LDFLAGS += -Wl,-rpath,'$$ORIGIN'
+$(TP_DIR)/libtp_atfork.so: tests/transparency/atfork_lib.c | $(TP_DIR) build/deps-ok
+	$(CC) $(FLAGS_O2) -fPIC -shared -Wl,-soname,libtp_atfork.so -o $@ $<
+$(TP_DIR)/libtp_plugin.so: tests/transparency/plugin.c | $(TP_DIR) build/deps-ok
+	$(CC) $(FLAGS_O2) $(NOFP) -fPIC -shared -o $@ $<
+$(TP_DIR)/cxx_exceptions: tests/transparency/cxx_exceptions.cpp | $(TP_DIR)
+	$(CXX) -std=c++17 -Wall -Wextra -g -O2 -pthread -o $@ $<
+
 # ---------------------------------------------------------------- the leak battery (tests/test_stacks.sh)
 # Leak shapes through libc and libstdc++, each program built with frame
 # pointers (_fp) and as Debian builds, plain -O2 -g (_plain).

@@ -23,13 +23,22 @@ host_pkgs="python3 perl gawk sqlite3 git xz-utils g++ util-linux binutils"
 realcode_pkgs="dpkg-dev cmake patch pkg-config xz-utils curl"
 # docs/workshop.md step 9, tests/test_production.sh: bcc's memleak, jemalloc profiling, gcore
 production_pkgs="bpfcc-tools libjemalloc2 libjemalloc-dev gdb"
+# tests/test_transparency.sh and tests/test_redis.sh: servers that drop root, programs on
+# foreign allocators, runtimes and everyday tools run with and without the preload; redis's
+# own test suite (tcl) comes from Debian's source package (apt-get source: dpkg-dev and the
+# deb-src entry below). rustc: Debian's, only when none is installed otherwise (rustup's
+# in ~/.cargo/bin).
+transparency_pkgs="redis-server redis-tools memcached nginx-light lighttpd libjemalloc-dev
+    libgoogle-perftools-dev libmimalloc-dev golang-go openjdk-17-jdk-headless nodejs zstd jq
+    openssl cmake gdb tcl curl dpkg-dev"
+command -v rustc >/dev/null 2>&1 || [ -x "${HOME:-/root}/.cargo/bin/rustc" ] || transparency_pkgs="$transparency_pkgs rustc"
 pkgs=""
 want_src=0
 for step in "$@"; do
     case "$step" in
         build)   pkgs="$pkgs gcc make libc6-dev libmicrohttpd-dev libdw-dev libelf-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev" ;;
         demo)    pkgs="$pkgs $demo_pkgs" ;;
-        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs $production_pkgs $realcode_pkgs"
+        test)    pkgs="$pkgs $demo_pkgs file wrk golang-go prometheus perl $checker_pkgs $host_pkgs $production_pkgs $realcode_pkgs $transparency_pkgs"
                  want_src=1 ;;
         realcode) pkgs="$pkgs $realcode_pkgs"; want_src=1 ;;
         compare) pkgs="$pkgs $demo_pkgs heaptrack $checker_pkgs" ;;

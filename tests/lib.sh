@@ -122,3 +122,85 @@ sample_post() { # sample_post QUERY N
         esac
     done
 }
+
+# skip NAME REASON: a check that cannot run here (not counted as passed).
+skip() { echo "# skip - $1: $2"; }
+
+# ---------------------------------------------------------------- plain vs preloaded
+# run_pair DIR NAME CMD...: CMD twice, plain and with the tracker preloaded
+# (LD_PRELOAD=$PAIR_LIB, TRACKER_OUT=DIR/NAME.%p.txt), each in $PAIR_CWD (default
+# DIR) with stdin /dev/null, output to DIR/NAME.out0 .err0 (plain) and .out1 .err1.
+# The plain run is bounded by $PAIR_TIMEOUT s (60); the preloaded one by twice
+# the plain time + $PAIR_SLACK s (10): past 2x + 1 s it differs anyway, and a hang
+# costs seconds, not minutes. Sets PAIR_RC0 PAIR_RC1 (124: timed out),
+# PAIR_MS0 PAIR_MS1 (wall time in ms) and PAIR_LIMIT (the second bound, s).
+# PAIR_LAUNCHER=PATH: the second run is `PATH -o DIR/NAME.lr CMD...` instead (bin/leak-report),
+# its own lines ("leak-report: ...") moved from .err1 to DIR/NAME.lr.err.
+# PAIR_SERVER=1: CMD is a driver script that starts a server as `$TP_WRAP server ...`:
+# the preload (or the launcher) goes through TP_WRAP to the server only, the
+# driver and its clients run plain both times.
+run_pair() {
+    local dir=$1 name=$2 t0 t1; shift 2
+    local cwd=${PAIR_CWD:-$dir}
+    PAIR_RC0=0 PAIR_RC1=0
+    # (bash's own "Segmentation fault" notes for a child killed by a signal are
+    # not the program's output: the braces send them to /dev/null)
+    t0=$(date +%s%N)
+    { (cd "$cwd" && exec timeout -k 5 "${PAIR_TIMEOUT:-60}" env -u TP_WRAP "$@" >"$dir/$name.out0" 2>"$dir/$name.err0" </dev/null) || PAIR_RC0=$?; } 2>/dev/null
+    t1=$(date +%s%N)
+    PAIR_MS0=$(((t1 - t0) / 1000000))
+    PAIR_LIMIT=$((2 * PAIR_MS0 / 1000 + ${PAIR_SLACK:-10}))
+    local -a second=(env LD_PRELOAD="$PAIR_LIB" TRACKER_OUT="$dir/$name.%p.txt")
+    [ -z "${PAIR_LAUNCHER:-}" ] || second=("$PAIR_LAUNCHER" -o "$dir/$name.lr")
+    [ "${PAIR_SERVER:-0}" = 0 ] || second=(env TP_WRAP="${second[*]}")
+    t0=$(date +%s%N)
+    { (cd "$cwd" && exec timeout -k 5 "$PAIR_LIMIT" "${second[@]}" "$@" \
+        >"$dir/$name.out1" 2>"$dir/$name.err1" </dev/null) || PAIR_RC1=$?; } 2>/dev/null
+    t1=$(date +%s%N)
+    if [ -n "${PAIR_LAUNCHER:-}" ]; then
+        grep '^leak-report: ' "$dir/$name.err1" >"$dir/$name.lr.err"
+        grep -v '^leak-report: ' "$dir/$name.err1" >"$dir/$name.err1.tmp"
+        mv "$dir/$name.err1.tmp" "$dir/$name.err1"
+    fi
+    PAIR_MS1=$(((t1 - t0) / 1000000))
+}
+
+# status_name RC: an exit status in words (124 timeout's, 128+N a signal).
+status_name() {
+    local sig
+    if [ "$1" -gt 128 ] && sig=$(kill -l $(($1 - 128)) 2>/dev/null); then echo "$1 (SIG$sig)"; else echo "$1"; fi
+}
+
+# first_diff A B: the first line where files A and B differ, as one short line.
+first_diff() {
+    local n c
+    c=$(cmp "$1" "$2" 2>&1)
+    n=$(echo "$c" | sed -n 's/.*line \([0-9]*\).*/\1/p')
+    [ -n "$n" ] || n=0
+    case "$c" in *EOF*) n=$((n + 1)) ;; esac # one is a prefix of the other: the first line past it
+    [ "$n" -ge 1 ] || n=1
+    printf 'line %d: "%s" vs "%s"' "$n" "$(sed -n "${n}p" "$1" | tr -d '\0' | head -c 70)" "$(sed -n "${n}p" "$2" | tr -d '\0' | head -c 70)"
+}
+
+# pair_diff DIR NAME: why the two runs of run_pair differ, in one line (empty:
+# they do not): a hang, the exit status, stdout, stderr, time over 2x + 1 s.
+pair_diff() {
+    local dir=$1 name=$2 said
+    # what the preloaded run said last: its stderr, else its first different stdout line
+    if [ -s "$dir/$name.err1" ]; then said="stderr: $(tail -n 1 "$dir/$name.err1" | tr -d '\0' | head -c 100)"
+    elif cmp -s "$dir/$name.out0" "$dir/$name.out1"; then said="nothing on stderr"
+    else said="stdout $(first_diff "$dir/$name.out0" "$dir/$name.out1")"
+    fi
+    if { [ "$PAIR_RC1" -eq 124 ] || [ "$PAIR_RC1" -eq 137 ]; } && [ "$PAIR_RC0" -ne "$PAIR_RC1" ] &&
+        [ "$PAIR_MS1" -ge $((PAIR_LIMIT * 1000)) ]; then
+        echo "hang > $PAIR_LIMIT s (killed; plain took $((PAIR_MS0 / 1000)).$((PAIR_MS0 % 1000 / 100)) s); $said"
+    elif [ "$PAIR_RC0" -ne "$PAIR_RC1" ]; then
+        echo "exit $(status_name "$PAIR_RC0") vs $(status_name "$PAIR_RC1"); $said"
+    elif ! cmp -s "$dir/$name.out0" "$dir/$name.out1"; then
+        echo "stdout differs: $(first_diff "$dir/$name.out0" "$dir/$name.out1")"
+    elif ! cmp -s "$dir/$name.err0" "$dir/$name.err1"; then
+        echo "stderr differs: $(first_diff "$dir/$name.err0" "$dir/$name.err1")"
+    elif [ "$PAIR_MS1" -gt $((2 * PAIR_MS0 + 1000)) ]; then
+        echo "slow: $((PAIR_MS1 / 1000)).$((PAIR_MS1 % 1000 / 100)) s vs $((PAIR_MS0 / 1000)).$((PAIR_MS0 % 1000 / 100)) s plain (over 2x + 1 s)"
+    fi
+}

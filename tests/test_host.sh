@@ -10,9 +10,6 @@ R=$TEST_TMP/reports          # every report of this file goes under here
 mkdir -p "$R"
 T=${HOST_TIMEOUT:-60}        # seconds any one program may take
 
-# skip NAME REASON: a check that cannot run here (not counted as passed).
-skip() { echo "# skip - $1: $2"; }
-
 if ! make -s bin/libtracker.so bin/leak-report host-progs >"$TEST_TMP/make.log" 2>&1; then
     fail "make builds the library, the launcher and tests/host/" "exit 0" "$(tail -n 3 "$TEST_TMP/make.log")"
     done_testing
@@ -24,18 +21,17 @@ with_lib() {
     LD_PRELOAD=$LIB TRACKER_OUT="$R/$name.%p.txt" "$@"
 }
 
-# same NAME CMD...: run CMD without and with the preload (stdin /dev/null,
-# each bounded by $T s); check that stdout, stderr and exit status are the
-# same, and that the process wrote a report at exit.
+# same NAME CMD...: run CMD without and with the preload (run_pair in lib.sh:
+# stdin /dev/null, in $WORK, the plain run bounded by $T s); check that stdout,
+# stderr and exit status are the same, and that the process wrote a report at exit.
 same() {
-    local name=$1 rc0=0 rc1=0; shift
-    ( cd "$WORK" && timeout "$T" "$@" >"$TEST_TMP/$name.out0" 2>"$TEST_TMP/$name.err0" </dev/null ) || rc0=$?
-    ( cd "$WORK" && with_lib "$name" timeout "$T" "$@" >"$TEST_TMP/$name.out1" 2>"$TEST_TMP/$name.err1" </dev/null ) || rc1=$?
-    if cmp -s "$TEST_TMP/$name.out0" "$TEST_TMP/$name.out1"; then pass "$name: same stdout ($(wc -c <"$TEST_TMP/$name.out0") bytes)"
-    else fail "$name: same stdout" "$(head -c 80 "$TEST_TMP/$name.out0")" "$(head -c 80 "$TEST_TMP/$name.out1")"; fi
-    if cmp -s "$TEST_TMP/$name.err0" "$TEST_TMP/$name.err1"; then pass "$name: same stderr"
-    else fail "$name: same stderr" "$(head -c 80 "$TEST_TMP/$name.err0")" "$(head -c 80 "$TEST_TMP/$name.err1")"; fi
-    check_eq "$name: same exit status" "$rc0" "$rc1"
+    local name=$1; shift
+    PAIR_LIB=$LIB PAIR_CWD=$WORK PAIR_TIMEOUT=$T run_pair "$R" "$name" "$@"
+    if cmp -s "$R/$name.out0" "$R/$name.out1"; then pass "$name: same stdout ($(wc -c <"$R/$name.out0") bytes)"
+    else fail "$name: same stdout" "$(head -c 80 "$R/$name.out0")" "$(head -c 80 "$R/$name.out1")"; fi
+    if cmp -s "$R/$name.err0" "$R/$name.err1"; then pass "$name: same stderr"
+    else fail "$name: same stderr" "$(head -c 80 "$R/$name.err0")" "$(head -c 80 "$R/$name.err1")"; fi
+    check_eq "$name: same exit status" "$PAIR_RC0" "$PAIR_RC1"
     check "$name: a report at exit was written" grep -qs '^== tracker report [0-9]* (pid [0-9]*, at' $R/"$name".*.txt
 }
 
