@@ -16,8 +16,20 @@ TEST_PASS=0
 TEST_FAIL=0
 
 # ---------------------------------------------------------------- assertions
-pass() { TEST_PASS=$((TEST_PASS + 1)); echo "ok $((TEST_PASS + TEST_FAIL)) - $1"; }
-fail() { TEST_FAIL=$((TEST_FAIL + 1)); echo "not ok $((TEST_PASS + TEST_FAIL)) - $1 (expected $2, got $3)"; }
+# TEST_TODO=REASON around checks of a known, documented shortcoming: they still run
+# and say what they see, as TAP TODO lines (`not ok N - NAME ... # TODO REASON`),
+# which prove and tests/run.sh do not count as failures (run.sh lists them).
+TEST_TODO=""
+TEST_TODOS=0
+pass() { TEST_PASS=$((TEST_PASS + 1)); echo "ok $((TEST_PASS + TEST_FAIL + TEST_TODOS)) - $1${TEST_TODO:+ # TODO $TEST_TODO}"; }
+fail() {
+    if [ -n "$TEST_TODO" ]; then
+        TEST_TODOS=$((TEST_TODOS + 1))
+        echo "not ok $((TEST_PASS + TEST_FAIL + TEST_TODOS)) - $1 (expected $2, got $3) # TODO $TEST_TODO"
+        return
+    fi
+    TEST_FAIL=$((TEST_FAIL + 1)); echo "not ok $((TEST_PASS + TEST_FAIL + TEST_TODOS)) - $1 (expected $2, got $3)"
+}
 
 # check NAME CMD...: passes when CMD exits 0.
 check() {
@@ -80,8 +92,8 @@ check_growth() {
 
 # done_testing: print this file's tally and exit non-zero if anything failed.
 done_testing() {
-    echo "1..$((TEST_PASS + TEST_FAIL))"
-    echo "# $(basename "$0"): $TEST_PASS passed, $TEST_FAIL failed"
+    echo "1..$((TEST_PASS + TEST_FAIL + TEST_TODOS))"
+    echo "# $(basename "$0"): $TEST_PASS passed, $TEST_FAIL failed${TEST_TODOS:+$([ "$TEST_TODOS" -gt 0 ] && echo ", $TEST_TODOS known (TODO)")}"
     [ "$TEST_FAIL" -eq 0 ]
     exit
 }

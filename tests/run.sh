@@ -21,6 +21,7 @@ trap cleanup EXIT INT TERM
 
 total_pass=0
 total_fail=0
+total_todo=0
 # The whole suite (no FILTER) must leave the tree as it found it: what the
 # tests write goes to results/, build/ (ignored) or temporary folders.
 git_before=""
@@ -38,7 +39,8 @@ run_one() {
     timeout "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1 </dev/null || rc=$?
     cat "$log"
     p=$(grep -c '^ok [0-9]* *- ' "$log" || true)
-    f=$(grep -c '^not ok [0-9]* *- ' "$log" || true)
+    f=$(grep '^not ok [0-9]* *- ' "$log" | grep -vc ' # TODO ' || true)
+    total_todo=$((total_todo + $(grep '^not ok [0-9]* *- ' "$log" | grep -c ' # TODO ' || true)))
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         [ "$rc" -eq 124 ] && why="timed out after ${TEST_TIMEOUT:-600} s" || why="exit status $rc"
         echo "not ok - $name ran to completion (expected exit 0, got $why)"
@@ -88,5 +90,6 @@ if [ -n "$git_before" ]; then
         total_fail=$((total_fail + 1))
     fi
 fi
+[ "$total_todo" -eq 0 ] || echo "# $total_todo known shortcoming(s) checked as TAP TODO (not ok ... # TODO): they are listed above"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -107,9 +107,15 @@ trap 'kill -TERM "$pid" 2>/dev/null || true' TERM
 trap 'kill -HUP "$pid" 2>/dev/null || true' HUP
 trap ':' INT
 rc=0
+# A signal we pass on interrupts wait (status 128+N) even when the program
+# then exits by itself: once it is gone, one more wait gives its own status
+# (127: the first wait had it already).
 while :; do
     { wait "$pid" && rc=0 || rc=$?; } 2>/dev/null # (not bash's "Segmentation fault" line: we say it below)
-    kill -0 "$pid" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null && continue
+    { wait "$pid" && rc2=0 || rc2=$?; } 2>/dev/null
+    [ "$rc2" -eq 127 ] || rc=$rc2
+    break
 done
 unset LD_PRELOAD
 how="exit status $rc"
