@@ -55,7 +55,8 @@ start() {
     SERVER_PID=$!
     started "$SERVER_PID"
     local i
-    for i in $(seq 1 300); do port_free "$port" || return 0; sleep 0.1; done
+    # heaptrack starts slowly on a busy machine (a CI run waited more than 30 s)
+    for i in $(seq 1 1200); do port_free "$port" || return 0; sleep 0.1; done
     echo "bench_servers: $* ($tool) did not listen on $port" >&2
     return 1
 }
