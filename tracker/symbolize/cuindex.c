@@ -11,9 +11,9 @@
 /*
  * dwarf_getscopes(cu, pc) and dwarf_getscopes_die() find the scopes around
  * an address by walking the unit's DIE tree from its root, for each
- * address: fine for small units, quadratic for big ones. A unit of 10000
- * functions (build/gen/sites10k.c, or SQLite's amalgamation, or a unity
- * build) took ~3 ms an address, 29 s to name 10000 sites. Here a unit's
+ * address: fine for small units, quadratic for big ones (a unit of 10000
+ * functions: build/gen/sites10k.c, SQLite's amalgamation, a unity build;
+ * docs/perf.md has what that cost). Here a unit's
  * functions (DW_TAG_subprogram with code, also inside namespaces and
  * classes) are read once, one entry per address range, sorted; a lookup is
  * a binary search, then a walk down that one function's DIEs (lexical

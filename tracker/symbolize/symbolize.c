@@ -68,8 +68,8 @@ static struct {
 } symbols = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* DWARF inside the module itself only, by default: a libc6-dbg or other
- * separate debug file on the machine would cost ~25 MB of RSS and ~80 ms
- * at the first capture, and make reports differ between machines. Frames
+ * separate debug file on the machine would cost tens of MB of RSS and a
+ * slow first capture (docs/perf.md), and make reports differ between machines. Frames
  * in system libraries then read "[libc.so.6] strdup", as heaptrack shows
  * them without debug packages. TRACKER_DEBUGINFO=system opts in. */
 static int find_no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,

@@ -10,9 +10,8 @@
 
 /*
  * libdw's dwfl_module_addrinfo compares every symbol of the module with the
- * address, for each address: a report of perl's 457 stacks spent ~25 ms
- * there (perl, libc and libperl have thousands of dynamic symbols and no
- * DWARF). Here the function symbols of a module are read once, sorted by
+ * address, for each address: slow where modules have thousands of
+ * dynamic symbols and no DWARF (perl, libc, libperl; docs/perf.md). Here the function symbols of a module are read once, sorted by
  * start, one entry per start (the best alias), and each lookup is a binary
  * search. Only an answer the index is sure of is given: the function
  * starting last at or below the address, when its size covers it. Anything
