@@ -17,6 +17,7 @@ __thread unsigned tracker_locks_held;
  * be held. */
 static struct {
     void (*lock)(void), (*unlock)(void), (*child)(void);
+    pthread_mutex_t *mutex; /* instead of lock/unlock */
 } fork_locks[LOCK_RANKS];
 
 void tracker_fork_register(enum tracker_lock_rank rank, void (*lock)(void), void (*unlock)(void),
@@ -28,18 +29,35 @@ void tracker_fork_register(enum tracker_lock_rank rank, void (*lock)(void), void
     fork_locks[rank].child = child;
 }
 
+void tracker_fork_register_mutex(enum tracker_lock_rank rank, pthread_mutex_t *m)
+{
+    if ((unsigned)rank < LOCK_RANKS) fork_locks[rank].mutex = m;
+}
+
 static void fork_prepare(void)
 {
-    for (unsigned r = 0; r < LOCK_RANKS; r++)
-        if (fork_locks[r].lock) fork_locks[r].lock();
+    for (unsigned r = 0; r < LOCK_RANKS; r++) {
+        if (fork_locks[r].mutex) {
+            pthread_mutex_lock(fork_locks[r].mutex);
+            lock_order_take((enum tracker_lock_rank)r);
+        } else if (fork_locks[r].lock) {
+            fork_locks[r].lock();
+        }
+    }
     tracker_in_fork = 1;
 }
 
 static void fork_release(void)
 {
     tracker_in_fork = 0;
-    for (unsigned r = LOCK_RANKS; r-- > 0;)
-        if (fork_locks[r].unlock) fork_locks[r].unlock();
+    for (unsigned r = LOCK_RANKS; r-- > 0;) {
+        if (fork_locks[r].mutex) {
+            lock_order_drop((enum tracker_lock_rank)r);
+            pthread_mutex_unlock(fork_locks[r].mutex);
+        } else if (fork_locks[r].unlock) {
+            fork_locks[r].unlock();
+        }
+    }
 }
 
 static void fork_child(void)

@@ -2,6 +2,7 @@
 #ifndef TRACKER_BASE_H
 #define TRACKER_BASE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -35,6 +36,8 @@ extern TRACKER_TLS int tracker_in_fork;
  * same functions). tracker_fork_install: once, by the first stage set up. */
 void tracker_fork_register(enum tracker_lock_rank rank, void (*lock)(void), void (*unlock)(void),
                            void (*child)(void));
+/* The common case: one mutex under rank (taken with the lock-order check). */
+void tracker_fork_register_mutex(enum tracker_lock_rank rank, pthread_mutex_t *m);
 void tracker_fork_install(void);
 
 /* Seconds on CLOCK_MONOTONIC. */

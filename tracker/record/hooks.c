@@ -688,24 +688,26 @@ static inline __attribute__((always_inline)) void *aligned(int g, size_t align, 
     return p;
 }
 
-TRACKER_EXPORT void *memalign(size_t align, size_t size)
+/* memalign's and aligned_alloc's body (glibc 2.36: the same function), for
+ * the hook's frame. */
+static inline __attribute__((always_inline)) void *aligned_entry(int kind, size_t align, size_t size, void *frame)
 {
     int m = mode_now();
-    if (m != MODE_GLIBC) return other_aligned(m, AL_MEMALIGN, align, size, __builtin_frame_address(0));
+    if (m != MODE_GLIBC) return other_aligned(m, kind, align, size, frame);
     int g = hook_begin();
-    void *p = aligned(g, align, size, __builtin_frame_address(0));
+    void *p = aligned(g, align, size, frame);
     hook_end(g);
     return p;
 }
 
+TRACKER_EXPORT void *memalign(size_t align, size_t size)
+{
+    return aligned_entry(AL_MEMALIGN, align, size, __builtin_frame_address(0));
+}
+
 TRACKER_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-    int m = mode_now();
-    if (m != MODE_GLIBC) return other_aligned(m, AL_ALIGNED_ALLOC, align, size, __builtin_frame_address(0));
-    int g = hook_begin();
-    void *p = aligned(g, align, size, __builtin_frame_address(0));
-    hook_end(g);
-    return p;
+    return aligned_entry(AL_ALIGNED_ALLOC, align, size, __builtin_frame_address(0));
 }
 
 /* glibc's checks, in its order: EINVAL (and *out untouched) unless align

@@ -10,20 +10,10 @@
  * first), and one lock is what fork() needs to know of. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void baseline_fork_lock(void)
-{
-    pthread_mutex_lock(&report_lock);
-    lock_order_take(LOCK_REPORT);
-}
-static void baseline_fork_unlock(void)
-{
-    lock_order_drop(LOCK_REPORT);
-    pthread_mutex_unlock(&report_lock);
-}
 /* Registered at load, before any report can hold the lock. */
 __attribute__((constructor)) static void baseline_fork_register(void)
 {
-    tracker_fork_register(LOCK_REPORT, baseline_fork_lock, baseline_fork_unlock, NULL);
+    tracker_fork_register_mutex(LOCK_REPORT, &report_lock);
 }
 
 char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,

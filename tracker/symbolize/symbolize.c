@@ -687,20 +687,10 @@ void tracker_symbolize_release(void)
     if (g) tracker_guard_leave();
 }
 
-static void symbolize_fork_lock(void)
-{
-    pthread_mutex_lock(&symbols.lock);
-    lock_order_take(LOCK_SYMBOLS);
-}
-static void symbolize_fork_unlock(void)
-{
-    lock_order_drop(LOCK_SYMBOLS);
-    pthread_mutex_unlock(&symbols.lock);
-}
 /* Registered at load, before any report can hold the lock. */
 __attribute__((constructor)) static void symbolize_fork_register(void)
 {
-    tracker_fork_register(LOCK_SYMBOLS, symbolize_fork_lock, symbolize_fork_unlock, NULL);
+    tracker_fork_register_mutex(LOCK_SYMBOLS, &symbols.lock);
 }
 
 void tracker_format_site(const tracker_frame_info *info, char *buf, size_t len)

@@ -441,12 +441,9 @@ uint64_t tracker_cfi_miss(uintptr_t addr)
     return r;
 }
 
-static void cfi_fork_lock(void);
-static void cfi_fork_unlock(void);
-
 void tracker_cfi_init(void)
 {
-    tracker_fork_register(LOCK_CFI, cfi_fork_lock, cfi_fork_unlock, NULL);
+    tracker_fork_register_mutex(LOCK_CFI, &C.lock);
     elf_version(EV_CURRENT);
     pthread_mutex_lock(&C.lock);
     lock_order_take(LOCK_CFI);
@@ -472,14 +469,3 @@ uint64_t tracker_cfi_bytes(void)
     return atomic_load(&C.bytes);
 }
 
-static void cfi_fork_lock(void)
-{
-    pthread_mutex_lock(&C.lock);
-    lock_order_take(LOCK_CFI);
-}
-
-static void cfi_fork_unlock(void)
-{
-    lock_order_drop(LOCK_CFI);
-    pthread_mutex_unlock(&C.lock);
-}
