@@ -14,7 +14,9 @@ static __attribute__((noinline)) void *a3(size_t n) { return calloc(1, n); }
 
 int main(void)
 {
-    void *warm = malloc(1000); /* glibc's arena exists before the first reading */
+    /* glibc's arena and tcache exist before the first reading (volatile: gcc
+     * -O2 removes a malloc whose block is only freed) */
+    void *volatile warm = malloc(1000);
     free(warm);
     struct mallinfo2 m0 = mallinfo2();
     void *p[3 * N];

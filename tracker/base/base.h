@@ -23,6 +23,20 @@ static inline int tracker_guard_enter(void) /* returns 0 if already inside (do n
 }
 static inline void tracker_guard_leave(void) { tracker_in_tracker = 0; }
 
+/* The tracker's own code at work (a walk's rule-cache miss, symbols, a
+ * report): the guard at TRACKER_GUARD_INTERNAL sends this thread's
+ * allocations to the tracker's own heap (ialloc.h), out of the program's.
+ * A hook's guard (1) alone forwards them to the program's allocator: they
+ * may be a signal handler's. Returns what to restore. */
+#define TRACKER_GUARD_INTERNAL 2
+static inline int tracker_internal_enter(void)
+{
+    int prev = tracker_in_tracker;
+    tracker_in_tracker = TRACKER_GUARD_INTERNAL;
+    return prev;
+}
+static inline void tracker_internal_leave(int prev) { tracker_in_tracker = prev; }
+
 /* Set between this thread's fork prepare and parent/child handlers: it
  * holds every lock of the tracker then, so an atfork handler of another
  * library that runs meanwhile and allocates must not wait for one. */

@@ -19,6 +19,7 @@ enum tracker_lock_rank {
     LOCK_INTERN,     /* tracker.c: adding a stack; its fork handler also takes the shards and big */
     LOCK_SHARD,      /* tracker.c: one address-table shard (fork takes all 32 in index order) */
     LOCK_BIG,        /* tracker.c: blocks of >= 4 GiB, under a shard */
+    LOCK_IALLOC,     /* ialloc.c: the tracker's own heap (libdw allocates under any of the above) */
     LOCK_RANKS
 };
 

@@ -246,11 +246,11 @@ static void write_report_here(const char *why, tracker_baseline_mode mode)
 {
     int saved = errno, cancel;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel); /* open, write: never die holding a lock of ours */
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     if (preload.pprof) {
         write_pprof();
         tracker_symbolize_release();
-        if (g) tracker_guard_leave();
+        tracker_internal_leave(g);
         pthread_setcancelstate(cancel, NULL);
         errno = saved;
         return;
@@ -279,7 +279,7 @@ static void write_report_here(const char *why, tracker_baseline_mode mode)
     }
     free(text);
     tracker_symbolize_release(); /* libdw's fds are not left open in the program */
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     pthread_setcancelstate(cancel, NULL);
     errno = saved;
 }
@@ -423,7 +423,7 @@ static void run_pending(void)
 static void *reporter(void *arg)
 {
     (void)arg;
-    tracker_guard_enter(); /* this thread's own allocations are the tracker's */
+    tracker_internal_enter(); /* this thread's own allocations are the tracker's */
     for (;;) {
         if (sem_wait(&preload.wake) != 0) continue; /* EINTR cannot happen: all signals blocked */
         if (atomic_exchange(&tracker_hooks_pending, 0)) {
@@ -490,6 +490,7 @@ static void exit_report(const char *why)
         note(" ended inside an allocation (_exit from a signal handler?): no report");
         return;
     }
+    tracker_internal_enter(); /* the report's memory is the tracker's; tracker_guard_leave below ends it */
     /* An on-demand report asked for, but no allocation since: write it now. */
     if (preload.signo && atomic_exchange(&tracker_hooks_pending, 0)) {
         write_report("on demand, written at exit: no allocation since it was asked", TRACKER_BASELINE_DIFF);
@@ -705,7 +706,7 @@ __attribute__((constructor(200))) static void preload_init(void)
         atomic_store(&preload.exit_done, 1);
         return;
     }
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     int saved = errno;
     tracker_init();
     preload.pid = getpid();
@@ -751,5 +752,5 @@ __attribute__((constructor(200))) static void preload_init(void)
         sigaction(preload.signo, &sa, NULL);
     }
     errno = saved;
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
 }

@@ -5,6 +5,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "ialloc.h"
 
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
@@ -31,8 +32,8 @@
  * own chunk headers (and unlike heaptrack's or valgrind's side tables): a
  * free finds it in the cache line glibc's free reads next anyway, with no
  * table to lock, probe or update. Every block from malloc, calloc and
- * realloc has one, recorded or not (the tracker's own, those made while it
- * is off), so free never has to guess:
+ * realloc has one, recorded or not (a signal handler's inside a hook,
+ * those made while the tracker is off), so free never has to guess:
  *   word 0: a check word, the block's address keyed with a per-process
  *           random secret (never 0; zeroed by our free);
  *   word 1: size << 20 | stack id (TRACKER_UNTRACKED: not recorded).
@@ -44,7 +45,10 @@
  * glibc's own (allocated before us or by __libc_malloc directly): handed
  * to glibc untouched. Reading 16 bytes in front of any glibc block is
  * safe: they are its chunk header. malloc_usable_size is ours too: it
- * answers what the caller may use, without our header.
+ * answers what the caller may use, without our header. What the tracker's
+ * own code allocates (libdw's caches, a report) comes from its own heap
+ * (tracker/base/ialloc.h), tagged in the same 16 bytes, so glibc's
+ * counters (mallinfo2) show only the program's blocks and our headers.
  *
  * Each hook: call the real allocator; if it succeeded and this thread is
  * not already inside the tracker, record.
@@ -90,7 +94,9 @@ static int hooks_ready;
 
 static void hooks_init(void)
 {
+    int prev = tracker_internal_enter();
     tracker_init();
+    tracker_internal_leave(prev);
     hooks_ready = 1;
 }
 
@@ -377,6 +383,7 @@ static inline __attribute__((always_inline)) void *hdr_block(int g, block_hdr *h
  * aligned allocations glibc serves from malloc). */
 static inline __attribute__((always_inline)) void *hdr_malloc(int g, size_t size, void *frame)
 {
+    if (!g && tracker_in_tracker == TRACKER_GUARD_INTERNAL) return tracker_ialloc(size);
     size_t n = with_hdr(size);
     return n ? hdr_block(g, __libc_malloc(n), size, frame) : NULL;
 }
@@ -532,7 +539,9 @@ TRACKER_EXPORT void *calloc(size_t count, size_t size)
     }
     if (!(n = with_hdr(bytes))) return NULL;
     int g = hook_begin();
-    void *p = hdr_block(g, __libc_calloc(1, n), bytes, __builtin_frame_address(0));
+    void *p = !g && tracker_in_tracker == TRACKER_GUARD_INTERNAL
+                  ? tracker_icalloc(bytes)
+                  : hdr_block(g, __libc_calloc(1, n), bytes, __builtin_frame_address(0));
     hook_end(g);
     return p;
 }
@@ -546,6 +555,10 @@ static __attribute__((noinline)) void free_slow(void *ptr)
     int m = mode_now();
     if (m != MODE_GLIBC) {
         other_free(m, ptr);
+        return;
+    }
+    if (tracker_iowns(ptr)) {
+        tracker_ifree(ptr);
         return;
     }
     int g = hook_begin();
@@ -610,6 +623,7 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
         hook_end(g);
         return p;
     }
+    if (tracker_iowns(ptr)) return tracker_irealloc(ptr, size);
     if (size == 0) { /* glibc 2.36: frees the block, returns NULL */
         free(ptr);
         return NULL;
@@ -766,6 +780,7 @@ TRACKER_EXPORT size_t malloc_usable_size(void *ptr)
     int m = mode_now();
     if (m == MODE_RESOLVING || !next.usable) return 0;
     if (m != MODE_GLIBC) return next.usable(ptr);
+    if (tracker_iowns(ptr)) return tracker_iusable(ptr);
     block_hdr *h = hdr_of(ptr);
     return h ? next.usable(h) - HDR : next.usable(ptr);
 }

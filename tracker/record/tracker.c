@@ -5,6 +5,7 @@
 
 #include "tracker.h"
 #include "tracker_internal.h"
+#include "ialloc.h"
 #include "vg_annotate.h"
 #include "cfi.h"
 #include "lockorder.h"
@@ -375,9 +376,9 @@ void tracker_init(void)
  * preloaded library is loaded. */
 __attribute__((constructor)) static void tracker_ctor(void)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     tracker_init();
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
 }
 
 void tracker_set_enabled(int on)
@@ -815,7 +816,7 @@ static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t 
     table_lock(&tables.intern_lock);
     size_t arena = tables.arena_used;
     table_unlock(&tables.intern_lock);
-    out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena + tracker_cfi_bytes() +
+    out->bookkeeping_bytes = atomic_load(&tables.table_bytes) + arena + tracker_cfi_bytes() + tracker_ialloc_bytes() +
                              (uint64_t)n * (sizeof(stack_rec *) + NSLOTS * sizeof(tracker_row)) +
                              out->heap_bookkeeping_bytes;
 }
@@ -834,7 +835,7 @@ tracker_snapshot *tracker_snapshot_take_flags(unsigned flags)
 {
     /* The snapshot's own memory is not tracked: like tracemalloc, the
      * report never shows the tracker's working memory. */
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     tracker_stackwalk_refresh(); /* libraries loaded since the last snapshot */
     double t0 = tracker_now();
     tracker_snapshot *s = calloc(1, sizeof *s);
@@ -846,17 +847,17 @@ tracker_snapshot *tracker_snapshot_take_flags(unsigned flags)
     s->taken_at = tracker_now();
     s->take_seconds = s->taken_at - t0;
 done:
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     return s;
 }
 
 void tracker_snapshot_free(tracker_snapshot *snap)
 {
     if (!snap) return;
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     free(snap->stats);
     free(snap);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
 }
 
 /* ------------------------------------------------------------------ */

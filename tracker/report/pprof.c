@@ -520,7 +520,7 @@ static int finish_profile(builder *b, pb_profile *p, const tracker_snapshot *now
 static int encode(const tracker_snapshot *now, const tracker_snapshot *base, const char *default_type,
                   unsigned char **out, size_t *len)
 {
-    int g = tracker_guard_enter(); /* the encoder's own memory is not tracked */
+    int g = tracker_internal_enter(); /* the encoder's own memory is not tracked */
     int rc = -1;
     builder b;
     memset(&b, 0, sizeof b);
@@ -549,7 +549,7 @@ done:
     idmap_free(&b.fn_index);
     idmap_free(&b.loc_index);
     arena_free(b.arena);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     return rc;
 }
 

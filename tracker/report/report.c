@@ -38,7 +38,7 @@ char *tracker_report(const tracker_snapshot *now, const tracker_snapshot *prev,
 char *report_since(const tracker_snapshot *now, const tracker_snapshot *prev, const tracker_snapshot *since,
                    const tracker_report_opts *opts_in, size_t *len)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     double t0 = tracker_now();
     tracker_report_opts opts = *opts_in;
     if (opts.top < 1) opts.top = 1;
@@ -61,6 +61,6 @@ char *report_since(const tracker_snapshot *now, const tracker_snapshot *prev, co
     }
     if (!sb.oom) { result = sb.buf; sb.buf = NULL; *len = sb.len; }
     free(sb.buf);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     return result;
 }

@@ -65,12 +65,12 @@ static void system_of(const tracker_report_opts *opts, report_system *sys)
 
 char *tracker_site_key(uint32_t stack_id, const tracker_report_opts *opts, tracker_frame_info *site)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     report_system sys;
     system_of(opts, &sys);
     char *key = make_key(stack_id, opts, &sys, site);
     report_memo_end(&sys);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     return key;
 }
 

@@ -1044,7 +1044,7 @@ static tracker_retention *unavailable(tracker_retention *r, const char *fmt, con
 
 tracker_retention *tracker_retention_scan(const char *system, double timeout_s, const void *stack_from)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     double t_start = now_ms();
     tracker_retention *r = calloc(1, sizeof *r);
     prep *pr = calloc(1, sizeof *pr);
@@ -1147,6 +1147,6 @@ done:
     if (pr) { free(pr->site_of); free(pr->obj); }
     free(pr);
     if (r) r->total_ms = now_ms() - t_start;
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     return r;
 }

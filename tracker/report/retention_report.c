@@ -181,7 +181,7 @@ int tracker_retention_build(tracker_retention *r, const ret_wire_head *h, const 
 void tracker_retention_free(tracker_retention *r)
 {
     if (!r) return;
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     for (size_t i = 0; i < r->nsites; i++) {
         for (size_t k = 0; k < r->sites[i].nowners; k++) free(r->sites[i].owners[k].owner);
         free(r->sites[i].owners);
@@ -189,7 +189,7 @@ void tracker_retention_free(tracker_retention *r)
     }
     free(r->sites);
     free(r);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
 }
 
 /* ---- chains and verdicts ---- */
@@ -313,7 +313,7 @@ static void json_report(strbuf *sb, const tracker_retention *r, int top)
 
 char *tracker_retention_format(const tracker_retention *r, int top, int json, size_t *len)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     strbuf sb = { 0 };
     char a[32], b[32], c[32];
     if (json) {
@@ -361,6 +361,6 @@ char *tracker_retention_format(const tracker_retention *r, int top, int json, si
     char *out = NULL;
     if (sb.oom) free(sb.buf);
     else { out = sb.buf ? sb.buf : strdup(""); if (len) *len = out ? strlen(out) : 0; }
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     return out;
 }

@@ -560,7 +560,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
         *frames = &unknown_frame;
         return 1;
     }
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     int n = 1;
     *frames = &unknown_frame;
     pthread_mutex_lock(&symbols.lock);
@@ -587,7 +587,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
 done:
     lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     return n;
 }
 
@@ -656,13 +656,13 @@ static void peek_unlocked(uintptr_t pc, tracker_peek *out)
 
 void tracker_symbolize_peek(const uintptr_t *pcs, int n, tracker_peek *out)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     pthread_mutex_lock(&symbols.lock);
     lock_order_take(LOCK_SYMBOLS);
     for (int i = 0; i < n; i++) peek_unlocked(pcs[i], &out[i]);
     lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
 }
 
 void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
@@ -678,13 +678,13 @@ void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
  * new session. */
 void tracker_symbolize_release(void)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     pthread_mutex_lock(&symbols.lock);
     lock_order_take(LOCK_SYMBOLS);
     end_session_unlocked();
     lock_order_drop(LOCK_SYMBOLS);
     pthread_mutex_unlock(&symbols.lock);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
 }
 
 /* Registered at load, before any report can hold the lock. */
@@ -756,14 +756,14 @@ const char *tracker_static_allocator(const char **symbol, const char **module)
 {
     static allocator_scan found;
     static int scanned;
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     pthread_mutex_lock(&symbols.lock);
     if (!scanned && open_dwfl_unlocked() == 0) {
         dwfl_getmodules(symbols.dwfl, scan_module, &found, 0);
         scanned = 1;
     }
     pthread_mutex_unlock(&symbols.lock);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
     if (symbol) *symbol = found.symbol;
     if (module) *module = found.module;
     return found.kind;

@@ -432,7 +432,9 @@ uint64_t tracker_cfi_miss(uintptr_t addr)
     uint64_t r = tracker_cfi_cached(addr);
     if (r == CFI_NONE) {
         in_miss = 1;
+        int g = tracker_internal_enter(); /* libdw's memory: the tracker's own heap */
         r = compute_unlocked(addr);
+        tracker_internal_leave(g);
         cache_put_unlocked(addr, r);
         in_miss = 0;
     }
@@ -455,13 +457,13 @@ void tracker_cfi_init(void)
 
 void tracker_cfi_refresh(void)
 {
-    int g = tracker_guard_enter();
+    int g = tracker_internal_enter();
     pthread_mutex_lock(&C.lock);
     lock_order_take(LOCK_CFI);
     refresh_unlocked();
     lock_order_drop(LOCK_CFI);
     pthread_mutex_unlock(&C.lock);
-    if (g) tracker_guard_leave();
+    tracker_internal_leave(g);
 }
 
 uint64_t tracker_cfi_bytes(void)

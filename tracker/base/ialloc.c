@@ -1,0 +1,188 @@
+/* ialloc.c - the tracker's own heap: size classes carved from mapped slabs, big blocks mapped one by one. */
+
+#include "ialloc.h"
+#include "base.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Simple on purpose: the tracker allocates on its slow paths only (a
+ * rule-cache miss, a new module's symbols, a report), so one mutex and
+ * a free list per class are enough, as in a slab allocator. Freed small
+ * blocks go back to their class, never to the kernel (libdw's caches live
+ * as long as the process anyway); big blocks are unmapped when freed.
+ *
+ * The tag in front of each block: word 0 = the block's address keyed with
+ * a random per-process key (tracker_iowns), word 1 = the class index, or
+ * BIG | the mapping's length.
+ */
+
+uint64_t tracker_ialloc_key;
+
+#define SLAB_BYTES (256u << 10)
+#define BIG ((uint64_t)1 << 63)
+#define TAG 16u
+
+/* The classes' user sizes: 1.5x steps, so at most a third is wasted. */
+static const uint32_t class_size[] = {16,   32,   48,   64,   96,    128,   192,   256,   384,   512,   768,
+                                      1024, 1536, 2048, 3072, 4096,  6144,  8192,  12288, 16384, 24576, 32768};
+#define NCLASSES (sizeof class_size / sizeof class_size[0])
+
+static struct {
+    pthread_mutex_t lock;
+    void *free[NCLASSES]; /* each free block's first word: the next */
+    char *bump, *end;     /* the unused rest of the newest slab */
+    _Atomic uint64_t used; /* carved from slabs (touched) and mapped for big blocks */
+    atomic_flag registered;
+} H = { .lock = PTHREAD_MUTEX_INITIALIZER, .registered = ATOMIC_FLAG_INIT };
+
+static inline uint64_t tag_of(const void *p, uint64_t k)
+{
+    return (((uint64_t)(uintptr_t)p) ^ k) * 0xff51afd7ed558ccdULL | 1;
+}
+
+static uint64_t key_now(void)
+{
+    uint64_t k = __atomic_load_n(&tracker_ialloc_key, __ATOMIC_RELAXED);
+    if (k) return k;
+    if (syscall(SYS_getrandom, &k, sizeof k, 1 /* GRND_NONBLOCK */) != (long)sizeof k) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        k = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts ^ 0x5bd1e995;
+    }
+    k |= 1;
+    uint64_t zero = 0;
+    if (!__atomic_compare_exchange_n(&tracker_ialloc_key, &zero, k, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) k = zero;
+    return k;
+}
+
+/* The forking thread holds the lock (fork_prepare took it): it must not
+ * wait for it again if an atfork handler of another library allocates. */
+static void lock(void)
+{
+    if (!atomic_flag_test_and_set(&H.registered)) {
+        tracker_fork_register_mutex(LOCK_IALLOC, &H.lock);
+        tracker_fork_install();
+    }
+    if (tracker_in_fork) return;
+    pthread_mutex_lock(&H.lock);
+    lock_order_take(LOCK_IALLOC);
+}
+
+static void unlock(void)
+{
+    if (tracker_in_fork) return;
+    lock_order_drop(LOCK_IALLOC);
+    pthread_mutex_unlock(&H.lock);
+}
+
+static void *map(size_t len)
+{
+    int e = errno;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = e;
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static unsigned class_of(size_t size)
+{
+    unsigned c = 0;
+    while (class_size[c] < size) c++;
+    return c;
+}
+
+static void *tagged(char *b, uint64_t word1)
+{
+    uint64_t *t = (uint64_t *)b;
+    t[0] = tag_of(b + TAG, key_now());
+    t[1] = word1;
+    return b + TAG;
+}
+
+void *tracker_ialloc(size_t size)
+{
+    if (size > class_size[NCLASSES - 1]) {
+        long page = sysconf(_SC_PAGESIZE);
+        if (size > SIZE_MAX / 2) { errno = ENOMEM; return NULL; }
+        size_t len = (size + TAG + (size_t)page - 1) & ~((size_t)page - 1);
+        char *m = map(len);
+        if (!m) { errno = ENOMEM; return NULL; }
+        atomic_fetch_add(&H.used, len);
+        return tagged(m, BIG | len);
+    }
+    unsigned c = class_of(size);
+    size_t need = class_size[c] + TAG;
+    lock();
+    char *b = H.free[c];
+    if (b) {
+        H.free[c] = *(void **)b;
+    } else {
+        if ((size_t)(H.end - H.bump) < need) {
+            char *s = map(SLAB_BYTES);
+            if (!s) { unlock(); errno = ENOMEM; return NULL; }
+            H.bump = s;
+            H.end = s + SLAB_BYTES;
+        }
+        b = H.bump;
+        H.bump += need;
+        atomic_fetch_add(&H.used, need);
+    }
+    unlock();
+    return tagged(b, c);
+}
+
+void *tracker_icalloc(size_t size)
+{
+    void *p = tracker_ialloc(size);
+    if (p) memset(p, 0, size);
+    return p;
+}
+
+void tracker_ifree(void *p)
+{
+    uint64_t *t = (uint64_t *)p - 2;
+    uint64_t w = t[1];
+    t[0] = 0; /* no longer ours: a second free is not taken for a block */
+    if (w & BIG) {
+        size_t len = (size_t)(w & ~BIG);
+        int e = errno;
+        munmap(t, len);
+        errno = e;
+        atomic_fetch_sub(&H.used, len);
+        return;
+    }
+    lock();
+    *(void **)t = H.free[w];
+    H.free[w] = t;
+    unlock();
+}
+
+size_t tracker_iusable(const void *p)
+{
+    uint64_t w = ((const uint64_t *)p)[-1];
+    return w & BIG ? (size_t)(w & ~BIG) - TAG : class_size[w];
+}
+
+void *tracker_irealloc(void *p, size_t size)
+{
+    if (size == 0) {
+        tracker_ifree(p);
+        return NULL;
+    }
+    size_t have = tracker_iusable(p);
+    if (size <= have && (size > have / 2 || have <= 64)) return p;
+    void *q = tracker_ialloc(size);
+    if (!q) return NULL;
+    memcpy(q, p, have < size ? have : size);
+    tracker_ifree(p);
+    return q;
+}
+
+uint64_t tracker_ialloc_bytes(void) { return atomic_load(&H.used); }

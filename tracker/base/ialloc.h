@@ -1,0 +1,34 @@
+/* ialloc.h - the tracker's own heap: what the tracker and libdw allocate while it works, kept out of the program's allocator. */
+#ifndef TRACKER_IALLOC_H
+#define TRACKER_IALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The malloc hooks send here every allocation made while the tracker's
+ * own code runs (tracker_in_tracker == TRACKER_GUARD_INTERNAL: a rule-cache
+ * miss in libdw, symbols, a report), so that glibc's heap statistics
+ * (mallinfo2, malloc_info, malloc_stats) and its arenas show only what
+ * the program allocated. Blocks are 16-byte aligned with a 16-byte tag in
+ * front, like the hooks' header, so a free from anywhere recognises them
+ * by reading the two words every glibc chunk has there too.
+ */
+
+void *tracker_ialloc(size_t size);                 /* NULL and ENOMEM when out of memory */
+void *tracker_icalloc(size_t size);                /* zeroed */
+void *tracker_irealloc(void *p, size_t size);      /* p must be ours; size 0 frees it (NULL returned) */
+void tracker_ifree(void *p);                       /* p must be ours */
+size_t tracker_iusable(const void *p);             /* p must be ours */
+uint64_t tracker_ialloc_bytes(void);               /* carved or mapped for it (the RSS explanation) */
+
+/* Is p a block of this heap? Reads the 16 bytes in front of p, so p must
+ * be a block of some allocator that has a header there (glibc's has). */
+extern uint64_t tracker_ialloc_key; /* 0 until the first block */
+static inline int tracker_iowns(const void *p)
+{
+    uint64_t k = __atomic_load_n(&tracker_ialloc_key, __ATOMIC_RELAXED);
+    return k && ((const uint64_t *)p)[-2] == ((((uint64_t)(uintptr_t)p) ^ k) * 0xff51afd7ed558ccdULL | 1);
+}
+
+#endif /* TRACKER_IALLOC_H */
