@@ -4,6 +4,7 @@
 #include "check.h"
 #include "tracker_internal.h"
 #include "lockorder.h"
+#include "ialloc.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -631,6 +632,77 @@ static void test_lock_order(void)
 #endif
 }
 
+/* What the tracker's own code allocates (the guard at TRACKER_GUARD_INTERNAL:
+ * libdw, reports) comes from its own heap: glibc's counters do not move,
+ * the blocks work as malloc's do (sizes, realloc, calloc, a big one), a
+ * free from the program's side finds them, and /stats counts them as
+ * bookkeeping. */
+static void *own_churn(void *arg)
+{
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        int g = tracker_internal_enter();
+        char *p = malloc((size_t)(i % 700) + 1);
+        if (!p || !tracker_iowns(p)) bad++;
+        else p[i % 700] = 1;
+        tracker_internal_leave(g);
+        free(p);
+    }
+    *(int *)arg = bad;
+    return NULL;
+}
+
+static void test_own_heap(void)
+{
+    enum { N = 200 };
+    char *p[N];
+    struct mallinfo2 m0 = mallinfo2();
+    tracker_totals t0 = totals();
+    int g = tracker_internal_enter();
+    int owned = 0, sized = 0;
+    for (int i = 0; i < N; i++) {
+        size_t n = (size_t)(i * 37 % 5000) + 1;
+        p[i] = i % 3 == 0 ? calloc(1, n) : malloc(n);
+        if (!p[i]) continue;
+        owned += tracker_iowns(p[i]);
+        sized += malloc_usable_size(p[i]) >= n;
+        memset(p[i], 0x5a, n);
+    }
+    char *big = malloc(3u << 20);
+    char *z = calloc(64, 16);
+    int zero = z != NULL;
+    for (int i = 0; z && i < 64 * 16; i++) zero &= z[i] == 0;
+    char *r = strdup("the tracker's own string, grown by realloc");
+    r = r ? realloc(r, 20000) : NULL;
+    int kept = r && strcmp(r, "the tracker's own string, grown by realloc") == 0 && tracker_iowns(r);
+    tracker_internal_leave(g);
+    struct mallinfo2 m1 = mallinfo2();
+    tracker_totals t1 = totals();
+    CHECK(owned == N && sized == N, "the tracker's own blocks come from its own heap (%d of %d), with their sizes (%d)",
+          owned, N, sized);
+    CHECK(big && tracker_iowns(big) && malloc_usable_size(big) >= (3u << 20) && zero && kept,
+          "a 3 MiB block, calloc's zeroes, realloc keeping the bytes");
+    CHECK(m1.uordblks == m0.uordblks && m1.hblkhd == m0.hblkhd,
+          "glibc's counters do not move (uordblks %+ld B, hblkhd %+ld B)", (long)(m1.uordblks - m0.uordblks),
+          (long)(m1.hblkhd - m0.hblkhd));
+    CHECK(t1.bookkeeping_bytes >= t0.bookkeeping_bytes + (3u << 20) && t1.live_blocks == t0.live_blocks,
+          "they count as bookkeeping, not as the program's blocks (+%llu B)",
+          (unsigned long long)(t1.bookkeeping_bytes - t0.bookkeeping_bytes));
+    for (int i = 0; i < N; i++) free(p[i]); /* freed outside the guard: found by their tag */
+    free(big);
+    free(z);
+    free(r);
+    void *mine = malloc(100);
+    CHECK(mine && !tracker_iowns(mine) && tracker_lookup(mine, NULL, NULL),
+          "outside the guard, malloc is glibc's again and recorded");
+    free(mine);
+    int bad[4] = {0};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, own_churn, &bad[i]);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    CHECK(bad[0] + bad[1] + bad[2] + bad[3] == 0, "4 threads x 20000 blocks of its own heap at once");
+}
+
 static void test_disabled(void)
 {
     tracker_set_enabled(0);
@@ -656,6 +728,7 @@ int main(void)
     test_slots();
     test_fork();
     test_lock_order();
+    test_own_heap();
     test_disabled();
     CHECK_PLAN();
     fprintf(stderr, "%d passed, %d failed\n", passed, failed);

@@ -28,7 +28,8 @@ extern uint64_t tracker_ialloc_key; /* 0 until the first block */
 static inline int tracker_iowns(const void *p)
 {
     uint64_t k = __atomic_load_n(&tracker_ialloc_key, __ATOMIC_RELAXED);
-    return k && ((const uint64_t *)p)[-2] == ((((uint64_t)(uintptr_t)p) ^ k) * 0xff51afd7ed558ccdULL | 1);
+    const uint64_t *tag = (const uint64_t *)((uintptr_t)p - 16); /* integer arithmetic: outside any object gcc knows */
+    return k && *tag == ((((uint64_t)(uintptr_t)p) ^ k) * 0xff51afd7ed558ccdULL | 1);
 }
 
 #endif /* TRACKER_IALLOC_H */
