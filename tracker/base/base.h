@@ -1,4 +1,4 @@
-/* base.h - the tracker's leaf: the recursion guard, the fork-lock registry, the clock, a growable array; every stage may use it, it uses none. */
+/* base.h - the tracker's leaf: the recursion guard, the fork-lock registry, the clock, the one growable array (index.h: the one hash index); every stage may use it, it uses none. */
 #ifndef TRACKER_BASE_H
 #define TRACKER_BASE_H
 

@@ -6,6 +6,7 @@
 #include "tracker.h"
 #include "tracker_internal.h"
 #include "ialloc.h"
+#include "index.h" /* its integer mix only: the tables here are lock-free, index.h says why */
 #include "vg_annotate.h"
 #include "cfi.h"
 #include "lockorder.h"
@@ -167,16 +168,6 @@ static void *bk_map(size_t bytes, int reserve_only)
     return p == MAP_FAILED ? NULL : p;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* The shard locks are spinlocks, not pthread mutexes: taking one is one
  * exchange and releasing it a plain store, where a mutex costs two locked
  * instructions and two calls; a malloc+free pair takes two. They are held
@@ -233,7 +224,7 @@ static uint64_t hash_frames(const uintptr_t *frames, int n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
     for (int i = 0; i < n; i++) h = (h ^ frames[i]) * 0xff51afd7ed558ccdULL;
-    h = mix64(h);
+    h = tracker_hash_u64(h);
     return h ? h : 1;
 }
 /* ------------------------------------------------------------------ */

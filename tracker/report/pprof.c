@@ -1,6 +1,7 @@
 /* pprof.c - encodes tracker snapshots as gzipped pprof profiles: protobuf-c (Google's profile.proto) and zlib. */
 
 #include "pprof.h"
+#include "index.h"
 #include "tracker_internal.h"
 
 #include <elf.h>
@@ -17,7 +18,7 @@
 
 /*
  * The profile is built in three tables that pprof's format asks for, each
- * deduplicated with a small hash index: strings (string_table, index 0 is
+ * deduplicated with a hash index (index.h): strings (string_table, index 0 is
  * ""), functions (name + file), locations (one per return address, with
  * its lines). Samples point at locations, locations at functions and at
  * the mapping of the module they fall in. Everything the messages point
@@ -37,7 +38,7 @@ typedef Perftools__Profiles__Function pb_function;
 #define BUILD_ID_MAX 64    /* bytes of a build ID note we show (GNU's are 20) */
 
 /* ------------------------------------------------------------------ */
-/* Arena and growing arrays                                             */
+/* Arena                                                                */
 /* ------------------------------------------------------------------ */
 
 typedef struct chunk {
@@ -72,83 +73,6 @@ static void arena_free(chunk *c)
         free(c);
         c = next;
     }
-}
-
-/* Room for one more element of elem bytes in *arr (n used, *cap allocated).
- * Returns 0, or -1 when out of memory (*arr unchanged). */
-static int grow(void *arr, size_t n, size_t *cap, size_t elem)
-{
-    if (n < *cap) return 0;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    void *p = realloc(*(void **)arr, ncap * elem);
-    if (!p) return -1;
-    *(void **)arr = p;
-    *cap = ncap;
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Hash index: 64-bit key -> 32-bit id (ids >= 1)                       */
-/* ------------------------------------------------------------------ */
-
-typedef struct id_map {
-    uint64_t *keys;
-    uint32_t *ids;   /* 0 = empty slot */
-    size_t mask;     /* slots - 1 */
-    size_t count;    /* used slots */
-} id_map;
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
-/* Slot of key, or of the empty slot where it would go. */
-static size_t idmap_slot(const id_map *m, uint64_t key)
-{
-    size_t i = mix(key) & m->mask;
-    while (m->ids[i] && m->keys[i] != key) i = (i + 1) & m->mask;
-    return i;
-}
-
-/* Id of key, 0 when absent. */
-static uint32_t idmap_get(const id_map *m, uint64_t key)
-{
-    return m->ids ? m->ids[idmap_slot(m, key)] : 0;
-}
-
-/* Add key (absent) with id. Returns 0, or -1 when out of memory. */
-static int idmap_put(id_map *m, uint64_t key, uint32_t id)
-{
-    if (!m->ids || (m->count + 1) * 2 > m->mask + 1) { /* load <= 1/2 */
-        size_t nslots = m->ids ? (m->mask + 1) * 2 : 256;
-        id_map n = { calloc(nslots, sizeof *n.keys), calloc(nslots, sizeof *n.ids), nslots - 1, 0 };
-        if (!n.keys || !n.ids) { free(n.keys); free(n.ids); return -1; }
-        for (size_t i = 0; m->ids && i <= m->mask; i++) {
-            if (!m->ids[i]) continue;
-            size_t j = idmap_slot(&n, m->keys[i]);
-            n.keys[j] = m->keys[i];
-            n.ids[j] = m->ids[i];
-        }
-        n.count = m->count;
-        free(m->keys);
-        free(m->ids);
-        *m = n;
-    }
-    size_t i = idmap_slot(m, key);
-    m->keys[i] = key;
-    m->ids[i] = id;
-    m->count++;
-    return 0;
-}
-
-static void idmap_free(id_map *m)
-{
-    free(m->keys);
-    free(m->ids);
 }
 
 /* ------------------------------------------------------------------ */
@@ -259,53 +183,35 @@ typedef struct builder {
 
     char **strs;                  /* string_table; strs[0] = "" */
     size_t nstrs, capstrs;
-    uint32_t *str_slot;           /* open addressing: string index + 1, 0 empty */
-    size_t str_mask;
+    tracker_index str_index;      /* the string -> its index */
 
     pb_function **fns;            /* functions, id = index + 1 */
     size_t nfns, capfns;
-    id_map fn_index;              /* (name << 32 | file) -> id */
+    tracker_index fn_index;       /* (name, file) -> index */
 
     pb_location **locs;           /* locations, id = index + 1 */
     size_t nlocs, caplocs;
-    id_map loc_index;             /* pc -> id */
+    tracker_index loc_index;      /* pc -> index */
 
     pb_sample **samples;
     size_t nsamples, capsamples;
 } builder;
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
-}
-
 /* Index of s in the string table, added (copied) when new; -1 when out of memory. */
 static int64_t str_id(builder *b, const char *s)
 {
     if (!s) s = "";
-    if ((b->nstrs + 1) * 2 > b->str_mask + 1) { /* rehash into twice the slots */
-        size_t nslots = b->str_mask ? (b->str_mask + 1) * 2 : 1024;
-        uint32_t *ns = calloc(nslots, sizeof *ns);
-        if (!ns) return -1;
-        for (size_t i = 0; i < b->nstrs; i++) {
-            size_t j = hash_str(b->strs[i]) & (nslots - 1);
-            while (ns[j]) j = (j + 1) & (nslots - 1);
-            ns[j] = (uint32_t)i + 1;
-        }
-        free(b->str_slot);
-        b->str_slot = ns;
-        b->str_mask = nslots - 1;
-    }
-    size_t j = hash_str(s) & b->str_mask;
-    for (; b->str_slot[j]; j = (j + 1) & b->str_mask)
-        if (strcmp(b->strs[b->str_slot[j] - 1], s) == 0) return b->str_slot[j] - 1;
+    uint64_t h = tracker_hash_str(s);
+    uint32_t i;
+    for (size_t pos = h; tracker_index_next(&b->str_index, h, &pos, &i);)
+        if (strcmp(b->strs[i], s) == 0) return i;
     char *copy = arena_strdup(&b->arena, s);
-    if (!copy || grow(&b->strs, b->nstrs, &b->capstrs, sizeof *b->strs) != 0) return -1;
+    char **strs;
+    if (!copy || !(strs = tracker_grow(b->strs, b->nstrs, &b->capstrs, sizeof *strs, 64))) return -1;
+    b->strs = strs;
+    if (tracker_index_add(&b->str_index, h, (uint32_t)b->nstrs) != 0) return -1;
     b->strs[b->nstrs] = copy;
-    b->str_slot[j] = (uint32_t)++b->nstrs;
-    return (int64_t)b->nstrs - 1;
+    return (int64_t)b->nstrs++;
 }
 
 /* Id of the function name in file, added when new; 0 when out of memory. */
@@ -313,17 +219,20 @@ static uint64_t function_id(builder *b, const char *name, const char *file)
 {
     int64_t n = str_id(b, name), f = str_id(b, file);
     if (n < 0 || f < 0) return 0;
-    uint64_t key = (uint64_t)n << 32 | (uint64_t)f;
-    uint32_t id = idmap_get(&b->fn_index, key);
-    if (id) return id;
+    uint64_t h = tracker_hash_u64((uint64_t)n << 32 | (uint64_t)f);
+    uint32_t i;
+    for (size_t pos = h; tracker_index_next(&b->fn_index, h, &pos, &i);)
+        if (b->fns[i]->name == n && b->fns[i]->filename == f) return b->fns[i]->id;
     pb_function *fn = arena_alloc(&b->arena, sizeof *fn);
-    if (!fn || grow(&b->fns, b->nfns, &b->capfns, sizeof *b->fns) != 0) return 0;
+    pb_function **fns;
+    if (!fn || !(fns = tracker_grow(b->fns, b->nfns, &b->capfns, sizeof *fns, 64))) return 0;
+    b->fns = fns;
     perftools__profiles__function__init(fn);
     fn->id = b->nfns + 1;
     fn->name = n;
     fn->system_name = n;
     fn->filename = f;
-    if (idmap_put(&b->fn_index, key, (uint32_t)fn->id) != 0) return 0;
+    if (tracker_index_add(&b->fn_index, h, (uint32_t)b->nfns) != 0) return 0;
     b->fns[b->nfns++] = fn;
     return fn->id;
 }
@@ -333,13 +242,18 @@ static uint64_t function_id(builder *b, const char *name, const char *file)
  * where the tracker's symbolizer also looks. */
 static uint64_t location_id(builder *b, uintptr_t pc)
 {
-    uint32_t id = idmap_get(&b->loc_index, pc);
-    if (id) return id;
+    uint64_t address = pc ? pc - 1 : 0;
+    uint64_t h = tracker_hash_u64(pc);
+    uint32_t i;
+    for (size_t pos = h; tracker_index_next(&b->loc_index, h, &pos, &i);)
+        if (b->locs[i]->address == address) return b->locs[i]->id;
     pb_location *loc = arena_alloc(&b->arena, sizeof *loc);
-    if (!loc || grow(&b->locs, b->nlocs, &b->caplocs, sizeof *b->locs) != 0) return 0;
+    pb_location **locs;
+    if (!loc || !(locs = tracker_grow(b->locs, b->nlocs, &b->caplocs, sizeof *locs, 64))) return 0;
+    b->locs = locs;
     perftools__profiles__location__init(loc);
     loc->id = b->nlocs + 1;
-    loc->address = pc ? pc - 1 : 0;
+    loc->address = address;
     int m = module_of(&b->mods, pc - 1);
     loc->mapping_id = m >= 0 ? (uint64_t)m + 1 : 0;
 
@@ -369,7 +283,7 @@ static uint64_t location_id(builder *b, uintptr_t pc)
         if (m >= 0) b->mods.mods[m].has_functions = 1;
     }
     loc->line = linep;
-    if (idmap_put(&b->loc_index, pc, (uint32_t)loc->id) != 0) return 0;
+    if (tracker_index_add(&b->loc_index, h, (uint32_t)b->nlocs) != 0) return 0;
     b->locs[b->nlocs++] = loc;
     return loc->id;
 }
@@ -382,8 +296,10 @@ static int add_sample(builder *b, uint32_t stack_id, const int64_t v[NVALUES])
     pb_sample *s = arena_alloc(&b->arena, sizeof *s);
     uint64_t *ids = arena_alloc(&b->arena, (size_t)(n ? n : 1) * sizeof *ids);
     int64_t *vals = arena_alloc(&b->arena, NVALUES * sizeof *vals);
-    if (!s || !ids || !vals || grow(&b->samples, b->nsamples, &b->capsamples, sizeof *b->samples) != 0)
+    pb_sample **samples;
+    if (!s || !ids || !vals || !(samples = tracker_grow(b->samples, b->nsamples, &b->capsamples, sizeof *samples, 64)))
         return -1;
+    b->samples = samples;
     perftools__profiles__sample__init(s);
     for (int i = 0; i < n; i++) /* innermost first, as pprof wants: location_id[0] is the leaf */
         if (!(ids[i] = location_id(b, frames[i]))) return -1;
@@ -542,12 +458,12 @@ static int encode(const tracker_snapshot *now, const tracker_snapshot *base, con
 done:
     free(packed);
     free(b.strs);
-    free(b.str_slot);
     free(b.fns);
     free(b.locs);
     free(b.samples);
-    idmap_free(&b.fn_index);
-    idmap_free(&b.loc_index);
+    tracker_index_free(&b.str_index);
+    tracker_index_free(&b.fn_index);
+    tracker_index_free(&b.loc_index);
     arena_free(b.arena);
     tracker_internal_leave(g);
     return rc;

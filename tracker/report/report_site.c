@@ -1,5 +1,6 @@
 /* report_site.c - which frame of a stack is "the site": the first one in the program's own code, and what it called. */
 
+#include "index.h"
 #include "report_internal.h"
 
 #include <stdint.h>
@@ -83,15 +84,16 @@ static int has_prefix(const char *s, const char *prefix)
 /* ---- the memo of a report's answers per frame (report_memo_start) ---- */
 
 typedef struct report_memo_entry {
-    const tracker_frame_info *f; /* NULL: an empty slot */
+    const tracker_frame_info *f;
     signed char system;          /* report_frame_is_system's answer, -1: not asked yet */
     char *name;                  /* report_short_name of f->function (malloc'ed), NULL: not made yet */
 } report_memo_entry;
 
 #define MEMO_MODULES 64
 struct report_memo {
-    report_memo_entry *e; /* open addressing, load <= 1/2 */
-    size_t mask, used;
+    report_memo_entry *e; /* the frames asked about, in the order asked */
+    size_t n, cap;
+    tracker_index index;  /* a frame -> its entry */
     struct {
         const char *path; /* tracker_symbolize_peek's path of a module (one pointer per module) */
         int system;
@@ -107,46 +109,29 @@ void report_memo_start(report_system *sys)
 void report_memo_end(report_system *sys)
 {
     report_memo *m = sys->memo;
-    for (size_t i = 0; m && m->e && i <= m->mask; i++) free(m->e[i].name);
-    if (m) free(m->e);
+    for (size_t i = 0; m && i < m->n; i++) free(m->e[i].name);
+    if (m) {
+        free(m->e);
+        tracker_index_free(&m->index);
+    }
     free(m);
     sys->memo = NULL;
-}
-
-static size_t frame_hash(const tracker_frame_info *f, size_t mask)
-{
-    return (size_t)(((uintptr_t)f * 0x9e3779b97f4a7c15ULL) >> 24) & mask;
-}
-
-static int memo_grow(report_memo *m)
-{
-    size_t slots = m->e ? (m->mask + 1) * 2 : 1024;
-    report_memo_entry *ne = calloc(slots, sizeof *ne);
-    if (!ne) return -1;
-    for (size_t i = 0; m->e && i <= m->mask; i++) {
-        if (!m->e[i].f) continue;
-        size_t j = frame_hash(m->e[i].f, slots - 1);
-        while (ne[j].f) j = (j + 1) & (slots - 1);
-        ne[j] = m->e[i];
-    }
-    free(m->e);
-    m->e = ne;
-    m->mask = slots - 1;
-    return 0;
 }
 
 /* f's entry in m (added), or NULL without a memo or memory. */
 static report_memo_entry *memo_get(report_memo *m, const tracker_frame_info *f)
 {
     if (!m) return NULL;
-    if ((m->used + 1) * 2 > (m->e ? m->mask + 1 : 0) && memo_grow(m) != 0) return NULL;
-    size_t j = frame_hash(f, m->mask);
-    while (m->e[j].f && m->e[j].f != f) j = (j + 1) & m->mask;
-    if (!m->e[j].f) {
-        m->e[j] = (report_memo_entry){ .f = f, .system = -1 };
-        m->used++;
-    }
-    return &m->e[j];
+    uint64_t h = tracker_hash_u64((uintptr_t)f);
+    uint32_t i;
+    for (size_t pos = h; tracker_index_next(&m->index, h, &pos, &i);)
+        if (m->e[i].f == f) return &m->e[i];
+    report_memo_entry *e = tracker_grow(m->e, m->n, &m->cap, sizeof *e, 256);
+    if (!e) return NULL;
+    m->e = e;
+    if (tracker_index_add(&m->index, h, (uint32_t)m->n) != 0) return NULL;
+    e[m->n] = (report_memo_entry){ .f = f, .system = -1 };
+    return &e[m->n++];
 }
 
 /* malloc & co. (the names the hooks define) and operator new/new[]. */

@@ -1,5 +1,6 @@
 /* report_wrappers.c - the program's own allocation wrappers (zmalloc, xmalloc, ngx_alloc), found from the stacks the tracker has. */
 
+#include "index.h"
 #include "report_internal.h"
 
 #include <ctype.h>
@@ -113,7 +114,7 @@ const report_wrapper *report_frame_wrapper(const report_system *sys, const track
 /* ---- the evidence, per function ---- */
 
 typedef struct candidate {
-    char *name;                              /* short name (malloc'ed); NULL = empty slot */
+    char *name;                              /* short name (malloc'ed) */
     const tracker_frame_info **callers;      /* distinct caller frames (malloc'ed) */
     unsigned ncallers, capcallers;
     const tracker_frame_info *points[MAX_POINTS + 1]; /* distinct allocation points */
@@ -123,53 +124,39 @@ typedef struct candidate {
 } candidate;
 
 typedef struct table {
-    candidate *c;
-    size_t mask, used;
+    candidate *c;        /* in the order first seen */
+    size_t n, cap;
+    tracker_index index; /* a name -> its candidate */
 } table;
 
-static size_t name_hash(const char *s)
-{
-    size_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static int table_grow(table *t)
-{
-    size_t slots = t->c ? (t->mask + 1) * 2 : 256;
-    candidate *nc = calloc(slots, sizeof *nc);
-    if (!nc) return -1;
-    for (size_t i = 0; t->c && i <= t->mask; i++) {
-        if (!t->c[i].name) continue;
-        size_t j = name_hash(t->c[i].name) & (slots - 1);
-        while (nc[j].name) j = (j + 1) & (slots - 1);
-        nc[j] = t->c[i];
-    }
-    free(t->c);
-    t->c = nc;
-    t->mask = slots - 1;
-    return 0;
-}
-
+/* The candidate named name, added when new; NULL when out of memory. */
 static candidate *table_get(table *t, const char *name)
 {
-    if ((t->used + 1) * 2 > (t->c ? t->mask + 1 : 0) && table_grow(t) != 0) return NULL;
-    size_t j = name_hash(name) & t->mask;
-    while (t->c[j].name && strcmp(t->c[j].name, name) != 0) j = (j + 1) & t->mask;
-    if (!t->c[j].name) {
-        if (!(t->c[j].name = strdup(name))) return NULL;
-        t->used++;
+    uint64_t h = tracker_hash_str(name);
+    uint32_t i;
+    for (size_t pos = h; tracker_index_next(&t->index, h, &pos, &i);)
+        if (strcmp(t->c[i].name, name) == 0) return &t->c[i];
+    candidate *c = tracker_grow(t->c, t->n, &t->cap, sizeof *c, 64);
+    if (!c) return NULL;
+    t->c = c;
+    c += t->n;
+    *c = (candidate){ .name = strdup(name) };
+    if (!c->name || tracker_index_add(&t->index, h, (uint32_t)t->n) != 0) {
+        free(c->name);
+        return NULL;
     }
-    return &t->c[j];
+    t->n++;
+    return c;
 }
 
 static void table_free(table *t)
 {
-    for (size_t j = 0; t->c && j <= t->mask; j++) {
-        free(t->c[j].name);
-        free(t->c[j].callers);
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->c[i].name);
+        free(t->c[i].callers);
     }
     free(t->c);
+    tracker_index_free(&t->index);
 }
 
 /* Two frames are one allocation point when they name one line (or, without
@@ -239,10 +226,12 @@ static int one_round(report_system *sys, table *t, uint32_t nstacks)
             break;
         }
     }
+    /* In the order first seen (the oldest stacks' first): where more than
+     * REPORT_WRAPPERS_MAX qualify, those are the ones taken. */
     int added = 0;
-    for (size_t j = 0; t->c && j <= t->mask; j++) {
+    for (size_t j = 0; j < t->n; j++) {
         candidate *c = &t->c[j];
-        if (!c->name || c->taken) continue;
+        if (c->taken) continue;
         report_wrapper *forced = wrapper_named(wr, c->name);
         if (forced) { /* named +name: taken already, its callers counted now */
             forced->callers = c->ncallers;
@@ -305,7 +294,7 @@ void report_wrappers_find(report_system *sys, const char *spec)
     table t = { 0 };
     uint32_t nstacks = tt.stacks > MAX_STACKS ? MAX_STACKS : (uint32_t)tt.stacks;
     for (int r = 0; r < ROUNDS; r++) {
-        for (size_t j = 0; t.c && j <= t.mask; j++) { /* each round counts afresh */
+        for (size_t j = 0; j < t.n; j++) { /* each round counts afresh */
             t.c[j].ncallers = t.c[j].npoints = 0;
             t.c[j].returns_pointer = 0;
         }

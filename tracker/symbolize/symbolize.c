@@ -11,6 +11,7 @@
 #include "symtab.h"
 #include "cuindex.h"
 #include "cfi.h"
+#include "index.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -49,7 +50,7 @@ typedef struct module_note {
 } module_note;
 
 typedef struct sym_entry {
-    uintptr_t pc;                      /* 0 = empty slot */
+    uintptr_t pc;
     int nframes;                       /* entries in frames, >= 1; 0: only peeked (note) */
     const tracker_frame_info *frames;  /* inlined calls expanded, innermost first */
     const module_note *note;           /* when nframes is 0: its module, NULL when none */
@@ -59,9 +60,9 @@ static struct {
     pthread_mutex_t lock;       /* guards everything below */
     Dwfl *dwfl;                 /* NULL until first use */
     int dwfl_failed;            /* libdw could not be set up: names stay "?" */
-    sym_entry *cache;           /* open addressing, load <= 1/2 */
-    size_t mask;                /* slots - 1 */
-    size_t count;               /* used slots */
+    sym_entry *cache;           /* every address asked about, in the order asked */
+    size_t count, cap;
+    tracker_index index;        /* an address -> its entry in cache */
     unsigned long long loader[2]; /* tracker_loader_counts when the modules were last reported */
     char cwd[4096];             /* prefix stripped from absolute paths */
     size_t cwd_len;             /* 0 when unknown */
@@ -510,53 +511,33 @@ static int lookup_unlocked(uintptr_t pc, tracker_frame_info *out, int max)
 
 /* ---- cache ---- */
 
-static size_t pc_slot(uintptr_t pc, size_t mask)
-{
-    return (size_t)((pc * 0x9e3779b97f4a7c15ULL) >> 20) & mask;
-}
-
-static int cache_grow_unlocked(void)
-{
-    size_t nslots = symbols.cache ? (symbols.mask + 1) * 2 : 1024;
-    sym_entry *nc = calloc(nslots, sizeof *nc);
-    if (!nc) return -1;
-    for (size_t i = 0; symbols.cache && i <= symbols.mask; i++) {
-        if (!symbols.cache[i].pc) continue;
-        size_t j = pc_slot(symbols.cache[i].pc, nslots - 1);
-        while (nc[j].pc) j = (j + 1) & (nslots - 1);
-        nc[j] = symbols.cache[i];
-    }
-    free(symbols.cache);
-    symbols.cache = nc;
-    symbols.mask = nslots - 1;
-    return 0;
-}
-
 static const tracker_frame_info unknown_frame = { .module = "?" };
 
-/* pc's slot in the cache, or NULL. */
+/* pc's entry in the cache, or NULL. */
 static sym_entry *cache_find_unlocked(uintptr_t pc)
 {
-    if (!symbols.cache) return NULL;
-    for (size_t i = pc_slot(pc, symbols.mask); symbols.cache[i].pc; i = (i + 1) & symbols.mask)
+    uint64_t h = tracker_hash_u64(pc);
+    uint32_t i;
+    for (size_t pos = h; tracker_index_next(&symbols.index, h, &pos, &i);)
         if (symbols.cache[i].pc == pc) return &symbols.cache[i];
     return NULL;
 }
 
-/* A new slot for pc (its pc set, the rest empty), or NULL without memory. */
+/* A new entry for pc (its pc set, the rest empty), or NULL without memory.
+ * It moves the entries: none found before may be used after. */
 static sym_entry *cache_add_unlocked(uintptr_t pc)
 {
-    if ((symbols.count + 1) * 2 > (symbols.cache ? symbols.mask + 1 : 0) && cache_grow_unlocked() != 0) return NULL;
-    size_t i = pc_slot(pc, symbols.mask);
-    while (symbols.cache[i].pc) i = (i + 1) & symbols.mask;
-    symbols.cache[i] = (sym_entry){ .pc = pc };
-    symbols.count++;
-    return &symbols.cache[i];
+    sym_entry *grown = tracker_grow(symbols.cache, symbols.count, &symbols.cap, sizeof *grown, 512);
+    if (!grown) return NULL;
+    symbols.cache = grown;
+    if (tracker_index_add(&symbols.index, tracker_hash_u64(pc), (uint32_t)symbols.count) != 0) return NULL;
+    symbols.cache[symbols.count] = (sym_entry){ .pc = pc };
+    return &symbols.cache[symbols.count++];
 }
 
 int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
 {
-    if (pc == 0) { /* 0 marks an empty cache slot: never a return address */
+    if (pc == 0) { /* never a return address: not looked up, not cached */
         *frames = &unknown_frame;
         return 1;
     }
@@ -626,7 +607,7 @@ static const module_note *note_of_unlocked(Dwfl_Module *mod)
 static void peek_unlocked(uintptr_t pc, tracker_peek *out)
 {
     *out = (tracker_peek){ .dwarf = 1 };
-    if (pc == 0) { /* never a return address (0 marks an empty slot) */
+    if (pc == 0) { /* never a return address: not looked up, not cached */
         out->frames = &unknown_frame;
         out->n = 1;
         return;
