@@ -50,16 +50,16 @@ void tracker_get_totals(tracker_totals *out);
 
 /* ---- snapshots: a copy of per-stack aggregates, cost O(stacks) ---- */
 
-typedef struct tracker_site_stat {
+typedef struct tracker_stack_stat {
     uint32_t stack_id;    /* id of the interned call stack */
     uint64_t size;        /* live bytes allocated from this stack */
     uint64_t count;       /* live blocks allocated from this stack */
     uint64_t alloc_bytes; /* bytes allocated from this stack since start (freed ones too) */
     uint64_t alloc_count; /* blocks allocated from this stack since start (freed ones too) */
-} tracker_site_stat;
+} tracker_stack_stat;
 
 typedef struct tracker_snapshot {
-    tracker_site_stat *stats; /* one entry per stack with live blocks (see flags), by ascending stack_id */
+    tracker_stack_stat *stats; /* one entry per stack with live blocks (see flags), by ascending stack_id */
     size_t nstats;            /* entries in stats */
     tracker_totals totals;    /* totals when the snapshot was taken */
     double taken_at;          /* CLOCK_MONOTONIC seconds */

@@ -126,7 +126,7 @@ static uint64_t take_value(reader *r)
     }
 }
 
-static void fill_snapshot(reader *r, tracker_snapshot *s, tracker_site_stat *rows, double at)
+static void fill_snapshot(reader *r, tracker_snapshot *s, tracker_stack_stat *rows, double at)
 {
     memset(s, 0, sizeof *s);
     s->stats = rows;
@@ -229,7 +229,7 @@ static const char *json_value(const char *s, int depth)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static tracker_site_stat now_rows[MAX_ROWS], prev_rows[MAX_ROWS];
+    static tracker_stack_stat now_rows[MAX_ROWS], prev_rows[MAX_ROWS];
     reader r = { data, size };
     tracker_snapshot now, prev;
     tracker_report_opts opts = { 0 };

@@ -116,7 +116,7 @@ static tracker_snapshot *snapshot(const row *rows, size_t n, double t)
     s->stats = calloc(n, sizeof *s->stats);
     s->nstats = n;
     for (size_t i = 0; i < n; i++) {
-        tracker_site_stat *st = &s->stats[i];
+        tracker_stack_stat *st = &s->stats[i];
         st->stack_id = ids[rows[i].stack];
         st->size = rows[i].size;
         st->count = rows[i].count;
@@ -127,7 +127,7 @@ static tracker_snapshot *snapshot(const row *rows, size_t n, double t)
     }
     for (size_t i = 1; i < n; i++) /* insertion sort by stack id */
         for (size_t j = i; j > 0 && s->stats[j].stack_id < s->stats[j - 1].stack_id; j--) {
-            tracker_site_stat tmp = s->stats[j];
+            tracker_stack_stat tmp = s->stats[j];
             s->stats[j] = s->stats[j - 1];
             s->stats[j - 1] = tmp;
         }

@@ -228,7 +228,7 @@ static void test_realloc_moves(void)
 }
 
 /* The SITE-C row of a snapshot taken with flags: found (0/1) and its fields. */
-static int site_c_row(unsigned flags, tracker_site_stat *out)
+static int site_c_row(unsigned flags, tracker_stack_stat *out)
 {
     int line = marker_line("SITE-C"), found = 0;
     tracker_snapshot *s = tracker_snapshot_take_flags(flags);
@@ -251,7 +251,7 @@ static void test_cumulative(void)
     static void *p[N];
     for (int i = 0; i < N; i++) p[i] = alloc_at_site_c(50);
     for (int i = 0; i < N / 3; i++) free(p[i]);
-    tracker_site_stat r = { 0 };
+    tracker_stack_stat r = { 0 };
     int found = site_c_row(0, &r);
     CHECK(found && r.count == N - N / 3 && r.size == (N - N / 3) * 50 && r.alloc_count == N &&
           r.alloc_bytes == N * 50,

@@ -500,7 +500,7 @@ static inline __attribute__((always_inline)) void row_move(uint32_t id, uint64_t
  * row (all fields but stack_id). The rows are read a moment apart while
  * threads run: a block counted in one slot and freed in another may be
  * seen freed only, so a sum below zero is shown as zero. */
-static void stack_sum(uint32_t id, tracker_site_stat *row)
+static void stack_sum(uint32_t id, tracker_stack_stat *row)
 {
     memset(row, 0, sizeof *row);
     for (unsigned i = 0; i < NSLOTS; i++) {
@@ -786,12 +786,12 @@ int tracker_table_find(const void *ptr, size_t *size, uint32_t *id)
  * NULL, one row per stack with live blocks (*nrows of them; all_stacks:
  * also those with none live that allocated since start). Snapshot and
  * totals share it, so a snapshot's totals are the sum of its own rows. */
-static void collect(uint32_t n, int all_stacks, tracker_site_stat *rows, size_t *nrows,
+static void collect(uint32_t n, int all_stacks, tracker_stack_stat *rows, size_t *nrows,
                     tracker_totals *out)
 {
     memset(out, 0, sizeof *out);
     for (uint32_t i = 0; i < n; i++) {
-        tracker_site_stat row;
+        tracker_stack_stat row;
         stack_sum(i, &row);
         row.stack_id = i;
         out->live_bytes += row.size;

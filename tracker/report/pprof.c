@@ -316,10 +316,10 @@ static int add_sample(builder *b, uint32_t stack_id, const int64_t v[NVALUES])
  * given (both are in ascending stack id order). Returns 0, -1 when out of memory. */
 static int add_samples(builder *b, const tracker_snapshot *now, const tracker_snapshot *base)
 {
-    static const tracker_site_stat none;
+    static const tracker_stack_stat none;
     size_t i = 0, j = 0, nb = base ? base->nstats : 0;
     while (i < now->nstats || j < nb) {
-        const tracker_site_stat *a = &none, *z = &none;
+        const tracker_stack_stat *a = &none, *z = &none;
         uint32_t id;
         if (j >= nb || (i < now->nstats && now->stats[i].stack_id < base->stats[j].stack_id)) {
             a = &now->stats[i++];

@@ -40,7 +40,7 @@ void report_folded(strbuf *sb, const tracker_snapshot *now, const tracker_snapsh
 {
     size_t j = 0;
     for (size_t i = 0; i < now->nstats; i++) {
-        const tracker_site_stat *st = &now->stats[i];
+        const tracker_stack_stat *st = &now->stats[i];
         uint64_t before = 0;
         if (prev) { /* both in ascending stack id order */
             while (j < prev->nstats && prev->stats[j].stack_id < st->stack_id) j++;

@@ -145,7 +145,7 @@ int report_group(const tracker_snapshot *now, const tracker_snapshot *prev, repo
 
     /* One row per (snapshot, stack), keyed. */
     for (size_t i = 0; i < nrows; i++) {
-        const tracker_site_stat *st = i < now->nstats ? &now->stats[i] : &prev->stats[i - now->nstats];
+        const tracker_stack_stat *st = i < now->nstats ? &now->stats[i] : &prev->stats[i - now->nstats];
         rows[i].in_prev = i >= now->nstats;
         rows[i].stack_id = st->stack_id;
         rows[i].size = st->size;
