@@ -15,9 +15,10 @@
 /*
  * Simple on purpose: the tracker allocates on its slow paths only (a
  * rule-cache miss, a new module's symbols, a report), so one mutex and
- * a free list per class are enough, as in a slab allocator. Freed small
- * blocks go back to their class, never to the kernel (libdw's caches live
- * as long as the process anyway); big blocks are unmapped when freed.
+ * a free list per class are enough, as in a slab allocator. Freed blocks
+ * of a class (up to 256 KiB) go back to it, never to the kernel (libdw's
+ * caches live as long as the process anyway); bigger ones are unmapped
+ * when freed.
  *
  * The tag in front of each block: word 0 = the block's address keyed with
  * a random per-process key (tracker_iowns), word 1 = the class index, or
@@ -31,8 +32,10 @@ uint64_t tracker_ialloc_key;
 #define TAG 16u
 
 /* The classes' user sizes: 1.5x steps, so at most a third is wasted. */
-static const uint32_t class_size[] = {16,   32,   48,   64,   96,    128,   192,   256,   384,   512,   768,
-                                      1024, 1536, 2048, 3072, 4096,  6144,  8192,  12288, 16384, 24576, 32768};
+static const uint32_t class_size[] = {16,    32,    48,    64,    96,     128,    192,    256,   384,
+                                      512,   768,   1024,  1536,  2048,   3072,   4096,   6144,  8192,
+                                      12288, 16384, 24576, 32768, 49152,  65536,  98304,  131072,
+                                      196608, 262144};
 #define NCLASSES (sizeof class_size / sizeof class_size[0])
 
 static struct {
@@ -106,6 +109,29 @@ static void *tagged(char *b, uint64_t word1)
     return b + TAG;
 }
 
+/* A block of class c's size need with none free (the lock held): carved
+ * from the newest slab, or for the classes above 32 KiB mapped alone and
+ * kept in the class when freed (libdw frees and allocates its big buffers
+ * again for every unit it reads: a map and an unmap each time otherwise). */
+static char *carve(size_t need)
+{
+    char *b;
+    if (need > SLAB_BYTES / 8) {
+        if (!(b = map(need))) return NULL;
+    } else {
+        if ((size_t)(H.end - H.bump) < need) {
+            char *s = map(SLAB_BYTES);
+            if (!s) return NULL;
+            H.bump = s;
+            H.end = s + SLAB_BYTES;
+        }
+        b = H.bump;
+        H.bump += need;
+    }
+    atomic_fetch_add(&H.used, need);
+    return b;
+}
+
 void *tracker_ialloc(size_t size)
 {
     if (size > class_size[NCLASSES - 1]) {
@@ -118,23 +144,12 @@ void *tracker_ialloc(size_t size)
         return tagged(m, BIG | len);
     }
     unsigned c = class_of(size);
-    size_t need = class_size[c] + TAG;
     lock();
     char *b = H.free[c];
-    if (b) {
-        H.free[c] = *(void **)b;
-    } else {
-        if ((size_t)(H.end - H.bump) < need) {
-            char *s = map(SLAB_BYTES);
-            if (!s) { unlock(); errno = ENOMEM; return NULL; }
-            H.bump = s;
-            H.end = s + SLAB_BYTES;
-        }
-        b = H.bump;
-        H.bump += need;
-        atomic_fetch_add(&H.used, need);
-    }
+    if (b) H.free[c] = *(void **)b;
+    else b = carve(class_size[c] + TAG);
     unlock();
+    if (!b) { errno = ENOMEM; return NULL; }
     return tagged(b, c);
 }
 
