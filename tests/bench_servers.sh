@@ -60,7 +60,17 @@ start() {
     echo "bench_servers: $* ($tool) did not listen on $port" >&2
     return 1
 }
-stop() { STOP_SECONDS=60 stop_pid "$SERVER_PID"; rm -f "$B"/heaptrack.* "$B"/ours.*; }
+# children_of PID: the processes whose parent is PID (started by it, so by us).
+children_of() { ps -o pid= --ppid "$1" 2>/dev/null; }
+# Debian's heaptrack script exits on SIGTERM without passing it on: the server it
+# started (and heaptrack_interpret) went on running, six of them after one run.
+# So its children are asked first, by their PIDs.
+stop() {
+    local c
+    for c in $(children_of "$SERVER_PID"); do kill -TERM "$c" 2>/dev/null || true; done
+    STOP_SECONDS=60 stop_pid "$SERVER_PID"
+    rm -f "$B"/heaptrack.* "$B"/ours.*
+}
 
 # redis_round TOOL PIPELINE: "SET GET LPUSH HSET" requests/s, one line.
 redis_round() {
