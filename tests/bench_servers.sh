@@ -44,20 +44,27 @@ MEMASLAP=$(command -v memcaslap || command -v memaslap || true)
 say() { echo "$*" | tee -a "$OUT"; }
 
 # start TOOL PORT CMD...: CMD started as TOOL runs it (SERVER_PID: the process to stop;
-# under heaptrack, heaptrack's own, which passes SIGTERM on and waits for CMD).
+# under heaptrack, heaptrack's script). Its output goes to $B/server.log, shown when
+# it does not listen.
 start() {
     local tool=$1 port=$2; shift 2
     case "$tool" in
-        plain) "$@" >/dev/null 2>&1 </dev/null & ;;
-        ours) LD_PRELOAD="$PWD/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt" "$@" >/dev/null 2>&1 </dev/null & ;;
-        heaptrack) heaptrack -o "$B/heaptrack.$port" "$@" >/dev/null 2>&1 </dev/null & ;;
+        plain) "$@" >"$B/server.log" 2>&1 </dev/null & ;;
+        ours) LD_PRELOAD="$PWD/bin/libtracker.so" TRACKER_OUT="$B/ours.%p.txt" "$@" >"$B/server.log" 2>&1 </dev/null & ;;
+        heaptrack) heaptrack -o "$B/heaptrack.$port" "$@" >"$B/server.log" 2>&1 </dev/null & ;;
     esac
     SERVER_PID=$!
     started "$SERVER_PID"
     local i
     # heaptrack starts slowly on a busy machine (a CI run waited more than 30 s)
-    for i in $(seq 1 1200); do port_free "$port" || return 0; sleep 0.1; done
-    echo "bench_servers: $* ($tool) did not listen on $port" >&2
+    for i in $(seq 1 1200); do
+        port_free "$port" || return 0
+        proc_gone "$SERVER_PID" && break
+        sleep 0.1
+    done
+    echo "bench_servers: $* ($tool) did not listen on $port$(proc_gone "$SERVER_PID" && echo ': it ended'); its output:" >&2
+    tail -n 5 "$B/server.log" >&2
+    stop_pid "$SERVER_PID"
     return 1
 }
 # children_of PID: the processes whose parent is PID (started by it, so by us).
@@ -77,7 +84,11 @@ redis_round() {
     local tool=$1 p=$2 port
     pick_port
     port=$PICKED
-    start "$tool" "$port" "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no
+    if ! start "$tool" "$port" "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no; then
+        pick_port # once more, on another port: a start that failed is said above
+        port=$PICKED
+        start "$tool" "$port" "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no
+    fi
     "$REDIS_BENCH" -p "$port" -t set,get,lpush,hset -n "$REQUESTS" -P "$p" -r 100000 --csv 2>/dev/null |
         awk -F'"' '$2 ~ /^(SET|GET|LPUSH|HSET)$/ { v[$2] = $4 } END { print v["SET"], v["GET"], v["LPUSH"], v["HSET"] }'
     stop

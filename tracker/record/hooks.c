@@ -780,9 +780,9 @@ TRACKER_EXPORT size_t malloc_usable_size(void *ptr)
     int m = mode_now();
     if (m == MODE_RESOLVING || !next.usable) return 0;
     if (m != MODE_GLIBC) return next.usable(ptr);
-    if (tracker_iowns(ptr)) return tracker_iusable(ptr);
-    block_hdr *h = hdr_of(ptr);
-    return h ? next.usable(h) - HDR : next.usable(ptr);
+    block_hdr *h = hdr_of(ptr); /* the common case first: redis asks after every allocation */
+    if (h) return next.usable(h) - HDR;
+    return tracker_iowns(ptr) ? tracker_iusable(ptr) : next.usable(ptr);
 }
 
 int tracker_lookup(const void *ptr, size_t *size, uint32_t *stack_id)
