@@ -640,7 +640,7 @@ static void test_lock_order(void)
 static void *own_churn(void *arg)
 {
     int bad = 0;
-    for (int i = 0; i < 20000; i++) {
+    for (int i = 0; i < ROUNDS; i++) {
         int g = tracker_internal_enter();
         char *p = malloc((size_t)(i % 700) + 1);
         if (!p || !tracker_iowns(p)) bad++;
@@ -700,7 +700,7 @@ static void test_own_heap(void)
     pthread_t th[4];
     for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, own_churn, &bad[i]);
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
-    CHECK(bad[0] + bad[1] + bad[2] + bad[3] == 0, "4 threads x 20000 blocks of its own heap at once");
+    CHECK(bad[0] + bad[1] + bad[2] + bad[3] == 0, "4 threads x %d blocks of its own heap at once", ROUNDS);
 }
 
 static void test_disabled(void)

@@ -43,8 +43,15 @@ static struct {
     void *free[NCLASSES]; /* each free block's first word: the next */
     char *bump, *end;     /* the unused rest of the newest slab */
     _Atomic uint64_t used; /* carved from slabs (touched) and mapped for big blocks */
-    atomic_flag registered;
-} H = { .lock = PTHREAD_MUTEX_INITIALIZER, .registered = ATOMIC_FLAG_INIT };
+} H = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* In the fork registry before any thread can hold the lock (the library's
+ * constructors run before the program's threads exist); tracker_init
+ * installs the handlers, and only the tracker's code, after it, allocates here. */
+__attribute__((constructor)) static void ialloc_register(void)
+{
+    tracker_fork_register_mutex(LOCK_IALLOC, &H.lock);
+}
 
 static inline uint64_t tag_of(const void *p, uint64_t k)
 {
@@ -55,12 +62,14 @@ static uint64_t key_now(void)
 {
     uint64_t k = __atomic_load_n(&tracker_ialloc_key, __ATOMIC_RELAXED);
     if (k) return k;
+    int e = errno;
     if (syscall(SYS_getrandom, &k, sizeof k, 1 /* GRND_NONBLOCK */) != (long)sizeof k) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         k = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts ^ 0x5bd1e995;
     }
     k |= 1;
+    errno = e;
     uint64_t zero = 0;
     if (!__atomic_compare_exchange_n(&tracker_ialloc_key, &zero, k, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) k = zero;
     return k;
@@ -70,10 +79,6 @@ static uint64_t key_now(void)
  * wait for it again if an atfork handler of another library allocates. */
 static void lock(void)
 {
-    if (!atomic_flag_test_and_set(&H.registered)) {
-        tracker_fork_register_mutex(LOCK_IALLOC, &H.lock);
-        tracker_fork_install();
-    }
     if (tracker_in_fork) return;
     pthread_mutex_lock(&H.lock);
     lock_order_take(LOCK_IALLOC);
@@ -117,6 +122,8 @@ static char *carve(size_t need)
 {
     char *b;
     if (need > SLAB_BYTES / 8) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        need = (need + page - 1) & ~(page - 1);
         if (!(b = map(need))) return NULL;
     } else {
         if ((size_t)(H.end - H.bump) < need) {
@@ -173,6 +180,7 @@ void tracker_ifree(void *p)
         atomic_fetch_sub(&H.used, len);
         return;
     }
+    if (w >= NCLASSES) return; /* not a tag of ours after all: leak it rather than corrupt the lists */
     lock();
     *(void **)t = H.free[w];
     H.free[w] = t;
@@ -194,7 +202,7 @@ void *tracker_irealloc(void *p, size_t size)
     size_t have = tracker_iusable(p);
     if (size <= have && (size > have / 2 || have <= 64)) return p;
     void *q = tracker_ialloc(size);
-    if (!q) return NULL;
+    if (!q) return size <= have ? p : NULL; /* a shrink that found no smaller block keeps the old one */
     memcpy(q, p, have < size ? have : size);
     tracker_ifree(p);
     return q;

@@ -557,8 +557,10 @@ static __attribute__((noinline)) void free_slow(void *ptr)
         other_free(m, ptr);
         return;
     }
-    if (tracker_iowns(ptr)) {
+    if (tracker_iowns(ptr)) { /* under the guard, as every hook: an _exit from a handler then writes no report */
+        int g = hook_begin();
         tracker_ifree(ptr);
+        if (g) tracker_guard_leave();
         return;
     }
     int g = hook_begin();
@@ -623,7 +625,12 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
         hook_end(g);
         return p;
     }
-    if (tracker_iowns(ptr)) return tracker_irealloc(ptr, size);
+    if (tracker_iowns(ptr)) {
+        int g = hook_begin();
+        void *p = tracker_irealloc(ptr, size);
+        if (g) tracker_guard_leave();
+        return p;
+    }
     if (size == 0) { /* glibc 2.36: frees the block, returns NULL */
         free(ptr);
         return NULL;

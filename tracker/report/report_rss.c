@@ -18,8 +18,9 @@
 
 void tracker_snapshot_read_rss(tracker_snapshot *snap)
 {
+    int g = tracker_internal_enter(); /* the FILE is the tracker's, not a site of the program's */
     FILE *f = fopen("/proc/self/status", "re");
-    if (!f) return;
+    if (!f) { tracker_internal_leave(g); return; }
     char line[256];
     unsigned long long v;
     while (fgets(line, sizeof line, f)) {
@@ -29,6 +30,7 @@ void tracker_snapshot_read_rss(tracker_snapshot *snap)
         else if (sscanf(line, "Threads: %llu", &v) == 1) snap->threads = (uint32_t)v;
     }
     fclose(f);
+    tracker_internal_leave(g);
 }
 
 void report_rss_of(const tracker_snapshot *now, const tracker_snapshot *prev, report_rss *out)

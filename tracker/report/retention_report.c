@@ -237,9 +237,11 @@ char *tracker_retention_verdict(const tracker_retention *r, const char *site)
 {
     const tracker_retention_site *s = r && r->available ? site_by_name(r, site) : NULL;
     if (!s) return NULL;
+    int g = tracker_internal_enter(); /* the answer's memory is the tracker's, as tracker_report's is */
     strbuf sb = { 0 };
     verdict_into(&sb, r, s);
-    if (sb.oom) { free(sb.buf); return NULL; }
+    if (sb.oom) { free(sb.buf); sb.buf = NULL; }
+    tracker_internal_leave(g);
     return sb.buf;
 }
 
