@@ -692,6 +692,19 @@ static void test_own_heap(void)
     free(big);
     free(z);
     free(r);
+    /* A whole report (libdw's symbols, the text) leaves glibc's heap as it was. */
+    struct mallinfo2 r0 = mallinfo2();
+    tracker_snapshot *snap = tracker_snapshot_take();
+    tracker_report_opts ro = { .top = 10 };
+    size_t rlen = 0;
+    char *rep = snap ? tracker_report(snap, NULL, &ro, &rlen) : NULL;
+    int rep_own = rep && rlen > 0 && tracker_iowns(rep);
+    free(rep);
+    tracker_snapshot_free(snap);
+    struct mallinfo2 r1 = mallinfo2();
+    CHECK(rep_own && r1.uordblks == r0.uordblks && r1.hblkhd == r0.hblkhd,
+          "a report's memory is the tracker's own: glibc's uordblks %+ld B, hblkhd %+ld B",
+          (long)(r1.uordblks - r0.uordblks), (long)(r1.hblkhd - r0.hblkhd));
     void *mine = malloc(100);
     CHECK(mine && !tracker_iowns(mine) && tracker_lookup(mine, NULL, NULL),
           "outside the guard, malloc is glibc's again and recorded");
