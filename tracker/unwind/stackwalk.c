@@ -198,8 +198,8 @@ static void thread_stack(uintptr_t sp)
 typedef struct other_stack { uintptr_t lo, hi; } other_stack;
 static other_stack *memo_other(void);
 
-/* Bounds of the other stack holding sp (cap: how far up it may be read). */
-static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *hi)
+/* Bounds of a remembered other stack holding sp, still mapped up to cap. */
+static int other_cached(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *hi)
 {
     other_stack *o = memo_other();
     for (unsigned i = 0; o && i < OTHER_WAYS; i++) {
@@ -212,6 +212,15 @@ static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *h
         }
         o[i].lo = o[i].hi = 0; /* unmapped since */
     }
+    return 0;
+}
+
+/* Bounds of the other stack holding sp: remembered, or its mapping in
+ * /proc/self/maps (then remembered). */
+static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *hi)
+{
+    if (other_cached(sp, cap, lo, hi)) return 1;
+    other_stack *o = memo_other();
     if (!maps_find(sp, lo, hi)) return 0;
     if (o) {
         memmove(o + 1, o, (OTHER_WAYS - 1) * sizeof *o);
@@ -222,24 +231,30 @@ static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *h
 }
 
 /* Top of the stack holding sp, and its bottom in *lo: 0 when it cannot
- * be found. */
-static uintptr_t stack_top(uintptr_t sp, uintptr_t *lo)
+ * be found. *sure: 0 when *lo is a remembered mapping's start (see
+ * miss_room). */
+static uintptr_t stack_top(uintptr_t sp, uintptr_t *lo, int *sure)
 {
+    *sure = 1;
     if (!t_hi) thread_stack(sp);
     if (sp >= t_lo && sp < t_hi) { *lo = t_lo; return t_hi; }
     int saved = errno;
-    uintptr_t hi = 0;
+    uintptr_t hi = 0, cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX, olo, ohi;
     stack_t ss;
-    if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp >= (uintptr_t)ss.ss_sp &&
-        sp < (uintptr_t)ss.ss_sp + ss.ss_size) {
+    /* A remembered stack first (a coroutine switched back to: one mincore,
+     * no sigaltstack call). An alternate signal stack is only ever
+     * remembered as the mapping that holds it, which is as safe to read. */
+    if (other_cached(sp, cap, &olo, &ohi)) {
+        *lo = olo;
+        *sure = 0;
+        hi = ohi < cap ? ohi : cap;
+    } else if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp >= (uintptr_t)ss.ss_sp &&
+               sp < (uintptr_t)ss.ss_sp + ss.ss_size) {
         *lo = (uintptr_t)ss.ss_sp;
         hi = (uintptr_t)ss.ss_sp + ss.ss_size;
-    } else {
-        uintptr_t cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX, olo, ohi;
-        if (other_bounds(sp, cap, &olo, &ohi)) {
-            *lo = olo;
-            hi = ohi < cap ? ohi : cap;
-        }
+    } else if (other_bounds(sp, cap, &olo, &ohi)) {
+        *lo = olo;
+        hi = ohi < cap ? ohi : cap;
     }
     errno = saved;
     return hi;
@@ -262,16 +277,32 @@ typedef struct regs {
     uintptr_t bp_at;/* where it was loaded from */
     uintptr_t hi;   /* top of the stack sp is on */
     struct memo *pend; /* the walk being noted for the memo */
-    int may_miss;   /* room on this stack for a rule-cache miss */
+    int may_miss;   /* room on the hook's stack for a rule-cache miss; -1: not known yet */
+    uintptr_t sp0, lo0; /* the hook's %rsp and the bottom of the stack it is on, as far as known */
 } regs;
 
 #define MISS_ROOM (32u << 10)
 
+/* Room for a miss below sp0, when the bottom lo0 came from a remembered
+ * mapping: that mapping may hold an alternate signal stack smaller than
+ * itself, so the kernel is asked, once a walk needs a miss. */
+static __attribute__((noinline)) int miss_room(uintptr_t sp0, uintptr_t lo0)
+{
+    int saved = errno;
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp0 >= (uintptr_t)ss.ss_sp &&
+        sp0 < (uintptr_t)ss.ss_sp + ss.ss_size)
+        lo0 = (uintptr_t)ss.ss_sp;
+    errno = saved;
+    return sp0 - lo0 >= MISS_ROOM;
+}
+
 /* The rule at a: cached, or computed when the stack has room for it. */
-static inline uint64_t walk_rule(const regs *r, uintptr_t a)
+static inline uint64_t walk_rule(regs *r, uintptr_t a)
 {
     uint64_t rule = tracker_cfi_cached(a);
     if (rule != CFI_NONE) return rule;
+    if (r->may_miss < 0) r->may_miss = miss_room(r->sp0, r->lo0);
     return r->may_miss ? tracker_cfi_miss(a) : CFI_BUSY;
 }
 
@@ -722,7 +753,8 @@ static int step_signal(regs *r, uint64_t rule)
     if (nsp > r->sp && nsp < r->hi) {
         /* the interrupted code ran on the same stack, above the handler */
     } else {
-        uintptr_t lo, hi = stack_top(nsp, &lo); /* another stack (the handler ran on a sigaltstack) */
+        int sure;
+        uintptr_t lo, hi = stack_top(nsp, &lo, &sure); /* another stack (the handler ran on a sigaltstack) */
         if (!hi || (nsp >= r->sp && nsp < r->hi)) return 0;
         r->hi = hi;
     }
@@ -747,12 +779,15 @@ static int walk(memo *pending, const uintptr_t *fp, uintptr_t *out, int max)
     pending->bp_mask = 0;
     out[n++] = r.pc; /* the hook's return address: exact */
     uintptr_t lo;
-    if (!(r.hi = stack_top(r.sp, &lo))) { pending->ok = 0; return n; }
+    int sure;
+    if (!(r.hi = stack_top(r.sp, &lo, &sure))) { pending->ok = 0; return n; }
     /* A rule-cache miss runs libdw (a few KiB of stack, more for DWARF
      * expressions): not with less than MISS_ROOM left below %rsp (a
      * sigaltstack, a minimum-size thread stack); the walk then ends at
      * the first address without a cached rule. */
-    r.may_miss = r.sp - lo >= MISS_ROOM;
+    r.sp0 = r.sp;
+    r.lo0 = lo;
+    r.may_miss = sure ? r.sp - lo >= MISS_ROOM : -1;
     pending->ok = r.sp >= t_lo && r.sp < t_hi;
     uint64_t rule = walk_rule(&r, r.pc - 1);
     while (n < max) {
