@@ -199,8 +199,17 @@ if start_server $SAMPLE; then
     check_eq "... holding its 2000 entries" 2000 "$(json_field "$c" live_count)"
     check "... flat for the last >= 25% of the requests" \
         awk -v f="$(json_field "$c" flat_requests)" -v n="$N" 'BEGIN { exit !(f >= n / 4) }'
-    check "the text ranks leak, leak, then the plateau before steady sites" \
-        awk 'NR > 1 && !/^#/ { k = k $1 " " } END { exit !(k ~ /^leak leak plateau (steady )*$/) }' <<<"$(leaks '?top=64')"
+    text=$(leaks '?top=64')
+    kinds=$(awk 'NR > 1 && !/^#/ { k = k $1 " " } END { print k }' <<<"$text")
+    # unknown last, as ranked: a site the first /leaks call made (its reply's
+    # allocations) has too few samples to be classified yet, in some runs
+    if [[ $kinds =~ ^leak\ leak\ plateau\ (steady\ )*(unknown\ )*$ ]]; then
+        pass "the text ranks leak, leak, then the plateau before steady sites, unknown ones last"
+    else
+        fail "the text ranks leak, leak, then the plateau before steady sites, unknown ones last" \
+            "leak leak plateau steady... unknown..." "$kinds"
+        sed 's/^/#   /' <<<"$text" | head -n 20
+    fi
     stop_server
 fi
 unset PLANT
