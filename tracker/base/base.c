@@ -2,9 +2,12 @@
 
 #include "base.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 TRACKER_TLS int tracker_in_tracker;
 TRACKER_TLS int tracker_in_fork;
@@ -38,8 +41,7 @@ static void fork_prepare(void)
 {
     for (unsigned r = 0; r < LOCK_RANKS; r++) {
         if (fork_locks[r].mutex) {
-            pthread_mutex_lock(fork_locks[r].mutex);
-            lock_order_take((enum tracker_lock_rank)r);
+            tracker_lock(fork_locks[r].mutex, (enum tracker_lock_rank)r);
         } else if (fork_locks[r].lock) {
             fork_locks[r].lock();
         }
@@ -52,8 +54,7 @@ static void fork_release(void)
     tracker_in_fork = 0;
     for (unsigned r = LOCK_RANKS; r-- > 0;) {
         if (fork_locks[r].mutex) {
-            lock_order_drop((enum tracker_lock_rank)r);
-            pthread_mutex_unlock(fork_locks[r].mutex);
+            tracker_unlock(fork_locks[r].mutex, (enum tracker_lock_rank)r);
         } else if (fork_locks[r].unlock) {
             fork_locks[r].unlock();
         }
@@ -71,6 +72,22 @@ void tracker_fork_install(void)
 {
     static atomic_flag once = ATOMIC_FLAG_INIT;
     if (!atomic_flag_test_and_set(&once)) pthread_atfork(fork_prepare, fork_release, fork_child);
+}
+
+uint64_t tracker_key_once(_Atomic uint64_t *slot)
+{
+    uint64_t k = atomic_load_explicit(slot, memory_order_relaxed);
+    if (k) return k;
+    int e = errno;
+    if (syscall(SYS_getrandom, &k, sizeof k, 1 /* GRND_NONBLOCK */) != (long)sizeof k) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        k = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts ^ (uint64_t)(uintptr_t)slot;
+    }
+    k |= 1;
+    errno = e;
+    uint64_t zero = 0;
+    return atomic_compare_exchange_strong(slot, &zero, k) ? k : zero;
 }
 
 double tracker_now(void)

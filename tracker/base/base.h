@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "lockorder.h"
@@ -42,6 +43,28 @@ static inline void tracker_internal_leave(int prev) { tracker_in_tracker = prev;
  * library that runs meanwhile and allocates must not wait for one. */
 extern TRACKER_TLS int tracker_in_fork;
 
+/* A tracker mutex, taken and dropped under its rank (the lock-order
+ * check of lockorder.h). The _unless_fork pair does nothing between this
+ * thread's fork handlers, which hold every lock then. */
+static inline void tracker_lock(pthread_mutex_t *m, enum tracker_lock_rank r)
+{
+    pthread_mutex_lock(m);
+    lock_order_take(r);
+}
+static inline void tracker_unlock(pthread_mutex_t *m, enum tracker_lock_rank r)
+{
+    lock_order_drop(r);
+    pthread_mutex_unlock(m);
+}
+static inline void tracker_lock_unless_fork(pthread_mutex_t *m, enum tracker_lock_rank r)
+{
+    if (!tracker_in_fork) tracker_lock(m, r);
+}
+static inline void tracker_unlock_unless_fork(pthread_mutex_t *m, enum tracker_lock_rank r)
+{
+    if (!tracker_in_fork) tracker_unlock(m, r);
+}
+
 /* fork(): a lock held by another thread at that moment would stay locked
  * forever in the child. Each stage registers its locks under its rank
  * (lockorder.h) when it sets up; the prepare handler takes them in rank
@@ -53,6 +76,11 @@ void tracker_fork_register(enum tracker_lock_rank rank, void (*lock)(void), void
 /* The common case: one mutex under rank (taken with the lock-order check). */
 void tracker_fork_register_mutex(enum tracker_lock_rank rank, pthread_mutex_t *m);
 void tracker_fork_install(void);
+
+/* A random odd 64-bit key, made once into *slot: from the kernel (the
+ * raw syscall: glibc's getrandom is a cancellation point), else from the
+ * clock and ASLR. Racing callers agree on one value; errno is kept. */
+uint64_t tracker_key_once(_Atomic uint64_t *slot);
 
 /* Seconds on CLOCK_MONOTONIC. */
 double tracker_now(void);

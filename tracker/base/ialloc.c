@@ -8,8 +8,6 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 /*
@@ -25,7 +23,7 @@
  * BIG | the mapping's length.
  */
 
-uint64_t tracker_ialloc_key;
+_Atomic uint64_t tracker_ialloc_key;
 
 #define SLAB_BYTES (256u << 10)
 #define BIG ((uint64_t)1 << 63)
@@ -53,44 +51,6 @@ __attribute__((constructor)) static void ialloc_register(void)
     tracker_fork_register_mutex(LOCK_IALLOC, &H.lock);
 }
 
-static inline uint64_t tag_of(const void *p, uint64_t k)
-{
-    return (((uint64_t)(uintptr_t)p) ^ k) * 0xff51afd7ed558ccdULL | 1;
-}
-
-static uint64_t key_now(void)
-{
-    uint64_t k = __atomic_load_n(&tracker_ialloc_key, __ATOMIC_RELAXED);
-    if (k) return k;
-    int e = errno;
-    if (syscall(SYS_getrandom, &k, sizeof k, 1 /* GRND_NONBLOCK */) != (long)sizeof k) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        k = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts ^ 0x5bd1e995;
-    }
-    k |= 1;
-    errno = e;
-    uint64_t zero = 0;
-    if (!__atomic_compare_exchange_n(&tracker_ialloc_key, &zero, k, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) k = zero;
-    return k;
-}
-
-/* The forking thread holds the lock (fork_prepare took it): it must not
- * wait for it again if an atfork handler of another library allocates. */
-static void lock(void)
-{
-    if (tracker_in_fork) return;
-    pthread_mutex_lock(&H.lock);
-    lock_order_take(LOCK_IALLOC);
-}
-
-static void unlock(void)
-{
-    if (tracker_in_fork) return;
-    lock_order_drop(LOCK_IALLOC);
-    pthread_mutex_unlock(&H.lock);
-}
-
 static void *map(size_t len)
 {
     int e = errno;
@@ -109,7 +69,7 @@ static unsigned class_of(size_t size)
 static void *tagged(char *b, uint64_t word1)
 {
     uint64_t *t = (uint64_t *)b;
-    t[0] = tag_of(b + TAG, key_now());
+    t[0] = tracker_itag(b + TAG, tracker_key_once(&tracker_ialloc_key));
     t[1] = word1;
     return b + TAG;
 }
@@ -151,11 +111,11 @@ void *tracker_ialloc(size_t size)
         return tagged(m, BIG | len);
     }
     unsigned c = class_of(size);
-    lock();
+    tracker_lock_unless_fork(&H.lock, LOCK_IALLOC); /* the forking thread holds it: an atfork handler may allocate */
     char *b = H.free[c];
     if (b) H.free[c] = *(void **)b;
     else b = carve(class_size[c] + TAG);
-    unlock();
+    tracker_unlock_unless_fork(&H.lock, LOCK_IALLOC);
     if (!b) { errno = ENOMEM; return NULL; }
     return tagged(b, c);
 }
@@ -181,10 +141,10 @@ void tracker_ifree(void *p)
         return;
     }
     if (w >= NCLASSES) return; /* not a tag of ours after all: leak it rather than corrupt the lists */
-    lock();
+    tracker_lock_unless_fork(&H.lock, LOCK_IALLOC);
     *(void **)t = H.free[w];
     H.free[w] = t;
-    unlock();
+    tracker_unlock_unless_fork(&H.lock, LOCK_IALLOC);
 }
 
 size_t tracker_iusable(const void *p)

@@ -2,6 +2,7 @@
 #ifndef TRACKER_IALLOC_H
 #define TRACKER_IALLOC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,14 +23,20 @@ void tracker_ifree(void *p);                       /* p must be ours */
 size_t tracker_iusable(const void *p);             /* p must be ours */
 uint64_t tracker_ialloc_bytes(void);               /* carved or mapped for it (the RSS explanation) */
 
+/* The tag word of a block at p for the key k (never 0). */
+static inline uint64_t tracker_itag(const void *p, uint64_t k)
+{
+    return (((uint64_t)(uintptr_t)p) ^ k) * 0xff51afd7ed558ccdULL | 1;
+}
+
 /* Is p a block of this heap? Reads the 16 bytes in front of p, so p must
  * be a block of some allocator that has a header there (glibc's has). */
-extern uint64_t tracker_ialloc_key; /* 0 until the first block */
+extern _Atomic uint64_t tracker_ialloc_key; /* 0 until the first block */
 static inline int tracker_iowns(const void *p)
 {
-    uint64_t k = __atomic_load_n(&tracker_ialloc_key, __ATOMIC_RELAXED);
+    uint64_t k = atomic_load_explicit(&tracker_ialloc_key, memory_order_relaxed);
     const uint64_t *tag = (const uint64_t *)((uintptr_t)p - 16); /* integer arithmetic: outside any object gcc knows */
-    return k && *tag == ((((uint64_t)(uintptr_t)p) ^ k) * 0xff51afd7ed558ccdULL | 1);
+    return k && *tag == tracker_itag(p, k);
 }
 
 #endif /* TRACKER_IALLOC_H */

@@ -15,8 +15,6 @@
 #include <string.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 /*
@@ -261,36 +259,17 @@ _Static_assert(sizeof(block_hdr) == TRACKER_HEADER_BYTES, "header size");
 
 static _Atomic uint64_t secret;
 
-/* The secret, once per process, before the first block: from the kernel
- * (the raw syscall: glibc's getrandom is a cancellation point), else from
- * the clock and ASLR. Racing first callers agree on one value. */
-static __attribute__((noinline)) uint64_t secret_init(void)
-{
-    int e = errno;
-    uint64_t s = 0;
-    if (syscall(SYS_getrandom, &s, sizeof s, 1 /* GRND_NONBLOCK */) != (long)sizeof s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        s = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
-    }
-    s |= 1;
-    errno = e;
-    uint64_t zero = 0;
-    if (!atomic_compare_exchange_strong(&secret, &zero, s)) s = zero;
-    return s;
-}
-
 /* The check word of a block at user, for the secret s. */
 static inline uint64_t hdr_mix(const void *user, uint64_t s)
 {
     return (((uint64_t)(uintptr_t)user ^ s) * 0x9e3779b97f4a7c15ULL) | 1;
 }
 
-/* The secret, made at the first header. */
+/* The secret, made at the first header (once per process, base.h). */
 static inline uint64_t secret_now(void)
 {
     uint64_t s = atomic_load_explicit(&secret, memory_order_relaxed);
-    return __builtin_expect(s != 0, 1) ? s : secret_init();
+    return __builtin_expect(s != 0, 1) ? s : tracker_key_once(&secret);
 }
 
 static inline uint64_t hdr_check(const void *user) { return hdr_mix(user, secret_now()); }
@@ -557,15 +536,11 @@ static __attribute__((noinline)) void free_slow(void *ptr)
         other_free(m, ptr);
         return;
     }
-    if (tracker_iowns(ptr)) { /* under the guard, as every hook: an _exit from a handler then writes no report */
-        int g = hook_begin();
-        tracker_ifree(ptr);
-        if (g) tracker_guard_leave();
-        return;
-    }
     int g = hook_begin();
-    block_hdr *h = forget(ptr, g);
-    if (h) {
+    block_hdr *h;
+    if (tracker_iowns(ptr)) {
+        tracker_ifree(ptr);
+    } else if ((h = forget(ptr, g))) {
         h->check = 0;
         __libc_free(h);
     } else if (tcache_key && ((const uint64_t *)ptr)[-1] == tcache_key) {
@@ -625,12 +600,6 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
         hook_end(g);
         return p;
     }
-    if (tracker_iowns(ptr)) {
-        int g = hook_begin();
-        void *p = tracker_irealloc(ptr, size);
-        if (g) tracker_guard_leave();
-        return p;
-    }
     if (size == 0) { /* glibc 2.36: frees the block, returns NULL */
         free(ptr);
         return NULL;
@@ -651,6 +620,8 @@ TRACKER_EXPORT void *realloc(void *ptr, size_t size)
         } else {
             h->check = check; /* failed: the old block is untouched, and still ours */
         }
+    } else if (tracker_iowns(ptr)) {
+        p = tracker_irealloc(ptr, size);
     } else {
         /* A table block (or glibc's own): it stays without a header. */
         size_t old_size;

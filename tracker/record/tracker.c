@@ -207,15 +207,11 @@ static inline __attribute__((always_inline)) void shard_unlock(shard *sh)
  * (it holds them then). */
 static void table_lock(pthread_mutex_t *m)
 {
-    if (tracker_in_fork) return;
-    pthread_mutex_lock(m);
-    lock_order_take(m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
+    tracker_lock_unless_fork(m, m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
 }
 static void table_unlock(pthread_mutex_t *m)
 {
-    if (tracker_in_fork) return;
-    lock_order_drop(m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
-    pthread_mutex_unlock(m);
+    tracker_unlock_unless_fork(m, m == &tables.big_lock ? LOCK_BIG : LOCK_INTERN);
 }
 
 /* One multiplication per frame, then a full mix for the low bits the
@@ -863,9 +859,9 @@ void tracker_table_lock_all(int lock)
 {
     if (lock) {
         for (unsigned i = 0; i < NSHARDS; i++) shard_lock(&tables.shards[i]);
-        pthread_mutex_lock(&tables.big_lock);
+        tracker_lock(&tables.big_lock, LOCK_BIG);
     } else {
-        pthread_mutex_unlock(&tables.big_lock);
+        tracker_unlock(&tables.big_lock, LOCK_BIG);
         for (unsigned i = NSHARDS; i-- > 0;) shard_unlock(&tables.shards[i]);
     }
 }

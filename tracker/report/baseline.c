@@ -21,8 +21,7 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
 {
     char *text = NULL;
     tracker_report_opts o = *opts;
-    pthread_mutex_lock(&report_lock);
-    lock_order_take(LOCK_REPORT);
+    tracker_lock(&report_lock, LOCK_REPORT);
     tracker_snapshot *snap = tracker_snapshot_take();
     if (!snap) goto done;
     tracker_snapshot_read_rss(snap); /* kept with it: the next report compares RSS growth to the heap's */
@@ -43,17 +42,14 @@ char *tracker_baseline_report(tracker_baseline *b, tracker_baseline_mode mode,
         tracker_snapshot_free(snap);
     }
 done:
-    lock_order_drop(LOCK_REPORT);
-    pthread_mutex_unlock(&report_lock);
+    tracker_unlock(&report_lock, LOCK_REPORT);
     return text;
 }
 
 void tracker_baseline_clear(tracker_baseline *b)
 {
-    pthread_mutex_lock(&report_lock);
-    lock_order_take(LOCK_REPORT);
+    tracker_lock(&report_lock, LOCK_REPORT);
     tracker_snapshot_free(b->prev);
     b->prev = NULL;
-    lock_order_drop(LOCK_REPORT);
-    pthread_mutex_unlock(&report_lock);
+    tracker_unlock(&report_lock, LOCK_REPORT);
 }

@@ -544,8 +544,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
     int g = tracker_internal_enter();
     int n = 1;
     *frames = &unknown_frame;
-    pthread_mutex_lock(&symbols.lock);
-    lock_order_take(LOCK_SYMBOLS);
+    tracker_lock(&symbols.lock, LOCK_SYMBOLS);
     sym_entry *e = cache_find_unlocked(pc);
     if (e && e->nframes) {
         *frames = e->frames;
@@ -566,8 +565,7 @@ int tracker_symbolize_all(uintptr_t pc, const tracker_frame_info **frames)
     e->frames = kept;
     *frames = kept;
 done:
-    lock_order_drop(LOCK_SYMBOLS);
-    pthread_mutex_unlock(&symbols.lock);
+    tracker_unlock(&symbols.lock, LOCK_SYMBOLS);
     tracker_internal_leave(g);
     return n;
 }
@@ -638,11 +636,9 @@ static void peek_unlocked(uintptr_t pc, tracker_peek *out)
 void tracker_symbolize_peek(const uintptr_t *pcs, int n, tracker_peek *out)
 {
     int g = tracker_internal_enter();
-    pthread_mutex_lock(&symbols.lock);
-    lock_order_take(LOCK_SYMBOLS);
+    tracker_lock(&symbols.lock, LOCK_SYMBOLS);
     for (int i = 0; i < n; i++) peek_unlocked(pcs[i], &out[i]);
-    lock_order_drop(LOCK_SYMBOLS);
-    pthread_mutex_unlock(&symbols.lock);
+    tracker_unlock(&symbols.lock, LOCK_SYMBOLS);
     tracker_internal_leave(g);
 }
 
@@ -660,11 +656,9 @@ void tracker_symbolize(uintptr_t pc, tracker_frame_info *out)
 void tracker_symbolize_release(void)
 {
     int g = tracker_internal_enter();
-    pthread_mutex_lock(&symbols.lock);
-    lock_order_take(LOCK_SYMBOLS);
+    tracker_lock(&symbols.lock, LOCK_SYMBOLS);
     end_session_unlocked();
-    lock_order_drop(LOCK_SYMBOLS);
-    pthread_mutex_unlock(&symbols.lock);
+    tracker_unlock(&symbols.lock, LOCK_SYMBOLS);
     tracker_internal_leave(g);
 }
 
@@ -738,12 +732,12 @@ const char *tracker_static_allocator(const char **symbol, const char **module)
     static allocator_scan found;
     static int scanned;
     int g = tracker_internal_enter();
-    pthread_mutex_lock(&symbols.lock);
+    tracker_lock(&symbols.lock, LOCK_SYMBOLS);
     if (!scanned && open_dwfl_unlocked() == 0) {
         dwfl_getmodules(symbols.dwfl, scan_module, &found, 0);
         scanned = 1;
     }
-    pthread_mutex_unlock(&symbols.lock);
+    tracker_unlock(&symbols.lock, LOCK_SYMBOLS);
     tracker_internal_leave(g);
     if (symbol) *symbol = found.symbol;
     if (module) *module = found.module;

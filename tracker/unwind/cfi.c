@@ -421,8 +421,7 @@ static void unlock(void)
 {
     if (tracker_in_fork) return;
     holding = 0;
-    lock_order_drop(LOCK_CFI);
-    pthread_mutex_unlock(&C.lock);
+    tracker_unlock(&C.lock, LOCK_CFI);
 }
 
 uint64_t tracker_cfi_miss(uintptr_t addr)
@@ -447,22 +446,18 @@ void tracker_cfi_init(void)
 {
     tracker_fork_register_mutex(LOCK_CFI, &C.lock);
     elf_version(EV_CURRENT);
-    pthread_mutex_lock(&C.lock);
-    lock_order_take(LOCK_CFI);
+    tracker_lock(&C.lock, LOCK_CFI);
     if (!atomic_load(&tracker_cfi_rules)) atomic_store(&tracker_cfi_rules, table_new(RULES_MIN));
     refresh_unlocked();
-    lock_order_drop(LOCK_CFI);
-    pthread_mutex_unlock(&C.lock);
+    tracker_unlock(&C.lock, LOCK_CFI);
 }
 
 void tracker_cfi_refresh(void)
 {
     int g = tracker_internal_enter();
-    pthread_mutex_lock(&C.lock);
-    lock_order_take(LOCK_CFI);
+    tracker_lock(&C.lock, LOCK_CFI);
     refresh_unlocked();
-    lock_order_drop(LOCK_CFI);
-    pthread_mutex_unlock(&C.lock);
+    tracker_unlock(&C.lock, LOCK_CFI);
     tracker_internal_leave(g);
 }
 

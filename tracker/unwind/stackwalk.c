@@ -215,11 +215,10 @@ static int other_cached(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *h
     return 0;
 }
 
-/* Bounds of the other stack holding sp: remembered, or its mapping in
- * /proc/self/maps (then remembered). */
-static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *hi)
+/* Bounds of the mapping holding sp in /proc/self/maps, remembered as an
+ * other stack (after other_cached found none). */
+static int other_find(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 {
-    if (other_cached(sp, cap, lo, hi)) return 1;
     other_stack *o = memo_other();
     if (!maps_find(sp, lo, hi)) return 0;
     if (o) {
@@ -228,6 +227,21 @@ static int other_bounds(uintptr_t sp, uintptr_t cap, uintptr_t *lo, uintptr_t *h
         o[0].hi = *hi;
     }
     return 1;
+}
+
+/* The alternate signal stack sp is on, if it is (errno kept). */
+static int on_altstack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+    int saved = errno;
+    stack_t ss;
+    int on = sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp >= (uintptr_t)ss.ss_sp &&
+             sp < (uintptr_t)ss.ss_sp + ss.ss_size;
+    errno = saved;
+    if (on) {
+        *lo = (uintptr_t)ss.ss_sp;
+        *hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+    }
+    return on;
 }
 
 /* Top of the stack holding sp, and its bottom in *lo: 0 when it cannot
@@ -239,25 +253,15 @@ static uintptr_t stack_top(uintptr_t sp, uintptr_t *lo, int *sure)
     if (!t_hi) thread_stack(sp);
     if (sp >= t_lo && sp < t_hi) { *lo = t_lo; return t_hi; }
     int saved = errno;
-    uintptr_t hi = 0, cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX, olo, ohi;
-    stack_t ss;
+    uintptr_t cap = (sp & ~(uintptr_t)(PAGE - 1)) + OTHER_MAX, hi;
     /* A remembered stack first (a coroutine switched back to: one mincore,
      * no sigaltstack call). An alternate signal stack is only ever
      * remembered as the mapping that holds it, which is as safe to read. */
-    if (other_cached(sp, cap, &olo, &ohi)) {
-        *lo = olo;
-        *sure = 0;
-        hi = ohi < cap ? ohi : cap;
-    } else if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp >= (uintptr_t)ss.ss_sp &&
-               sp < (uintptr_t)ss.ss_sp + ss.ss_size) {
-        *lo = (uintptr_t)ss.ss_sp;
-        hi = (uintptr_t)ss.ss_sp + ss.ss_size;
-    } else if (other_bounds(sp, cap, &olo, &ohi)) {
-        *lo = olo;
-        hi = ohi < cap ? ohi : cap;
-    }
+    if (other_cached(sp, cap, lo, &hi)) *sure = 0;
+    else if (on_altstack(sp, lo, &hi)) cap = hi; /* read to its top, however far */
+    else if (!other_find(sp, lo, &hi)) hi = 0;
     errno = saved;
-    return hi;
+    return hi < cap ? hi : cap;
 }
 
 
@@ -288,12 +292,8 @@ typedef struct regs {
  * itself, so the kernel is asked, once a walk needs a miss. */
 static __attribute__((noinline)) int miss_room(uintptr_t sp0, uintptr_t lo0)
 {
-    int saved = errno;
-    stack_t ss;
-    if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) && sp0 >= (uintptr_t)ss.ss_sp &&
-        sp0 < (uintptr_t)ss.ss_sp + ss.ss_size)
-        lo0 = (uintptr_t)ss.ss_sp;
-    errno = saved;
+    uintptr_t hi;
+    on_altstack(sp0, &lo0, &hi);
     return sp0 - lo0 >= MISS_ROOM;
 }
 
