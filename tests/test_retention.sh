@@ -75,7 +75,7 @@ if start_server --leak=cache; then
     check_eq "text: the first line is the LEAK-SITE's" "server/$SITE" "$(head -n 1 "$TEST_TMP/ret.txt" | sed 's/: size=.*//')"
     check "text: a verdict line" grep -q '^    verdict: held by server/profile_cache.c:' "$TEST_TMP/ret.txt"
     check "text: the scan line with pause and scan times" grep -Eq '^# scan: pause [0-9.]+ ms \(the clone\), scan [0-9.]+ ms' "$TEST_TMP/ret.txt"
-    for q in top=0 top=1001 top=x format=xml bogus=1; do
+    for q in top=0 top=1001 top=x format=xml bogus=1 "top=1&top=2"; do
         code=$(curl -s -o "$TEST_TMP/bad.txt" -w '%{http_code}' --max-time 10 "$(url "/retention?$q")")
         check_eq "/retention?$q: 400 ($(head -c 80 "$TEST_TMP/bad.txt"))" 400 "$code"
     done

@@ -116,19 +116,9 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
     leaks_query *q = cls;
     char shown[48];
     unsigned long v;
-    size_t i;
     (void)kind;
-    for (i = 0; i < 4 && strcmp(key, param_names[i]) != 0; i++) {}
-    if (i == 4) {
-        snprintf(q->err, sizeof q->err, "unknown parameter '%s' (known: format, top, window, points)",
-                 http_printable(key, shown, sizeof shown));
-        goto bad;
-    }
-    if (q->seen & (1u << i)) {
-        snprintf(q->err, sizeof q->err, "parameter '%s' given more than once", key);
-        goto bad;
-    }
-    q->seen |= 1u << i;
+    int i = http_query_param(key, param_names, 4, &q->seen, q->err, sizeof q->err);
+    if (i < 0) goto bad;
     if (!value || !value[0]) {
         snprintf(q->err, sizeof q->err, "%s: empty value", key);
         goto bad;

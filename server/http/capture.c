@@ -52,33 +52,12 @@ void capture_query_init(capture_query *q)
 int capture_parse_query(const char *name, const char *value, capture_query *q, char *err,
                         size_t errlen)
 {
+    /* in the order of the SEEN_ bits */
+    static const char *const names[] = { "top", "key", "frames", "format", "baseline", "system", "since" };
     char shown[48];
-    unsigned bit;
-
-    if (strcmp(name, "top") == 0)
-        bit = SEEN_TOP;
-    else if (strcmp(name, "key") == 0)
-        bit = SEEN_KEY;
-    else if (strcmp(name, "frames") == 0)
-        bit = SEEN_FRAMES;
-    else if (strcmp(name, "format") == 0)
-        bit = SEEN_FORMAT;
-    else if (strcmp(name, "baseline") == 0)
-        bit = SEEN_BASELINE;
-    else if (strcmp(name, "system") == 0)
-        bit = SEEN_SYSTEM;
-    else if (strcmp(name, "since") == 0)
-        bit = SEEN_SINCE;
-    else {
-        snprintf(err, errlen, "unknown parameter '%s' (known: top, key, frames, format, baseline, system, since)",
-                 http_printable(name, shown, sizeof shown));
-        return -1;
-    }
-    if (q->seen & bit) {
-        snprintf(err, errlen, "parameter '%s' given more than once", name);
-        return -1;
-    }
-    q->seen |= bit;
+    int i = http_query_param(name, names, 7, &q->seen, err, errlen);
+    if (i < 0) return -1;
+    unsigned bit = 1u << i;
     if (value == NULL || value[0] == '\0') {
         snprintf(err, errlen, "%s: empty value", name);
         return -1;

@@ -91,3 +91,24 @@ int http_reply_tracker_off(struct MHD_Connection *conn, enum MHD_Result *ret)
         return 0;
     return 1;
 }
+
+int http_query_param(const char *name, const char *const *names, int n, unsigned *seen, char *err,
+                     size_t errlen)
+{
+    char shown[48];
+    int i = 0;
+    while (i < n && strcmp(name, names[i]) != 0) i++;
+    if (i == n) {
+        int len = snprintf(err, errlen, "unknown parameter '%s' (known:", http_printable(name, shown, sizeof shown));
+        for (int k = 0; k < n && len >= 0 && (size_t)len < errlen; k++)
+            len += snprintf(err + len, errlen - (size_t)len, "%s %s", k ? "," : "", names[k]);
+        if (len >= 0 && (size_t)len < errlen) snprintf(err + len, errlen - (size_t)len, ")");
+        return -1;
+    }
+    if (*seen & (1u << i)) {
+        snprintf(err, errlen, "parameter '%s' given more than once", name);
+        return -1;
+    }
+    *seen |= 1u << i;
+    return i;
+}

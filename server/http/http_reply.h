@@ -49,4 +49,10 @@ int http_reply_tracker_off(struct MHD_Connection *conn, enum MHD_Result *ret);
  * when cut. s NULL gives "". Returns buf. */
 const char *http_printable(const char *s, char *buf, size_t len);
 
+/* A query parameter name checked against the endpoint's names[0..n) (at
+ * most 32): its index, marked in *seen; -1 and a one-line reason in err
+ * when it is unknown (the known ones listed) or given more than once. */
+int http_query_param(const char *name, const char *const *names, int n, unsigned *seen, char *err,
+                     size_t errlen);
+
 #endif /* HTTP_REPLY_H */

@@ -14,24 +14,21 @@
 /* State of one pass over the query arguments. */
 typedef struct heap_query {
     unsigned long seconds; /* 0: an absolute profile */
-    int seen;              /* ?seconds= given already */
+    unsigned seen;         /* ?seconds= given already (http_query_param) */
     char err[160];         /* the reason, when one was rejected */
 } heap_query;
 
 static enum MHD_Result walk_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                 const char *value)
 {
+    static const char *const names[] = { "seconds" };
     heap_query *q = cls;
     char shown[48];
 
     (void)kind;
-    if (strcmp(key, "seconds") != 0)
-        snprintf(q->err, sizeof q->err, "unknown parameter '%s' (known: seconds)",
-                 http_printable(key, shown, sizeof shown));
-    else if (q->seen++)
-        snprintf(q->err, sizeof q->err, "parameter 'seconds' given more than once");
-    else if (value == NULL || decimal_parse(value, PPROF_SECONDS_MAX, &q->seconds) != 0 ||
-             q->seconds < 1 || q->seconds > PPROF_SECONDS_MAX)
+    if (http_query_param(key, names, 1, &q->seen, q->err, sizeof q->err) >= 0 &&
+        (value == NULL || decimal_parse(value, PPROF_SECONDS_MAX, &q->seconds) != 0 || q->seconds < 1 ||
+         q->seconds > PPROF_SECONDS_MAX))
         snprintf(q->err, sizeof q->err, "seconds: '%s' is not a whole number from 1 to %d",
                  http_printable(value, shown, sizeof shown), PPROF_SECONDS_MAX);
     return q->err[0] ? MHD_NO : MHD_YES; /* stop at the first bad parameter */

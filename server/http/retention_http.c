@@ -15,29 +15,31 @@
 typedef struct ret_query {
     unsigned long top;
     int json;
+    unsigned seen; /* http_query_param */
     char err[160];
 } ret_query;
 
 static enum MHD_Result walk_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
+    static const char *const names[] = { "top", "format" };
     ret_query *q = cls;
     char shown[48];
 
     (void)kind;
-    if (strcmp(key, "top") == 0) {
+    int i = http_query_param(key, names, 2, &q->seen, q->err, sizeof q->err);
+    if (i < 0) {
+        /* the reason is in q->err */
+    } else if (i == 0) {
         if (value == NULL || decimal_parse(value, RETENTION_TOP_MAX, &q->top) != 0 || q->top < 1 ||
             q->top > RETENTION_TOP_MAX)
             snprintf(q->err, sizeof q->err, "top: '%s' is not a whole number from 1 to %d",
                      http_printable(value, shown, sizeof shown), RETENTION_TOP_MAX);
-    } else if (strcmp(key, "format") == 0) {
+    } else {
         if (value != NULL && strcmp(value, "json") == 0)
             q->json = 1;
         else if (value == NULL || strcmp(value, "text") != 0)
             snprintf(q->err, sizeof q->err, "format: '%s' is not text or json",
                      http_printable(value, shown, sizeof shown));
-    } else {
-        snprintf(q->err, sizeof q->err, "unknown parameter '%s' (known: top, format)",
-                 http_printable(key, shown, sizeof shown));
     }
     return q->err[0] ? MHD_NO : MHD_YES;
 }
