@@ -727,26 +727,27 @@ TRACKER_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     return 0;
 }
 
-TRACKER_EXPORT void *valloc(size_t size)
+/* valloc's and pvalloc's body: glibc aligns the block to a page itself, so
+ * it has no header and goes to the table. */
+static inline __attribute__((always_inline)) void *page_entry(int kind, size_t size, void *frame)
 {
     int m = mode_now();
-    if (m != MODE_GLIBC) return other_aligned(m, AL_VALLOC, 0, size, __builtin_frame_address(0));
+    if (m != MODE_GLIBC) return other_aligned(m, kind, 0, size, frame);
     int g = hook_begin();
-    void *p = __libc_valloc(size);
-    table_record(g, p, size, __builtin_frame_address(0));
+    void *p = kind == AL_VALLOC ? __libc_valloc(size) : __libc_pvalloc(size);
+    table_record(g, p, size, frame);
     hook_end(g);
     return p;
 }
 
+TRACKER_EXPORT void *valloc(size_t size)
+{
+    return page_entry(AL_VALLOC, size, __builtin_frame_address(0));
+}
+
 TRACKER_EXPORT void *pvalloc(size_t size)
 {
-    int m = mode_now();
-    if (m != MODE_GLIBC) return other_aligned(m, AL_PVALLOC, 0, size, __builtin_frame_address(0));
-    int g = hook_begin();
-    void *p = __libc_pvalloc(size);
-    table_record(g, p, size, __builtin_frame_address(0));
-    hook_end(g);
-    return p;
+    return page_entry(AL_PVALLOC, size, __builtin_frame_address(0));
 }
 
 /* What the caller may use: without our header (glibc mode), or the
