@@ -33,9 +33,9 @@ int main(int argc, char **argv)
             int st = status_of(pid);
             if (i < 2) printf("vfork child %d: status %d\n", i, st);
         }
+        fflush(stdout); /* before the child: its echo and our buffered lines would race for fd 1 */
         pid_t pid = vfork();
         if (pid == 0) { execl("/bin/echo", "echo", "echo after vfork", (char *)NULL); _exit(127); }
-        fflush(stdout);
         printf("echo: status %d\n", status_of(pid));
     } else if (strcmp(mode, "spawn") == 0) {
         posix_spawn_file_actions_t fa;
